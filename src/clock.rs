@@ -1,0 +1,96 @@
+//! The one source of time. The engine, retries, timeouts and step types read and wait on a [`Clock`],
+//! so tests drive time instead of sleeping, and RTO comes from wall-clock times that are journaled.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
+
+/// Wall-clock time and sleeping.
+pub trait Clock: Send + Sync {
+    /// The current wall-clock time.
+    fn now(&self) -> SystemTime;
+
+    /// Completes after `duration` has passed on this clock.
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+}
+
+/// The real clock: system time and tokio's timer.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// A clock that follows tokio's timer, anchored at a fixed wall-clock time. Under a paused tokio
+/// runtime (`#[tokio::test(start_paused = true)]`) time advances only when every task is waiting,
+/// so tests of retries and timeouts finish instantly and deterministically.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    anchor_wall: SystemTime,
+    anchor: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock that reads `wall` now and advances with tokio's timer.
+    pub fn starting_at(wall: SystemTime) -> Self {
+        TokioClock { anchor_wall: wall, anchor: tokio::time::Instant::now() }
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> SystemTime {
+        self.anchor_wall + self.anchor.elapsed()
+    }
+
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
+        Box::pin(tokio::time::sleep(duration))
+    }
+}
+
+/// Formats a wall-clock time as RFC 3339 with milliseconds, in UTC.
+pub fn rfc3339(time: SystemTime) -> String {
+    humantime::format_rfc3339_millis(time).to_string()
+}
+
+/// Formats a duration for people: `1m 12s`, `340ms`.
+pub fn human_duration(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    if ms < 1000 {
+        return format!("{ms}ms");
+    }
+    let secs = duration.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    match (h, m) {
+        (0, 0) => format!("{:.1}s", duration.as_secs_f64()),
+        (0, _) => format!("{m}m {s:02}s"),
+        _ => format!("{h}h {m:02}m {s:02}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn tokio_clock_advances_with_paused_time() {
+        let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let clock = TokioClock::starting_at(start);
+        clock.sleep(Duration::from_secs(90)).await;
+        assert_eq!(clock.now(), start + Duration::from_secs(90));
+    }
+
+    #[test]
+    fn durations_read_like_a_person_wrote_them() {
+        assert_eq!(human_duration(Duration::from_millis(340)), "340ms");
+        assert_eq!(human_duration(Duration::from_millis(2500)), "2.5s");
+        assert_eq!(human_duration(Duration::from_secs(72)), "1m 12s");
+        assert_eq!(human_duration(Duration::from_secs(3723)), "1h 02m 03s");
+    }
+}

@@ -1,0 +1,10 @@
+//! drctl: a disaster-recovery orchestrator. Plans of typed steps run under a journaled state machine
+//! that survives crashes, with measured RTO and RPO.
+//!
+//! Modules mirror the concepts: [`plan`] (what to do), [`engine`] (doing it), [`journal`] (remembering
+//! it), [`step`] and [`steps`] (the step contract and the step types), [`report`] (telling people),
+//! [`cli`] (the `drctl` command).
+
+pub mod clock;
+pub mod plan;
+pub mod step;

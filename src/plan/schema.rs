@@ -1,0 +1,69 @@
+//! The plans' JSON Schema, for editors (`# yaml-language-server: $schema=...`). Step parameters come
+//! from the same structs that parse them, so the schema cannot drift from the validator.
+
+use serde_json::{Map, Value, json};
+
+use crate::step::Registry;
+
+const DURATION: &str = r"^\s*([0-9]+\s*(ns|us|ms|s|sec|m|min|h|hr|d)\s*)+$";
+
+/// The JSON Schema (draft 2020-12) of a plan file using the step types in `registry`.
+pub fn plan_schema(registry: &Registry) -> Value {
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let mut by_type = Vec::new();
+    for kind in registry.kinds() {
+        let params = kind.params_schema(&mut generator);
+        by_type.push(json!({
+            "if": { "properties": { "type": { "const": kind.name() } }, "required": ["type"] },
+            "then": { "properties": { "with": params } }
+        }));
+    }
+    let mut defs: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
+    defs.insert("duration".into(), json!({ "type": "string", "pattern": DURATION, "description": "A duration such as 30s, 15m or 1h30m." }));
+    defs.insert("pair".into(), json!({
+        "type": "object", "additionalProperties": false, "required": ["primary", "secondary"],
+        "properties": { "primary": { "type": "string", "minLength": 1 }, "secondary": { "type": "string", "minLength": 1 } }
+    }));
+    let names: Vec<&str> = registry.kinds().map(|k| k.name()).collect();
+    let descriptions: Vec<String> = registry.kinds().map(|k| format!("{}: {}", k.name(), k.summary())).collect();
+    defs.insert("step".into(), json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["id", "type"],
+        "properties": {
+            "id": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]*$", "description": "Unique within its list; templates name it." },
+            "name": { "type": "string", "description": "A title for people; defaults to the id." },
+            "type": { "enum": names, "description": descriptions.join("\n") },
+            "with": { "type": "object", "description": "The step type's parameters. Strings may use {{ steps.ID.outputs.NAME }}." },
+            "after": { "oneOf": [ { "type": "string" }, { "type": "array", "items": { "type": "string" } } ], "description": "Steps this one runs after; others run concurrently." },
+            "timeout": { "$ref": "#/$defs/duration", "description": "Budget for the whole step, retries included (default 5m)." },
+            "retries": { "type": "integer", "minimum": 0, "maximum": 100, "description": "Further attempts after a retryable failure (default 2)." },
+            "marks_recovery": { "type": "boolean", "description": "RTO is measured to this step's success." }
+        },
+        "allOf": by_type
+    }));
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "drctl plan",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["name", "regions", "objectives", "failover", "failback"],
+        "properties": {
+            "name": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]*$" },
+            "description": { "type": "string" },
+            "regions": { "$ref": "#/$defs/pair" },
+            "kubernetes": { "$ref": "#/$defs/pair", "description": "Kubernetes contexts of the primary and DR clusters." },
+            "objectives": {
+                "type": "object", "additionalProperties": false, "required": ["rto", "rpo"],
+                "properties": { "rto": { "$ref": "#/$defs/duration" }, "rpo": { "$ref": "#/$defs/duration" } }
+            },
+            "defaults": {
+                "type": "object", "additionalProperties": false,
+                "properties": { "timeout": { "$ref": "#/$defs/duration" }, "retries": { "type": "integer", "minimum": 0, "maximum": 100 } }
+            },
+            "failover": { "type": "array", "minItems": 1, "items": { "$ref": "#/$defs/step" } },
+            "failback": { "type": "array", "minItems": 1, "items": { "$ref": "#/$defs/step" } }
+        },
+        "$defs": defs
+    })
+}

@@ -1,0 +1,299 @@
+//! A YAML tree that remembers where every node came from, so each plan error can name its line and
+//! column. Built from saphyr's event parser with the YAML 1.2 core schema for plain scalars.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+/// A 1-based line and column in the source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+impl Pos {
+    fn of(span: &Span) -> Pos {
+        Pos { line: span.start.line(), col: span.start.col() + 1 }
+    }
+}
+
+/// A YAML value with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub pos: Pos,
+}
+
+/// The kinds of YAML value a plan can hold.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    /// Keys in source order; duplicates are kept so validation can report them.
+    Map(Vec<(Node, Node)>),
+}
+
+impl Node {
+    /// The kind of value, as an error message names it ("a string", "a list").
+    pub fn kind(&self) -> &'static str {
+        match self.value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+
+    /// The string value, if this is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The entries, if this is a mapping.
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.value {
+            Value::Map(entries) => Some(entries),
+            _ => None,
+        }
+    }
+
+    /// The value under `key`, if this is a mapping that has it (the first one when duplicated).
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
+    }
+
+    /// A mapping with no entries, at `pos` (for a step without `with:`).
+    pub fn empty_map(pos: Pos) -> Node {
+        Node { value: Value::Map(Vec::new()), pos }
+    }
+}
+
+/// A file that is not well-formed YAML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub pos: Pos,
+    pub message: String,
+}
+
+/// Deeper nesting than any plan needs; the limit keeps hostile input from exhausting the stack.
+const MAX_DEPTH: usize = 64;
+/// Alias expansions allowed per document, against "billion laughs" input.
+const MAX_ALIAS_NODES: usize = 10_000;
+
+/// Parses one YAML document. An empty file is `Null`.
+pub fn parse(source: &str) -> Result<Node, SyntaxError> {
+    let mut parser = Parser::new_from_str(source);
+    let mut builder = Builder::default();
+    while let Some(next) = parser.next_event() {
+        let (event, span) = next.map_err(|e| SyntaxError {
+            pos: Pos { line: e.marker().line(), col: e.marker().col() + 1 },
+            message: e.info().to_string(),
+        })?;
+        if builder.push(event, &span)? {
+            break;
+        }
+    }
+    Ok(builder.root.unwrap_or(Node { value: Value::Null, pos: Pos { line: 1, col: 1 } }))
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Open>,
+    root: Option<Node>,
+    anchors: HashMap<usize, Node>,
+    documents: usize,
+    alias_nodes: usize,
+}
+
+/// A collection being built, with the anchor it will be registered under.
+struct Open {
+    node: Node,
+    anchor: usize,
+    pending_key: Option<Node>,
+}
+
+impl Builder {
+    /// Takes one event; returns true at the end of the stream.
+    fn push(&mut self, event: Event<'_>, span: &Span) -> Result<bool, SyntaxError> {
+        let pos = Pos::of(span);
+        match event {
+            Event::StreamEnd => return Ok(true),
+            Event::DocumentStart(_) => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    return Err(SyntaxError {
+                        pos,
+                        message: "a plan file holds one YAML document; remove the extra `---` section or move it to its own file".into(),
+                    });
+                }
+            }
+            Event::Nothing | Event::StreamStart | Event::DocumentEnd => {}
+            Event::Scalar(text, style, anchor, _tag) => {
+                let node = Node { value: scalar(&text, style), pos };
+                self.register(anchor, &node);
+                self.attach(node)?;
+            }
+            Event::Alias(id) => {
+                let node = self.anchors.get(&id).cloned().ok_or_else(|| SyntaxError {
+                    pos,
+                    message: "this alias names an anchor that is not defined before it".into(),
+                })?;
+                self.alias_nodes += count_nodes(&node);
+                if self.alias_nodes > MAX_ALIAS_NODES {
+                    return Err(SyntaxError { pos, message: "aliases expand to too many nodes".into() });
+                }
+                self.attach(Node { pos, ..node })?;
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err(SyntaxError { pos, message: format!("nesting deeper than {MAX_DEPTH} levels") });
+                }
+                let value = if matches!(event, Event::SequenceStart(..)) { Value::Seq(Vec::new()) } else { Value::Map(Vec::new()) };
+                self.stack.push(Open { node: Node { value, pos }, anchor, pending_key: None });
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let open = self.stack.pop().expect("the parser balances collection events");
+                self.register(open.anchor, &open.node);
+                self.attach(open.node)?;
+            }
+        }
+        Ok(false)
+    }
+
+    fn register(&mut self, anchor: usize, node: &Node) {
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+    }
+
+    /// Puts a finished node into the collection being built, or makes it the root.
+    fn attach(&mut self, node: Node) -> Result<(), SyntaxError> {
+        let Some(open) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return Ok(());
+        };
+        match &mut open.node.value {
+            Value::Seq(items) => items.push(node),
+            Value::Map(entries) => match open.pending_key.take() {
+                None => {
+                    if matches!(node.value, Value::Seq(_) | Value::Map(_)) {
+                        return Err(SyntaxError { pos: node.pos, message: "a mapping key must be a plain value, not a list or mapping".into() });
+                    }
+                    open.pending_key = Some(node);
+                }
+                Some(key) => entries.push((key, node)),
+            },
+            _ => unreachable!("only collections are opened"),
+        }
+        Ok(())
+    }
+}
+
+fn count_nodes(node: &Node) -> usize {
+    1 + match &node.value {
+        Value::Seq(items) => items.iter().map(count_nodes).sum(),
+        Value::Map(entries) => entries.iter().map(|(k, v)| count_nodes(k) + count_nodes(v)).sum(),
+        _ => 0,
+    }
+}
+
+/// Resolves a scalar with the YAML 1.2 core schema: quoted and block scalars are strings.
+fn scalar(text: &str, style: ScalarStyle) -> Value {
+    if style != ScalarStyle::Plain {
+        return Value::Str(text.to_string());
+    }
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    if let Some(n) = parse_int(text) {
+        return Value::Int(n);
+    }
+    let looks_numeric = text.bytes().next().is_some_and(|b| b.is_ascii_digit() || b"+-.".contains(&b));
+    if looks_numeric && text.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) {
+        if let Ok(f) = text.parse::<f64>() {
+            return Value::Float(f);
+        }
+    }
+    match text {
+        ".inf" | "+.inf" | ".Inf" | "+.Inf" => Value::Float(f64::INFINITY),
+        "-.inf" | "-.Inf" => Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" => Value::Float(f64::NAN),
+        _ => Value::Str(text.to_string()),
+    }
+}
+
+fn parse_int(text: &str) -> Option<i64> {
+    if let Some(hex) = text.strip_prefix("0x") {
+        return i64::from_str_radix(hex, 16).ok();
+    }
+    if let Some(oct) = text.strip_prefix("0o") {
+        return i64::from_str_radix(oct, 8).ok();
+    }
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based() {
+        let root = parse("a: 1\nb:\n  - x\n  - 'y'\n").unwrap();
+        let b = root.get("b").unwrap();
+        let Value::Seq(items) = &b.value else { panic!("not a list") };
+        assert_eq!(items[1].pos, Pos { line: 4, col: 5 });
+        assert_eq!(items[1].value, Value::Str("y".into()));
+        assert_eq!(root.get("a").unwrap().value, Value::Int(1));
+    }
+
+    #[test]
+    fn core_schema_scalars() {
+        assert_eq!(scalar("~", ScalarStyle::Plain), Value::Null);
+        assert_eq!(scalar("true", ScalarStyle::Plain), Value::Bool(true));
+        assert_eq!(scalar("yes", ScalarStyle::Plain), Value::Str("yes".into()));
+        assert_eq!(scalar("0x1f", ScalarStyle::Plain), Value::Int(31));
+        assert_eq!(scalar("1.5", ScalarStyle::Plain), Value::Float(1.5));
+        assert_eq!(scalar("15m", ScalarStyle::Plain), Value::Str("15m".into()));
+        assert_eq!(scalar("200", ScalarStyle::DoubleQuoted), Value::Str("200".into()));
+    }
+
+    #[test]
+    fn aliases_copy_the_anchored_node() {
+        let root = parse("a: &x {k: v}\nb: *x\n").unwrap();
+        assert_eq!(root.get("b").unwrap().get("k").unwrap().as_str(), Some("v"));
+    }
+
+    #[test]
+    fn hostile_input_is_an_error_not_a_crash() {
+        let deep = "[".repeat(500);
+        assert!(parse(&deep).is_err());
+        let laughs = "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n";
+        assert!(parse(laughs).unwrap_err().message.contains("too many"));
+        assert!(parse("a: 1\n---\nb: 2\n").unwrap_err().message.contains("one YAML document"));
+    }
+}

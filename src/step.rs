@@ -1,0 +1,210 @@
+//! The contract between the engine and step types.
+//!
+//! Every step has the same life: *observe* the world (is the effect already there?), *act*, *wait*
+//! until the effect is real, *verify*. Observe-before-act is what makes a resumed or repeated run safe.
+//! The engine drives these phases; it knows nothing of what a step touches.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+
+use crate::clock::Clock;
+use crate::plan::de::{DeError, from_node};
+use crate::plan::yaml::Node;
+
+/// What a step hands to the steps that depend on it (`{{ steps.ID.outputs.NAME }}`).
+/// Values are journaled and shown: a secret's value never belongs here, only a reference to it.
+pub type Outputs = BTreeMap<String, String>;
+
+/// What observation found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Observation {
+    /// The effect is already in place; the step succeeds without acting.
+    Done(Outputs),
+    /// The effect is absent: act.
+    NotDone,
+}
+
+/// Whether retrying can help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// Transient: throttling, a 5xx, a connection reset, a check that has not passed yet.
+    Retryable,
+    /// Retrying gives the same answer: bad input, not found, access denied, refused by the operator.
+    Fatal,
+}
+
+/// A step's failure: what went wrong and, where known, what the operator should do.
+/// The message must never contain a secret value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl StepError {
+    /// A failure that may pass on a later attempt.
+    pub fn retryable(message: impl Into<String>) -> Self {
+        StepError { kind: ErrorKind::Retryable, message: message.into() }
+    }
+
+    /// A failure that no retry will fix.
+    pub fn fatal(message: impl Into<String>) -> Self {
+        StepError { kind: ErrorKind::Fatal, message: message.into() }
+    }
+
+    /// Whether the engine may try again.
+    pub fn is_retryable(&self) -> bool {
+        self.kind == ErrorKind::Retryable
+    }
+}
+
+impl fmt::Display for StepError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StepError {}
+
+/// What the engine tells a step about the run it is part of.
+#[derive(Clone)]
+pub struct StepContext {
+    pub run_id: String,
+    pub step_id: String,
+    /// 1 for the first attempt in this process.
+    pub attempt: u32,
+    /// When this step first started, across resumes (from the journal). A `wait` step uses it so a
+    /// resumed run waits only for what is left.
+    pub first_started_at: SystemTime,
+    /// The run's one source of time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl StepContext {
+    /// Sleeps on the run's clock (so tests need not sleep for real).
+    pub async fn sleep(&self, duration: Duration) {
+        self.clock.sleep(duration).await
+    }
+}
+
+/// One configured step, ready to run. Built by a step type from the plan's `with:` parameters after
+/// templates are rendered.
+#[async_trait]
+pub trait Step: Send + Sync {
+    /// One line saying what the step does, for `--dry-run`, progress and reports. No secret values.
+    fn describe(&self) -> String;
+
+    /// Looks at the world without changing it: is the effect already there?
+    async fn observe(&self, ctx: &StepContext) -> Result<Observation, StepError>;
+
+    /// Makes the change. Called only after `observe` said `NotDone`.
+    async fn act(&self, ctx: &StepContext) -> Result<(), StepError>;
+
+    /// Waits until the change is real (a record in sync, a replica promoted). Most steps need nothing.
+    async fn wait(&self, _ctx: &StepContext) -> Result<(), StepError> {
+        Ok(())
+    }
+
+    /// Confirms the effect and returns the step's outputs.
+    async fn verify(&self, ctx: &StepContext) -> Result<Outputs, StepError>;
+}
+
+/// A step type as plans name it (`http.check`): how to check and build its parameters, what outputs
+/// it promises, and its parameters' JSON Schema. Implemented once per type through [`TypedStep`].
+pub trait StepKind: Send + Sync {
+    /// The name plans use in `type:`.
+    fn name(&self) -> &'static str;
+
+    /// One sentence on what the type does, for `--help`-like listings and the schema.
+    fn summary(&self) -> &'static str;
+
+    /// The outputs a successful step of this type sets; templates may name only these.
+    fn outputs(&self) -> &'static [&'static str];
+
+    /// Checks `with:` parameters without building anything (templates left unrendered).
+    fn check(&self, with: &Node) -> Result<(), DeError>;
+
+    /// Builds a runnable step from rendered `with:` parameters.
+    fn build(&self, with: &Node) -> Result<Box<dyn Step>, DeError>;
+
+    /// The JSON Schema of the `with:` parameters.
+    fn params_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
+}
+
+/// The typed way to write a step type: parameters are a plain serde struct; everything else in
+/// [`StepKind`] follows from it.
+pub trait TypedStep: Send + Sync + 'static {
+    /// The `with:` parameters.
+    type Params: DeserializeOwned + JsonSchema;
+    /// The name plans use in `type:`.
+    const NAME: &'static str;
+    /// One sentence on what the type does.
+    const SUMMARY: &'static str;
+    /// The outputs a successful step sets.
+    const OUTPUTS: &'static [&'static str];
+
+    /// Builds the runnable step.
+    fn build(&self, params: Self::Params) -> Box<dyn Step>;
+}
+
+impl<T: TypedStep> StepKind for T {
+    fn name(&self) -> &'static str {
+        T::NAME
+    }
+
+    fn summary(&self) -> &'static str {
+        T::SUMMARY
+    }
+
+    fn outputs(&self) -> &'static [&'static str] {
+        T::OUTPUTS
+    }
+
+    fn check(&self, with: &Node) -> Result<(), DeError> {
+        from_node::<T::Params>(with).map(drop)
+    }
+
+    fn build(&self, with: &Node) -> Result<Box<dyn Step>, DeError> {
+        Ok(TypedStep::build(self, from_node(with)?))
+    }
+
+    fn params_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        generator.subschema_for::<T::Params>()
+    }
+}
+
+/// The step types a plan may use, by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    kinds: BTreeMap<&'static str, Arc<dyn StepKind>>,
+}
+
+impl Registry {
+    /// Adds a step type, replacing one of the same name.
+    pub fn register(&mut self, kind: impl StepKind + 'static) -> &mut Self {
+        self.kinds.insert(kind.name(), Arc::new(kind));
+        self
+    }
+
+    /// The step type called `name`.
+    pub fn get(&self, name: &str) -> Option<&dyn StepKind> {
+        self.kinds.get(name).map(|k| k.as_ref())
+    }
+
+    /// Every step type, by name.
+    pub fn kinds(&self) -> impl Iterator<Item = &dyn StepKind> {
+        self.kinds.values().map(|k| k.as_ref())
+    }
+
+    /// The names of every step type, for error messages.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.kinds.keys().copied().collect()
+    }
+}
