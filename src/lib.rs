@@ -6,5 +6,8 @@
 //! [`cli`] (the `drctl` command).
 
 pub mod clock;
+pub mod engine;
+pub mod journal;
 pub mod plan;
 pub mod step;
+pub mod steps;

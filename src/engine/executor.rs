@@ -1,0 +1,358 @@
+//! Runs a plan direction: starts every step whose dependencies succeeded, concurrently, drives each
+//! through observe → act → wait → verify with retries and a timeout, and journals every transition
+//! (synced) before the run moves on.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+
+use super::events::{Event, Phase, Reporter, StepInfo};
+use super::retry::RetryPolicy;
+use super::state::{InvalidTransition, RunState, RunView, StepState, step_of};
+use crate::clock::{Clock, human_duration};
+use crate::journal::{Journal, JournalError, Record};
+use crate::plan::graph::Graph;
+use crate::plan::template::{self, Scope};
+use crate::plan::{Plan, StepSpec};
+use crate::step::{Observation, Outputs, Registry, Step, StepContext, StepError};
+
+/// Executes runs. Holds no run state: that lives in the journal and the [`RunView`] folded from it.
+pub struct Engine {
+    pub registry: Registry,
+    pub clock: Arc<dyn Clock>,
+    pub reporter: Arc<dyn Reporter>,
+    pub retry: RetryPolicy,
+}
+
+/// Why a run could not go on (as opposed to a step failing, which is a normal outcome).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Invalid(#[from] InvalidTransition),
+}
+
+/// A step's final result as its task reports it.
+type StepResult = Result<(Outputs, bool), String>;
+
+/// A message from a step task to the engine loop; records are acknowledged once synced to disk.
+enum FromStep {
+    Record(Record, oneshot::Sender<()>),
+    Phase(String, Phase),
+}
+
+impl Engine {
+    /// Runs the steps of `view.direction` that have not succeeded, until all succeed, one fails, or
+    /// `interrupt` completes (with the reason). Returns the run's final state.
+    pub async fn execute(
+        &self,
+        plan: &Plan,
+        journal: &mut Journal,
+        view: &mut RunView,
+        interrupt: Pin<&mut (dyn Future<Output = String> + Send)>,
+    ) -> Result<RunState, EngineError> {
+        let specs = plan.steps(view.direction);
+        let graph = Graph::of(specs);
+        let order = graph.order().unwrap_or_else(|_| (0..specs.len()).collect());
+        let mut run = Loop { engine: self, plan, specs, graph, order, journal, view, failure: None };
+        run.announce();
+        run.drive(interrupt).await
+    }
+}
+
+struct Loop<'a> {
+    engine: &'a Engine,
+    plan: &'a Plan,
+    specs: &'a [StepSpec],
+    graph: Graph,
+    order: Vec<usize>,
+    journal: &'a mut Journal,
+    view: &'a mut RunView,
+    /// The first failure, which ends the run once running steps finish.
+    failure: Option<String>,
+}
+
+impl Loop<'_> {
+    fn announce(&self) {
+        let steps = self
+            .specs
+            .iter()
+            .map(|s| StepInfo {
+                id: s.id.clone(),
+                title: s.title().to_string(),
+                step_type: s.step_type.clone(),
+                done: matches!(self.state(s), StepState::Succeeded { .. }),
+            })
+            .collect();
+        let event = Event::RunStarted {
+            run_id: self.view.run_id.clone(),
+            plan: self.view.plan.clone(),
+            direction: self.view.direction,
+            resumed: self.view.resumes > 0,
+            steps,
+        };
+        self.engine.reporter.event(self.engine.clock.now(), &event);
+    }
+
+    fn state(&self, spec: &StepSpec) -> &StepState {
+        &self.view.step(&spec.id).expect("the journal lists every step of the plan").state
+    }
+
+    async fn drive(&mut self, mut interrupt: Pin<&mut (dyn Future<Output = String> + Send)>) -> Result<RunState, EngineError> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<FromStep>();
+        let mut tasks: JoinSet<(usize, StepResult)> = JoinSet::new();
+        loop {
+            self.schedule(&tx, &mut tasks)?;
+            if tasks.is_empty() {
+                break;
+            }
+            tokio::select! {
+                biased;
+                reason = &mut interrupt => {
+                    tasks.abort_all();
+                    self.commit(vec![Record::RunInterrupted { reason }])?;
+                    return Ok(self.view.state.clone());
+                }
+                Some(message) = rx.recv() => {
+                    let mut batch = vec![message];
+                    while let Ok(more) = rx.try_recv() {
+                        batch.push(more);
+                    }
+                    self.take_messages(batch)?;
+                }
+                Some(joined) = tasks.join_next() => {
+                    let (index, result) = joined.expect("step tasks do not panic and are aborted only on interrupt");
+                    self.finish_step(index, result)?;
+                }
+            }
+        }
+        let (succeeded, message) = match &self.failure {
+            Some(message) => (false, message.clone()),
+            None => (true, format!("{} completed", self.view.direction)),
+        };
+        self.commit(vec![Record::RunFinished { succeeded, message }])?;
+        Ok(self.view.state.clone())
+    }
+
+    /// Journals skips and starts for every step that became ready, then spawns the started ones.
+    fn schedule(&mut self, tx: &mpsc::UnboundedSender<FromStep>, tasks: &mut JoinSet<(usize, StepResult)>) -> Result<(), EngineError> {
+        let mut records = Vec::new();
+        let mut starting = Vec::new();
+        for &i in &self.order {
+            let spec = &self.specs[i];
+            if *self.state(spec) != StepState::Pending {
+                continue;
+            }
+            let blocked_by = self.graph.deps[i].iter().map(|&d| &self.specs[d]).find(|d| {
+                matches!(self.state(d), StepState::Failed { .. } | StepState::Skipped { .. })
+                    || records.iter().any(|r| matches!(r, Record::StepSkipped { step, .. } if *step == d.id))
+            });
+            if let Some(dep) = blocked_by {
+                let reason = format!("not run: it runs after `{}`, which did not succeed", dep.id);
+                records.push(Record::StepSkipped { step: spec.id.clone(), reason });
+            } else if self.failure.is_none()
+                && self.graph.deps[i].iter().all(|&d| matches!(self.state(&self.specs[d]), StepState::Succeeded { .. }))
+            {
+                records.push(Record::StepStarted { step: spec.id.clone(), attempt: 1 });
+                starting.push(i);
+            }
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.commit(records)?;
+        for i in starting {
+            let spec = &self.specs[i];
+            match self.build(spec) {
+                Ok(step) => {
+                    let task = StepTask {
+                        step,
+                        spec: spec.clone(),
+                        context: self.context(spec),
+                        retry: self.engine.retry,
+                        tx: tx.clone(),
+                    };
+                    tasks.spawn(async move { (i, task.run().await) });
+                }
+                Err(error) => self.finish_step(i, Err(error))?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders the step's templates with the outputs of the steps it runs after, and builds it.
+    fn build(&self, spec: &StepSpec) -> Result<Box<dyn Step>, String> {
+        let mut scope = Scope::default();
+        scope.variables.extend(self.plan.variables());
+        scope.variables.insert("run.id".into(), self.view.run_id.clone());
+        scope.variables.insert("run.direction".into(), self.view.direction.to_string());
+        for step in &self.view.steps {
+            if let StepState::Succeeded { outputs, .. } = &step.state {
+                scope.outputs.insert(step.id.clone(), outputs.clone());
+            }
+        }
+        let with = template::render(&spec.with, &scope, false).map_err(|e| format!("cannot fill in its parameters: {e}"))?;
+        let kind = self.engine.registry.get(&spec.step_type).ok_or_else(|| format!("unknown step type `{}`", spec.step_type))?;
+        kind.build(&with).map_err(|e| format!("invalid parameter `with.{}`: {}", e.path, e.message))
+    }
+
+    fn context(&self, spec: &StepSpec) -> StepContext {
+        let started = self.view.step(&spec.id).and_then(|s| s.started_at);
+        StepContext {
+            run_id: self.view.run_id.clone(),
+            step_id: spec.id.clone(),
+            attempt: 1,
+            first_started_at: started.unwrap_or_else(|| self.engine.clock.now()),
+            clock: self.engine.clock.clone(),
+        }
+    }
+
+    fn take_messages(&mut self, batch: Vec<FromStep>) -> Result<(), EngineError> {
+        let mut records = Vec::new();
+        let mut acks = Vec::new();
+        for message in batch {
+            match message {
+                FromStep::Record(record, ack) => {
+                    records.push(record);
+                    acks.push(ack);
+                }
+                FromStep::Phase(step, phase) => {
+                    self.engine.reporter.event(self.engine.clock.now(), &Event::StepPhase { step, phase });
+                }
+            }
+        }
+        if !records.is_empty() {
+            self.commit(records)?;
+        }
+        for ack in acks {
+            let _ = ack.send(());
+        }
+        Ok(())
+    }
+
+    fn finish_step(&mut self, index: usize, result: StepResult) -> Result<(), EngineError> {
+        let id = self.specs[index].id.clone();
+        let record = match result {
+            Ok((outputs, already_done)) => Record::StepSucceeded { step: id, outputs, already_done },
+            Err(error) => {
+                self.failure.get_or_insert_with(|| format!("step `{id}` failed: {error}"));
+                Record::StepFailed { step: id, error }
+            }
+        };
+        self.commit(vec![record])
+    }
+
+    /// Appends records to the journal (synced), applies them to the view, and reports them.
+    fn commit(&mut self, records: Vec<Record>) -> Result<(), EngineError> {
+        let now = self.engine.clock.now();
+        for entry in self.journal.append(now, records)? {
+            self.view.apply(&entry)?;
+            if let Some(event) = self.event_for(&entry.record, now) {
+                self.engine.reporter.event(now, &event);
+            }
+        }
+        Ok(())
+    }
+
+    fn event_for(&self, record: &Record, now: SystemTime) -> Option<Event> {
+        let elapsed_ms = |since: Option<SystemTime>| {
+            since.and_then(|s| now.duration_since(s).ok()).map_or(0, |d| d.as_millis() as u64)
+        };
+        let step_started = step_of(record).and_then(|id| self.view.step(id)).and_then(|s| s.started_at);
+        Some(match record.clone() {
+            Record::StepStarted { step, attempt } => Event::StepStarted { step, attempt },
+            Record::StepActing { step, .. } => Event::StepPhase { step, phase: Phase::Act },
+            Record::StepRetrying { step, attempt, error, delay_ms } => Event::StepRetrying { step, attempt, error, delay_ms },
+            Record::StepSucceeded { step, outputs, already_done } => {
+                Event::StepSucceeded { step, already_done, outputs, elapsed_ms: elapsed_ms(step_started) }
+            }
+            Record::StepFailed { step, error } => Event::StepFailed { step, error, elapsed_ms: elapsed_ms(step_started) },
+            Record::StepSkipped { step, reason } => Event::StepSkipped { step, reason },
+            Record::RunInterrupted { reason } => Event::RunInterrupted { reason },
+            Record::RunFinished { succeeded, message } => {
+                Event::RunFinished { succeeded, message, elapsed_ms: elapsed_ms(Some(self.view.started_at)) }
+            }
+            Record::RunStarted { .. } | Record::RunResumed { .. } | Record::RunAbandoned { .. } => return None,
+        })
+    }
+}
+
+/// One step's life on its own task.
+struct StepTask {
+    step: Box<dyn Step>,
+    spec: StepSpec,
+    context: StepContext,
+    retry: RetryPolicy,
+    tx: mpsc::UnboundedSender<FromStep>,
+}
+
+impl StepTask {
+    /// Attempts until success, a fatal error, retries used up, or the step's timeout.
+    async fn run(self) -> StepResult {
+        let last_error: Mutex<Option<String>> = Mutex::new(None);
+        let attempts = async {
+            let mut ctx = self.context.clone();
+            loop {
+                match self.attempt(&ctx).await {
+                    Ok(done) => return Ok(done),
+                    Err(e) if e.is_retryable() && ctx.attempt <= self.spec.retries => {
+                        let delay = self.retry.delay(ctx.attempt, fastrand::f64());
+                        *last_error.lock().expect("not poisoned") = Some(e.message.clone());
+                        let delay_ms = delay.as_millis() as u64;
+                        let record = Record::StepRetrying { step: self.spec.id.clone(), attempt: ctx.attempt, error: e.message, delay_ms };
+                        self.journal(record).await.map_err(|e| e.message)?;
+                        ctx.clock.sleep(delay).await;
+                        ctx.attempt += 1;
+                        let record = Record::StepStarted { step: self.spec.id.clone(), attempt: ctx.attempt };
+                        self.journal(record).await.map_err(|e| e.message)?;
+                    }
+                    Err(e) if e.is_retryable() && ctx.attempt > 1 => {
+                        return Err(format!("{} (gave up after {} attempts)", e.message, ctx.attempt));
+                    }
+                    Err(e) => return Err(e.message),
+                }
+            }
+        };
+        tokio::select! {
+            result = attempts => result,
+            () = self.context.clock.sleep(self.spec.timeout) => {
+                let last = last_error.lock().expect("not poisoned").take();
+                let cause = last.map(|e| format!("; last error: {e}")).unwrap_or_default();
+                Err(format!("timed out after {}{cause}", human_duration(self.spec.timeout)))
+            }
+        }
+    }
+
+    async fn attempt(&self, ctx: &StepContext) -> Result<(Outputs, bool), StepError> {
+        self.phase(Phase::Observe);
+        if let Observation::Done(outputs) = self.step.observe(ctx).await? {
+            return Ok((outputs, true));
+        }
+        self.journal(Record::StepActing { step: self.spec.id.clone(), attempt: ctx.attempt }).await?;
+        self.step.act(ctx).await?;
+        self.phase(Phase::Wait);
+        self.step.wait(ctx).await?;
+        self.phase(Phase::Verify);
+        Ok((self.step.verify(ctx).await?, false))
+    }
+
+    fn phase(&self, phase: Phase) {
+        let _ = self.tx.send(FromStep::Phase(self.spec.id.clone(), phase));
+    }
+
+    /// Sends a record to the engine and waits until it is on disk. Without that, the step must not
+    /// go on: an unjournaled change could not be resumed safely.
+    async fn journal(&self, record: Record) -> Result<(), StepError> {
+        let (ack, synced) = oneshot::channel();
+        let sent = self.tx.send(FromStep::Record(record, ack)).is_ok();
+        match sent && synced.await.is_ok() {
+            true => Ok(()),
+            false => Err(StepError::fatal("the journal could not be written; the step stopped before changing anything")),
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The engine: runs a plan direction as a state machine, journaling every transition.
+//!
+//! It knows nothing of AWS or Kubernetes: step types plug in through [`crate::step::Step`], time
+//! comes from an injected [`crate::clock::Clock`], and it speaks only in [`events::Event`]s.
+
+mod dry_run;
+pub mod events;
+mod executor;
+pub mod lifecycle;
+pub mod retry;
+pub mod state;
+
+pub use dry_run::{DryRunStep, dry_run};
+pub use executor::{Engine, EngineError};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,271 @@
+//! The journal: an append-only, fsynced record of a run. Every state transition and every step's
+//! outputs are written and synced before the run proceeds, so a crashed run can be rebuilt from it
+//! (see [`crate::engine::state`]) and resumed, on this machine or another.
+
+mod lock;
+mod store;
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+pub use lock::{LockError, LockHolder, PlanLock};
+pub use store::{RunSummary, StateDir};
+
+use crate::plan::Direction;
+use crate::step::Outputs;
+
+/// What happened: one line of the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Record {
+    /// A new run of `plan` in `direction`.
+    RunStarted {
+        run_id: String,
+        plan: String,
+        plan_path: String,
+        plan_digest: String,
+        direction: Direction,
+        /// When the outage began, if the operator said; RTO is measured from it.
+        #[serde(default, with = "time_opt")]
+        incident_start: Option<SystemTime>,
+        host: String,
+        pid: u32,
+        drctl_version: String,
+        /// The step ids of the direction, in plan order.
+        steps: Vec<String>,
+    },
+    /// The run continues after a crash, an interruption or a failure.
+    RunResumed {
+        host: String,
+        pid: u32,
+        plan_digest: String,
+        /// The plan changed since the run started and the operator forced the resume.
+        plan_changed: bool,
+    },
+    /// A step attempt begins (it observes first).
+    StepStarted { step: String, attempt: u32 },
+    /// Observation found the effect absent; the step is about to change the world.
+    StepActing { step: String, attempt: u32 },
+    /// An attempt failed with a retryable error; another follows after `delay_ms`.
+    StepRetrying { step: String, attempt: u32, error: String, delay_ms: u64 },
+    /// The step's effect is in place.
+    StepSucceeded {
+        step: String,
+        outputs: Outputs,
+        /// Observation found the effect already there; nothing was changed.
+        already_done: bool,
+    },
+    /// The step failed for good.
+    StepFailed { step: String, error: String },
+    /// The step will not run in this attempt of the run (a dependency failed).
+    StepSkipped { step: String, reason: String },
+    /// The operator stopped the run (Ctrl-C, SIGTERM); running steps were cancelled.
+    RunInterrupted { reason: String },
+    /// The run ended.
+    RunFinished { succeeded: bool, message: String },
+    /// The operator gave up on the run; it will not be resumed.
+    RunAbandoned { by: String },
+}
+
+/// A record with its sequence number and wall-clock time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub seq: u64,
+    #[serde(with = "time")]
+    pub at: SystemTime,
+    #[serde(flatten)]
+    pub record: Record,
+}
+
+/// Appends records to one run's journal file.
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+    next_seq: u64,
+}
+
+/// A journal that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot access the journal {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}:{line}: the journal is damaged ({message}); it was not written by this version of drctl or was edited")]
+    Corrupt { path: PathBuf, line: usize, message: String },
+}
+
+impl Journal {
+    /// Creates a new journal; fails if one exists at `path`.
+    pub fn create(path: &Path) -> Result<Journal, JournalError> {
+        let io = |source| JournalError::Io { path: path.to_path_buf(), source };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let file = OpenOptions::new().create_new(true).append(true).open(path).map_err(io)?;
+        if let Some(dir) = path.parent() {
+            // The new directory entry must survive a crash too.
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
+        Ok(Journal { file, path: path.to_path_buf(), next_seq: 1 })
+    }
+
+    /// Opens an existing journal for appending after reading its entries. A torn last line (a crash
+    /// in the middle of a write) is cut off.
+    pub fn open(path: &Path) -> Result<(Journal, Vec<Entry>), JournalError> {
+        let (entries, valid_len) = read_entries(path)?;
+        let io = |source| JournalError::Io { path: path.to_path_buf(), source };
+        let file = OpenOptions::new().append(true).open(path).map_err(io)?;
+        if file.metadata().map_err(io)?.len() != valid_len {
+            file.set_len(valid_len).map_err(io)?;
+            file.sync_all().map_err(io)?;
+        }
+        let next_seq = entries.last().map_or(1, |e| e.seq + 1);
+        Ok((Journal { file, path: path.to_path_buf(), next_seq }, entries))
+    }
+
+    /// Appends records and syncs them to disk before returning (one sync for the batch).
+    pub fn append(&mut self, at: SystemTime, records: Vec<Record>) -> Result<Vec<Entry>, JournalError> {
+        let mut buffer = Vec::new();
+        let mut entries = Vec::with_capacity(records.len());
+        for record in records {
+            let entry = Entry { seq: self.next_seq, at, record };
+            self.next_seq += 1;
+            serde_json::to_writer(&mut buffer, &entry).expect("journal records always serialize");
+            buffer.push(b'\n');
+            entries.push(entry);
+        }
+        let io = |source| JournalError::Io { path: self.path.clone(), source };
+        self.file.write_all(&buffer).map_err(io)?;
+        self.file.sync_data().map_err(io)?;
+        Ok(entries)
+    }
+
+    /// Where the journal lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Reads every entry of the journal at `path` (a torn last line is ignored).
+pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
+    read_entries(path).map(|(entries, _)| entries)
+}
+
+/// Entries and the byte length of the well-formed prefix.
+fn read_entries(path: &Path) -> Result<(Vec<Entry>, u64), JournalError> {
+    let io = |source| JournalError::Io { path: path.to_path_buf(), source };
+    let mut reader = BufReader::new(File::open(path).map_err(io)?);
+    let (mut entries, mut valid_len, mut line_no) = (Vec::new(), 0u64, 0usize);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if !line.ends_with('\n') {
+            break; // torn write at the tail: the record was never acknowledged
+        }
+        let entry: Entry = serde_json::from_str(&line)
+            .map_err(|e| JournalError::Corrupt { path: path.to_path_buf(), line: line_no, message: e.to_string() })?;
+        entries.push(entry);
+        valid_len += n as u64;
+    }
+    Ok((entries, valid_len))
+}
+
+/// RFC 3339 timestamps in the journal, readable by people and by other tools.
+pub mod time {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes a time as RFC 3339 with milliseconds.
+    pub fn serialize<S: Serializer>(time: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::clock::rfc3339(*time))
+    }
+
+    /// Reads an RFC 3339 time.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SystemTime, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_rfc3339_weak(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+mod time_opt {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(time: &Option<SystemTime>, s: S) -> Result<S::Ok, S::Error> {
+        match time {
+            Some(t) => super::time::serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| humantime::parse_rfc3339_weak(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    #[test]
+    fn appends_and_reads_back() {
+        let dir = tempdir();
+        let path = dir.join("journal.jsonl");
+        let mut journal = Journal::create(&path).unwrap();
+        journal.append(at(0), vec![Record::StepStarted { step: "a".into(), attempt: 1 }]).unwrap();
+        journal.append(at(1), vec![Record::StepSkipped { step: "b".into(), reason: "x".into() }]).unwrap();
+        let entries = read(&path).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1].seq, 2);
+        assert_eq!(entries[1].at, at(1));
+        assert!(Journal::create(&path).is_err(), "an existing journal is never overwritten");
+    }
+
+    #[test]
+    fn a_torn_tail_is_cut_and_appending_continues() {
+        let dir = tempdir();
+        let path = dir.join("journal.jsonl");
+        let mut journal = Journal::create(&path).unwrap();
+        journal.append(at(0), vec![Record::StepStarted { step: "a".into(), attempt: 1 }]).unwrap();
+        drop(journal);
+        std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"seq\":2,\"at\":\"20").unwrap();
+        let (mut journal, entries) = Journal::open(&path).unwrap();
+        assert_eq!(entries.len(), 1);
+        journal.append(at(2), vec![Record::RunInterrupted { reason: "test".into() }]).unwrap();
+        let entries = read(&path).unwrap();
+        assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2]);
+    }
+
+    #[test]
+    fn a_damaged_middle_line_is_an_error_naming_the_line() {
+        let dir = tempdir();
+        let path = dir.join("journal.jsonl");
+        std::fs::write(&path, "not json\n").unwrap();
+        let err = read(&path).unwrap_err().to_string();
+        assert!(err.contains("journal.jsonl:1"), "{err}");
+    }
+
+    pub(crate) fn tempdir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("drctl-test-{}-{}", std::process::id(), fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
