@@ -5,9 +5,12 @@
 //! it), [`step`] and [`steps`] (the step contract and the step types), [`report`] (telling people),
 //! [`cli`] (the `drctl` command).
 
+pub mod cli;
 pub mod clock;
 pub mod engine;
+pub mod exit_code;
 pub mod journal;
 pub mod plan;
+pub mod report;
 pub mod step;
 pub mod steps;

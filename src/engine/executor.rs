@@ -103,7 +103,10 @@ impl Loop<'_> {
         &self.view.step(&spec.id).expect("the journal lists every step of the plan").state
     }
 
-    async fn drive(&mut self, mut interrupt: Pin<&mut (dyn Future<Output = String> + Send)>) -> Result<RunState, EngineError> {
+    async fn drive(
+        &mut self,
+        mut interrupt: Pin<&mut (dyn Future<Output = String> + Send)>,
+    ) -> Result<RunState, EngineError> {
         let (tx, mut rx) = mpsc::unbounded_channel::<FromStep>();
         let mut tasks: JoinSet<(usize, StepResult)> = JoinSet::new();
         loop {
@@ -140,7 +143,11 @@ impl Loop<'_> {
     }
 
     /// Journals skips and starts for every step that became ready, then spawns the started ones.
-    fn schedule(&mut self, tx: &mpsc::UnboundedSender<FromStep>, tasks: &mut JoinSet<(usize, StepResult)>) -> Result<(), EngineError> {
+    fn schedule(
+        &mut self,
+        tx: &mpsc::UnboundedSender<FromStep>,
+        tasks: &mut JoinSet<(usize, StepResult)>,
+    ) -> Result<(), EngineError> {
         let mut records = Vec::new();
         let mut starting = Vec::new();
         for &i in &self.order {
@@ -196,8 +203,13 @@ impl Loop<'_> {
                 scope.outputs.insert(step.id.clone(), outputs.clone());
             }
         }
-        let with = template::render(&spec.with, &scope, false).map_err(|e| format!("cannot fill in its parameters: {e}"))?;
-        let kind = self.engine.registry.get(&spec.step_type).ok_or_else(|| format!("unknown step type `{}`", spec.step_type))?;
+        let with =
+            template::render(&spec.with, &scope, false).map_err(|e| format!("cannot fill in its parameters: {e}"))?;
+        let kind = self
+            .engine
+            .registry
+            .get(&spec.step_type)
+            .ok_or_else(|| format!("unknown step type `{}`", spec.step_type))?;
         kind.build(&with).map_err(|e| format!("invalid parameter `with.{}`: {}", e.path, e.message))
     }
 
@@ -267,11 +279,15 @@ impl Loop<'_> {
         Some(match record.clone() {
             Record::StepStarted { step, attempt } => Event::StepStarted { step, attempt },
             Record::StepActing { step, .. } => Event::StepPhase { step, phase: Phase::Act },
-            Record::StepRetrying { step, attempt, error, delay_ms } => Event::StepRetrying { step, attempt, error, delay_ms },
+            Record::StepRetrying { step, attempt, error, delay_ms } => {
+                Event::StepRetrying { step, attempt, error, delay_ms }
+            }
             Record::StepSucceeded { step, outputs, already_done } => {
                 Event::StepSucceeded { step, already_done, outputs, elapsed_ms: elapsed_ms(step_started) }
             }
-            Record::StepFailed { step, error } => Event::StepFailed { step, error, elapsed_ms: elapsed_ms(step_started) },
+            Record::StepFailed { step, error } => {
+                Event::StepFailed { step, error, elapsed_ms: elapsed_ms(step_started) }
+            }
             Record::StepSkipped { step, reason } => Event::StepSkipped { step, reason },
             Record::RunInterrupted { reason } => Event::RunInterrupted { reason },
             Record::RunFinished { succeeded, message } => {
@@ -297,14 +313,22 @@ impl StepTask {
         let last_error: Mutex<Option<String>> = Mutex::new(None);
         let attempts = async {
             let mut ctx = self.context.clone();
+            let mut acted = false;
             loop {
-                match self.attempt(&ctx).await {
-                    Ok(done) => return Ok(done),
+                match self.attempt(&ctx, &mut acted).await {
+                    // A step that acted in an earlier attempt did change the world, even if this
+                    // attempt's observation then found the effect in place.
+                    Ok((outputs, found_in_place)) => return Ok((outputs, found_in_place && !acted)),
                     Err(e) if e.is_retryable() && ctx.attempt <= self.spec.retries => {
                         let delay = self.retry.delay(ctx.attempt, fastrand::f64());
                         *last_error.lock().expect("not poisoned") = Some(e.message.clone());
                         let delay_ms = delay.as_millis() as u64;
-                        let record = Record::StepRetrying { step: self.spec.id.clone(), attempt: ctx.attempt, error: e.message, delay_ms };
+                        let record = Record::StepRetrying {
+                            step: self.spec.id.clone(),
+                            attempt: ctx.attempt,
+                            error: e.message,
+                            delay_ms,
+                        };
                         self.journal(record).await.map_err(|e| e.message)?;
                         ctx.clock.sleep(delay).await;
                         ctx.attempt += 1;
@@ -328,12 +352,15 @@ impl StepTask {
         }
     }
 
-    async fn attempt(&self, ctx: &StepContext) -> Result<(Outputs, bool), StepError> {
+    /// One observe → act → wait → verify pass; `true` with the outputs when observation found the
+    /// effect already in place.
+    async fn attempt(&self, ctx: &StepContext, acted: &mut bool) -> Result<(Outputs, bool), StepError> {
         self.phase(Phase::Observe);
         if let Observation::Done(outputs) = self.step.observe(ctx).await? {
             return Ok((outputs, true));
         }
         self.journal(Record::StepActing { step: self.spec.id.clone(), attempt: ctx.attempt }).await?;
+        *acted = true;
         self.step.act(ctx).await?;
         self.phase(Phase::Wait);
         self.step.wait(ctx).await?;
@@ -352,7 +379,9 @@ impl StepTask {
         let sent = self.tx.send(FromStep::Record(record, ack)).is_ok();
         match sent && synced.await.is_ok() {
             true => Ok(()),
-            false => Err(StepError::fatal("the journal could not be written; the step stopped before changing anything")),
+            false => {
+                Err(StepError::fatal("the journal could not be written; the step stopped before changing anything"))
+            }
         }
     }
 }

@@ -44,7 +44,9 @@ pub enum RunError {
          Restore the plan, or pass --allow-plan-change if the change is intended"
     )]
     PlanChanged { run_id: String, path: String, was: String, now: String },
-    #[error("run {run_id} ({direction}) of plan `{plan}` is unfinished; resume it with `drctl resume {run_id}` or give it up with `drctl abandon {run_id}`")]
+    #[error(
+        "run {run_id} ({direction}) of plan `{plan}` is unfinished; resume it with `drctl resume {run_id}` or give it up with `drctl abandon {run_id}`"
+    )]
     OtherRunUnfinished { run_id: String, plan: String, direction: Direction },
     #[error("run {run_id} is for plan `{run_plan}`, not `{plan}`")]
     WrongPlan { run_id: String, run_plan: String, plan: String },
@@ -62,16 +64,31 @@ pub fn unfinished_run(state: &StateDir, plan: &str) -> Result<Option<RunView>, R
 }
 
 /// Begins a run of `plan` in `direction`, or continues the unfinished one of that direction.
-pub fn begin(state: &StateDir, plan: &Plan, direction: Direction, clock: &dyn Clock, options: &RunOptions) -> Result<ActiveRun, RunError> {
+pub fn begin(
+    state: &StateDir,
+    plan: &Plan,
+    direction: Direction,
+    clock: &dyn Clock,
+    options: &RunOptions,
+) -> Result<ActiveRun, RunError> {
     if let Some(unfinished) = unfinished_run(state, &plan.name)? {
         if unfinished.direction != direction {
-            return Err(RunError::OtherRunUnfinished { run_id: unfinished.run_id, plan: plan.name.clone(), direction: unfinished.direction });
+            return Err(RunError::OtherRunUnfinished {
+                run_id: unfinished.run_id,
+                plan: plan.name.clone(),
+                direction: unfinished.direction,
+            });
         }
         return resume(state, &unfinished.run_id, plan, clock, options);
     }
     let now = clock.now();
     let run_id = StateDir::new_run_id(&plan.name, direction, now);
-    let lock = PlanLock::acquire(&state.lock_path(&plan.name), &plan.name, LockHolder::this_process(&run_id, now), options.break_lock)?;
+    let lock = PlanLock::acquire(
+        &state.lock_path(&plan.name),
+        &plan.name,
+        LockHolder::this_process(&run_id, now),
+        options.break_lock,
+    )?;
     let mut journal = Journal::create(&state.journal_path(&run_id))?;
     let holder = LockHolder::this_process(&run_id, now);
     let record = Record::RunStarted {
@@ -92,13 +109,24 @@ pub fn begin(state: &StateDir, plan: &Plan, direction: Direction, clock: &dyn Cl
 }
 
 /// Continues run `run_id` with `plan` after checking that the plan is the one it started with.
-pub fn resume(state: &StateDir, run_id: &str, plan: &Plan, clock: &dyn Clock, options: &RunOptions) -> Result<ActiveRun, RunError> {
+pub fn resume(
+    state: &StateDir,
+    run_id: &str,
+    plan: &Plan,
+    clock: &dyn Clock,
+    options: &RunOptions,
+) -> Result<ActiveRun, RunError> {
     let path = state.journal_path(run_id);
     if !path.exists() {
         return Err(RunError::UnknownRun(run_id.to_string()));
     }
     let now = clock.now();
-    let lock = PlanLock::acquire(&state.lock_path(&plan.name), &plan.name, LockHolder::this_process(run_id, now), options.break_lock)?;
+    let lock = PlanLock::acquire(
+        &state.lock_path(&plan.name),
+        &plan.name,
+        LockHolder::this_process(run_id, now),
+        options.break_lock,
+    )?;
     let (mut journal, entries) = Journal::open(&path)?;
     let mut view = RunView::replay(&entries)?;
     if view.plan != plan.name {
@@ -117,7 +145,8 @@ pub fn resume(state: &StateDir, run_id: &str, plan: &Plan, clock: &dyn Clock, op
         });
     }
     let holder = LockHolder::this_process(run_id, now);
-    let record = Record::RunResumed { host: holder.host, pid: holder.pid, plan_digest: plan.digest.clone(), plan_changed };
+    let record =
+        Record::RunResumed { host: holder.host, pid: holder.pid, plan_digest: plan.digest.clone(), plan_changed };
     for entry in journal.append(now, vec![record])? {
         view.apply(&entry)?;
     }
@@ -125,7 +154,13 @@ pub fn resume(state: &StateDir, run_id: &str, plan: &Plan, clock: &dyn Clock, op
 }
 
 /// Gives up on an unfinished run so the plan can run afresh.
-pub fn abandon(state: &StateDir, run_id: &str, clock: &dyn Clock, by: &str, break_lock: bool) -> Result<RunView, RunError> {
+pub fn abandon(
+    state: &StateDir,
+    run_id: &str,
+    clock: &dyn Clock,
+    by: &str,
+    break_lock: bool,
+) -> Result<RunView, RunError> {
     let path = state.journal_path(run_id);
     if !path.exists() {
         return Err(RunError::UnknownRun(run_id.to_string()));
@@ -135,7 +170,12 @@ pub fn abandon(state: &StateDir, run_id: &str, clock: &dyn Clock, by: &str, brea
     if !view.state.is_resumable() {
         return Err(RunError::NotResumable { run_id: run_id.into(), state: view.state.label() });
     }
-    let _lock = PlanLock::acquire(&state.lock_path(&view.plan), &view.plan, LockHolder::this_process(run_id, clock.now()), break_lock)?;
+    let _lock = PlanLock::acquire(
+        &state.lock_path(&view.plan),
+        &view.plan,
+        LockHolder::this_process(run_id, clock.now()),
+        break_lock,
+    )?;
     for entry in journal.append(clock.now(), vec![Record::RunAbandoned { by: by.to_string() }])? {
         view.apply(&entry)?;
     }

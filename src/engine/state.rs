@@ -13,12 +13,25 @@ pub enum StepState {
     /// Not started in this attempt of the run.
     Pending,
     /// An attempt is under way; `acting` once observation found the effect absent.
-    Running { attempt: u32, acting: bool },
+    Running {
+        attempt: u32,
+        acting: bool,
+    },
     /// Waiting to retry after a retryable failure.
-    Backoff { attempt: u32, error: String },
-    Succeeded { outputs: Outputs, already_done: bool },
-    Failed { error: String },
-    Skipped { reason: String },
+    Backoff {
+        attempt: u32,
+        error: String,
+    },
+    Succeeded {
+        outputs: Outputs,
+        already_done: bool,
+    },
+    Failed {
+        error: String,
+    },
+    Skipped {
+        reason: String,
+    },
 }
 
 impl StepState {
@@ -48,8 +61,12 @@ pub enum RunState {
     /// Started and not finished: under way, or its process died (a crash looks like this).
     Running,
     Succeeded,
-    Failed { message: String },
-    Interrupted { reason: String },
+    Failed {
+        message: String,
+    },
+    Interrupted {
+        reason: String,
+    },
     Abandoned,
 }
 
@@ -178,7 +195,13 @@ impl RunView {
             resumes: 0,
             steps: steps
                 .iter()
-                .map(|id| StepView { id: id.clone(), state: StepState::Pending, started_at: None, finished_at: None, attempts: 0 })
+                .map(|id| StepView {
+                    id: id.clone(),
+                    state: StepState::Pending,
+                    started_at: None,
+                    finished_at: None,
+                    attempts: 0,
+                })
                 .collect(),
         };
         for entry in &entries[1..] {
@@ -190,7 +213,8 @@ impl RunView {
     /// Applies one journal entry.
     pub fn apply(&mut self, entry: &Entry) -> Result<(), InvalidTransition> {
         let record = &entry.record;
-        self.state = run_transition(&self.state, record).ok_or_else(|| invalid(entry.seq, record, self.state.label()))?;
+        self.state =
+            run_transition(&self.state, record).ok_or_else(|| invalid(entry.seq, record, self.state.label()))?;
         match record {
             Record::RunResumed { plan_digest, .. } => {
                 self.resumes += 1;

@@ -132,9 +132,17 @@ fn replay_rebuilds_a_crashed_run_and_measures_rto_across_resumes() {
     assert_eq!(view.rto(None), None);
 
     let mut entries = entries;
-    entries.push(entry(6, 200, Record::RunResumed { host: "h2".into(), pid: 2, plan_digest: "d1".into(), plan_changed: false }));
+    entries.push(entry(
+        6,
+        200,
+        Record::RunResumed { host: "h2".into(), pid: 2, plan_digest: "d1".into(), plan_changed: false },
+    ));
     entries.push(entry(7, 200, Record::StepStarted { step: "b".into(), attempt: 1 }));
-    entries.push(entry(8, 201, Record::StepSucceeded { step: "b".into(), outputs: Outputs::new(), already_done: true }));
+    entries.push(entry(
+        8,
+        201,
+        Record::StepSucceeded { step: "b".into(), outputs: Outputs::new(), already_done: true },
+    ));
     entries.push(entry(9, 201, Record::RunFinished { succeeded: true, message: String::new() }));
     let view = RunView::replay(&entries).unwrap();
     assert_eq!(view.state, RunState::Succeeded);
@@ -154,7 +162,8 @@ fn replay_rejects_records_that_cannot_happen() {
     ];
     let err = RunView::replay(&entries).unwrap_err();
     assert_eq!(err.seq, 2);
-    let unknown_step = vec![entry(1, 0, started(&["a"])), entry(2, 0, Record::StepStarted { step: "zz".into(), attempt: 1 })];
+    let unknown_step =
+        vec![entry(1, 0, started(&["a"])), entry(2, 0, Record::StepStarted { step: "zz".into(), attempt: 1 })];
     assert!(RunView::replay(&unknown_step).is_err());
     assert!(RunView::replay(&[entry(1, 0, Record::RunInterrupted { reason: "x".into() })]).is_err());
 }

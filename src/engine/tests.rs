@@ -115,7 +115,8 @@ fn fixture() -> Fixture {
     let world = Arc::new(Mutex::new(World::default()));
     let mut registry = Registry::default();
     registry.register(Script(world.clone()));
-    let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)));
+    let clock: Arc<dyn Clock> =
+        Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)));
     let retry = RetryPolicy { base: Duration::from_secs(1), max: Duration::from_secs(8) };
     let engine = Engine { registry, clock, reporter: Arc::new(Silent), retry };
     Fixture { world, engine, state: StateDir::new(crate::journal::tests::tempdir()) }
@@ -130,7 +131,8 @@ fn plan(f: &Fixture, failover: &str) -> Plan {
 }
 
 async fn run(f: &Fixture, plan: &Plan) -> (RunState, super::state::RunView) {
-    let mut active = begin(&f.state, plan, Direction::Failover, f.engine.clock.as_ref(), &RunOptions::default()).unwrap();
+    let mut active =
+        begin(&f.state, plan, Direction::Failover, f.engine.clock.as_ref(), &RunOptions::default()).unwrap();
     let mut never = std::pin::pin!(std::future::pending::<String>());
     let state = f.engine.execute(plan, &mut active.journal, &mut active.view, never.as_mut()).await.unwrap();
     (state, active.view)
@@ -139,7 +141,10 @@ async fn run(f: &Fixture, plan: &Plan) -> (RunState, super::state::RunView) {
 #[tokio::test(start_paused = true)]
 async fn independent_steps_overlap_and_the_run_takes_the_critical_path() {
     let f = fixture();
-    let p = plan(&f, "  - {id: a, type: script, with: {takes_ms: 1000}}\n  - {id: b, type: script, with: {takes_ms: 1000}}\n  - {id: c, type: script, after: [a, b]}\n");
+    let p = plan(
+        &f,
+        "  - {id: a, type: script, with: {takes_ms: 1000}}\n  - {id: b, type: script, with: {takes_ms: 1000}}\n  - {id: c, type: script, after: [a, b]}\n",
+    );
     let (state, view) = run(&f, &p).await;
     assert_eq!(state, RunState::Succeeded);
     let world = f.world.lock().unwrap();
@@ -163,7 +168,10 @@ async fn retryable_failures_are_retried_with_backoff() {
 #[tokio::test(start_paused = true)]
 async fn retries_run_out_and_fatal_errors_are_not_retried() {
     let f = fixture();
-    let p = plan(&f, "  - {id: flaky, type: script, retries: 1, with: {fail_times: 5}}\n  - {id: bad, type: script, retries: 3, with: {fatal: true}}\n");
+    let p = plan(
+        &f,
+        "  - {id: flaky, type: script, retries: 1, with: {fail_times: 5}}\n  - {id: bad, type: script, retries: 3, with: {fatal: true}}\n",
+    );
     let (state, view) = run(&f, &p).await;
     let RunState::Failed { message } = state else { panic!("{state:?}") };
     assert!(message.contains("failed"), "{message}");
@@ -198,7 +206,10 @@ async fn a_failure_skips_dependants_and_lets_running_steps_finish() {
 #[tokio::test(start_paused = true)]
 async fn outputs_flow_into_templates() {
     let f = fixture();
-    let p = plan(&f, "  - {id: a, type: script, with: {value: db.example}}\n  - {id: b, type: script, after: [a], with: {value: 'postgres://{{ steps.a.outputs.value }}/app'}}\n");
+    let p = plan(
+        &f,
+        "  - {id: a, type: script, with: {value: db.example}}\n  - {id: b, type: script, after: [a], with: {value: 'postgres://{{ steps.a.outputs.value }}/app'}}\n",
+    );
     let (_, view) = run(&f, &p).await;
     let StepState::Succeeded { outputs, .. } = &view.step("b").unwrap().state else { panic!() };
     assert_eq!(outputs["value"], "postgres://db.example/app");

@@ -48,7 +48,9 @@ fn held_message(holder: &LockHolder, plan: &str) -> String {
     let since = crate::clock::rfc3339(holder.since);
     let who = format!("run {} (host {}, pid {}, since {since})", holder.run_id, holder.host, holder.pid);
     if holder.is_dead() {
-        format!("plan `{plan}` is locked by {who}, but that process is no longer running; pass --break-lock to take over")
+        format!(
+            "plan `{plan}` is locked by {who}, but that process is no longer running; pass --break-lock to take over"
+        )
     } else {
         format!(
             "plan `{plan}` is locked by {who}; only one run per plan at a time. If that process is gone (its machine died), pass --break-lock"
@@ -81,7 +83,9 @@ impl PlanLock {
                     let existing = read_holder(path);
                     match existing {
                         Some(h) if h.same_holder(&holder) => return Ok(PlanLock { path: path.to_path_buf(), holder }),
-                        Some(h) if !break_existing => return Err(LockError::Held { plan: plan.to_string(), holder: h }),
+                        Some(h) if !break_existing => {
+                            return Err(LockError::Held { plan: plan.to_string(), holder: h });
+                        }
                         _ => {
                             tracing::warn!(lock = %path.display(), "breaking the lock of {:?}", existing.map(|h| h.run_id));
                             std::fs::remove_file(path).or_else(ignore_not_found).map_err(io)?;

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-pub use lock::{LockError, LockHolder, PlanLock};
+pub use lock::{LockError, LockHolder, PlanLock, hostname};
 pub use store::{RunSummary, StateDir};
 
 use crate::plan::Direction;
@@ -93,7 +93,9 @@ pub struct Journal {
 pub enum JournalError {
     #[error("cannot access the journal {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("{path}:{line}: the journal is damaged ({message}); it was not written by this version of drctl or was edited")]
+    #[error(
+        "{path}:{line}: the journal is damaged ({message}); it was not written by this version of drctl or was edited"
+    )]
     Corrupt { path: PathBuf, line: usize, message: String },
 }
 
@@ -170,8 +172,11 @@ fn read_entries(path: &Path) -> Result<(Vec<Entry>, u64), JournalError> {
         if !line.ends_with('\n') {
             break; // torn write at the tail: the record was never acknowledged
         }
-        let entry: Entry = serde_json::from_str(&line)
-            .map_err(|e| JournalError::Corrupt { path: path.to_path_buf(), line: line_no, message: e.to_string() })?;
+        let entry: Entry = serde_json::from_str(&line).map_err(|e| JournalError::Corrupt {
+            path: path.to_path_buf(),
+            line: line_no,
+            message: e.to_string(),
+        })?;
         entries.push(entry);
         valid_len += n as u64;
     }

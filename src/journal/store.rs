@@ -47,7 +47,8 @@ impl StateDir {
 
     /// A new, sortable run id: `<plan>-<direction>-<UTC time>-<random>`.
     pub fn new_run_id(plan: &str, direction: Direction, now: SystemTime) -> String {
-        let stamp: String = humantime::format_rfc3339_seconds(now).to_string().chars().filter(|c| !"-:".contains(*c)).collect();
+        let stamp: String =
+            humantime::format_rfc3339_seconds(now).to_string().chars().filter(|c| !"-:".contains(*c)).collect();
         format!("{plan}-{direction}-{stamp}-{:04x}", fastrand::u16(..))
     }
 

@@ -76,7 +76,9 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
             Value::Float(f) => visitor.visit_f64(*f),
             Value::Str(s) => visitor.visit_str(s),
             Value::Seq(items) => visitor.visit_seq(Items { items: items.iter(), index: 0, path: &self.path }),
-            Value::Map(entries) => visitor.visit_map(Entries { entries: entries.iter(), value: None, path: &self.path }),
+            Value::Map(entries) => {
+                visitor.visit_map(Entries { entries: entries.iter(), value: None, path: &self.path })
+            }
         };
         result.map_err(|e| self.locate(e))
     }
@@ -88,7 +90,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         }
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, RawError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, RawError> {
         visitor.visit_newtype_struct(self)
     }
 

@@ -66,7 +66,11 @@ impl fmt::Display for PlanErrors {
             if let Some(line) = self.source.lines().nth(d.pos.line.saturating_sub(1)) {
                 let gutter = d.pos.line.to_string();
                 let pad = " ".repeat(gutter.len());
-                let caret_at: String = line.chars().take(d.pos.col.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+                let caret_at: String = line
+                    .chars()
+                    .take(d.pos.col.saturating_sub(1))
+                    .map(|c| if c == '\t' { '\t' } else { ' ' })
+                    .collect();
                 writeln!(f, "{pad} |")?;
                 writeln!(f, "{gutter} | {line}")?;
                 writeln!(f, "{pad} | {caret_at}^")?;

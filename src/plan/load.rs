@@ -13,7 +13,8 @@ use super::yaml::{self, Node, Pos, Value};
 use super::{Direction, Objectives, Pair, Plan, StepSpec, parse_duration};
 use crate::step::Registry;
 
-const PLAN_KEYS: &[&str] = &["name", "description", "regions", "kubernetes", "objectives", "defaults", "failover", "failback"];
+const PLAN_KEYS: &[&str] =
+    &["name", "description", "regions", "kubernetes", "objectives", "defaults", "failover", "failback"];
 const STEP_KEYS: &[&str] = &["id", "name", "type", "with", "after", "timeout", "retries", "marks_recovery"];
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 const DEFAULT_RETRIES: u32 = 2;
@@ -28,7 +29,11 @@ pub fn load(path: &Path, registry: &Registry) -> Result<Plan, PlanErrors> {
 pub fn parse(path: &Path, source: &str, registry: &Registry) -> Result<Plan, PlanErrors> {
     let root = yaml::parse(source).map_err(|e| {
         let help = "fix the YAML syntax; a YAML linter or your editor's YAML mode shows the structure";
-        PlanErrors::new(path, source, vec![Diagnostic::new(e.pos, "", format!("invalid YAML: {}", e.message)).help(help)])
+        PlanErrors::new(
+            path,
+            source,
+            vec![Diagnostic::new(e.pos, "", format!("invalid YAML: {}", e.message)).help(help)],
+        )
     })?;
     let mut checker = Checker { diags: Vec::new(), registry };
     let plan = checker.plan(&root, path, source);
@@ -70,8 +75,10 @@ impl Checker<'_> {
             None => Some(Defaults { timeout: DEFAULT_TIMEOUT, retries: DEFAULT_RETRIES }),
         };
         let defaults = defaults.unwrap_or(Defaults { timeout: DEFAULT_TIMEOUT, retries: DEFAULT_RETRIES });
-        let failover = fields.get("failover").and_then(|n| self.steps(n, Direction::Failover, &defaults, kubernetes.is_some()));
-        let failback = fields.get("failback").and_then(|n| self.steps(n, Direction::Failback, &defaults, kubernetes.is_some()));
+        let failover =
+            fields.get("failover").and_then(|n| self.steps(n, Direction::Failover, &defaults, kubernetes.is_some()));
+        let failback =
+            fields.get("failback").and_then(|n| self.steps(n, Direction::Failback, &defaults, kubernetes.is_some()));
         Some(Plan {
             name: name?,
             description,
@@ -86,21 +93,42 @@ impl Checker<'_> {
     }
 
     /// Checks that `node` is a mapping with only `allowed` keys, all `required` keys and no key twice.
-    fn mapping<'n>(&mut self, node: &'n Node, path: &str, allowed: &[&str], required: &[&str]) -> Option<HashMap<&'n str, &'n Node>> {
+    fn mapping<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        allowed: &[&str],
+        required: &[&str],
+    ) -> Option<HashMap<&'n str, &'n Node>> {
         let Some(entries) = node.as_map() else {
-            self.error(node, path, format!("expected a mapping, found {}", node.kind()), format!("write the keys of `{}` under it: {}", display_path(path), allowed.join(", ")));
+            self.error(
+                node,
+                path,
+                format!("expected a mapping, found {}", node.kind()),
+                format!("write the keys of `{}` under it: {}", display_path(path), allowed.join(", ")),
+            );
             return None;
         };
         let mut fields: HashMap<&str, &Node> = HashMap::new();
         let mut first_pos: HashMap<&str, Pos> = HashMap::new();
         for (key, value) in entries {
             let Some(k) = key.as_str() else {
-                self.error(key, path, format!("a key must be a string, found {}", key.kind()), format!("use one of: {}", allowed.join(", ")));
+                self.error(
+                    key,
+                    path,
+                    format!("a key must be a string, found {}", key.kind()),
+                    format!("use one of: {}", allowed.join(", ")),
+                );
                 continue;
             };
             let field = join(path, k);
             if let Some(first) = first_pos.get(k) {
-                self.error(key, &field, format!("`{k}` is given twice (first at line {}, column {})", first.line, first.col), "keep one of them");
+                self.error(
+                    key,
+                    &field,
+                    format!("`{k}` is given twice (first at line {}, column {})", first.line, first.col),
+                    "keep one of them",
+                );
                 continue;
             }
             first_pos.insert(k, key.pos);
@@ -116,7 +144,12 @@ impl Checker<'_> {
         }
         for r in required {
             if !fields.contains_key(r) && !first_pos.contains_key(r) {
-                self.error(node, path, format!("missing required key `{r}`"), format!("add `{r}:` to {}", display_path(path)));
+                self.error(
+                    node,
+                    path,
+                    format!("missing required key `{r}`"),
+                    format!("add `{r}:` to {}", display_path(path)),
+                );
             }
         }
         Some(fields)
@@ -130,7 +163,12 @@ impl Checker<'_> {
                 None
             }
             None => {
-                self.error(node, path, format!("expected a string, found {}", node.kind()), "quote the value if it is meant as text");
+                self.error(
+                    node,
+                    path,
+                    format!("expected a string, found {}", node.kind()),
+                    "quote the value if it is meant as text",
+                );
                 None
             }
         }
@@ -139,9 +177,15 @@ impl Checker<'_> {
     /// A name used in file names, lock names and templates: letters, digits, `-` and `_`.
     fn identifier(&mut self, node: &Node, path: &str) -> Option<String> {
         let s = self.string(node, path)?;
-        let ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        let ok = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if !ok {
-            self.error(node, path, format!("`{s}` is not a valid name"), "use letters, digits, `-` and `_`, starting with a letter or digit");
+            self.error(
+                node,
+                path,
+                format!("`{s}` is not a valid name"),
+                "use letters, digits, `-` and `_`, starting with a letter or digit",
+            );
             return None;
         }
         Some(s)
@@ -153,7 +197,12 @@ impl Checker<'_> {
         let secondary = fields.get("secondary").and_then(|n| self.string(n, &join(path, "secondary")));
         let (primary, secondary) = (primary?, secondary?);
         if primary == secondary {
-            self.error(node, path, format!("primary and secondary are both `{primary}`"), "a failover needs two different places; name the DR one as secondary");
+            self.error(
+                node,
+                path,
+                format!("primary and secondary are both `{primary}`"),
+                "a failover needs two different places; name the DR one as secondary",
+            );
             return None;
         }
         Some(Pair { primary, secondary })
@@ -163,11 +212,21 @@ impl Checker<'_> {
         let text = match &node.value {
             Value::Str(s) => s.clone(),
             Value::Int(n) => {
-                self.error(node, path, format!("`{n}` has no unit"), format!("write a duration with its unit, like {n}s or {n}m"));
+                self.error(
+                    node,
+                    path,
+                    format!("`{n}` has no unit"),
+                    format!("write a duration with its unit, like {n}s or {n}m"),
+                );
                 return None;
             }
             _ => {
-                self.error(node, path, format!("expected a duration, found {}", node.kind()), "write a duration like 30s, 15m or 1h30m");
+                self.error(
+                    node,
+                    path,
+                    format!("expected a duration, found {}", node.kind()),
+                    "write a duration like 30s, 15m or 1h30m",
+                );
                 return None;
             }
         };
@@ -188,7 +247,12 @@ impl Checker<'_> {
                 None
             }
             _ => {
-                self.error(node, path, format!("expected a whole number, found {}", node.kind()), format!("use a whole number from 0 to {max}"));
+                self.error(
+                    node,
+                    path,
+                    format!("expected a whole number, found {}", node.kind()),
+                    format!("use a whole number from 0 to {max}"),
+                );
                 None
             }
         }
@@ -224,10 +288,21 @@ impl Checker<'_> {
         Some(Defaults { timeout, retries })
     }
 
-    fn steps(&mut self, node: &Node, direction: Direction, defaults: &Defaults, has_kubernetes: bool) -> Option<Vec<StepSpec>> {
+    fn steps(
+        &mut self,
+        node: &Node,
+        direction: Direction,
+        defaults: &Defaults,
+        has_kubernetes: bool,
+    ) -> Option<Vec<StepSpec>> {
         let list = direction.to_string();
         let Value::Seq(items) = &node.value else {
-            self.error(node, &list, format!("expected a list of steps, found {}", node.kind()), "write each step as `- id: ...` under it");
+            self.error(
+                node,
+                &list,
+                format!("expected a list of steps, found {}", node.kind()),
+                "write each step as `- id: ...` under it",
+            );
             return None;
         };
         let before = self.diags.len();
@@ -238,7 +313,12 @@ impl Checker<'_> {
             if let Some(step) = self.step(item, &path, defaults) {
                 if let Some(first) = seen.get(&step.id) {
                     let id_node = item.get("id").unwrap_or(item);
-                    self.error(id_node, &format!("{path}.id"), format!("step id `{}` is already used (line {}, column {})", step.id, first.line, first.col), "give every step in a list its own id");
+                    self.error(
+                        id_node,
+                        &format!("{path}.id"),
+                        format!("step id `{}` is already used (line {}, column {})", step.id, first.line, first.col),
+                        "give every step in a list its own id",
+                    );
                     continue;
                 }
                 seen.insert(step.id.clone(), item.get("id").map_or(item.pos, |n| n.pos));
@@ -257,7 +337,8 @@ impl Checker<'_> {
         let id = fields.get("id").and_then(|n| self.identifier(n, &join(path, "id")));
         let name = fields.get("name").and_then(|n| self.string(n, &join(path, "name")));
         let with = fields.get("with").map_or_else(|| Node::empty_map(node.pos), |n| (*n).clone());
-        let step_type = fields.get("type").and_then(|n| self.step_type(n, &with, &join(path, "type"), &join(path, "with")));
+        let step_type =
+            fields.get("type").and_then(|n| self.step_type(n, &with, &join(path, "type"), &join(path, "with")));
         let after = match fields.get("after") {
             Some(n) => self.after(n, &join(path, "after")),
             None => Some(Vec::new()),
@@ -299,12 +380,20 @@ impl Checker<'_> {
             return None;
         };
         if with.as_map().is_none() {
-            self.error(with, with_path, format!("expected a mapping of parameters, found {}", with.kind()), format!("write the parameters of `{name}` as keys under `with:`"));
+            self.error(
+                with,
+                with_path,
+                format!("expected a mapping of parameters, found {}", with.kind()),
+                format!("write the parameters of `{name}` as keys under `with:`"),
+            );
             return None;
         }
         if let Err(e) = kind.check(with) {
             let field = join(with_path, &e.path);
-            self.diags.push(Diagnostic::new(e.pos, field, e.message).help(format!("see the `{name}` parameters in `drctl plan schema`")));
+            self.diags.push(
+                Diagnostic::new(e.pos, field, e.message)
+                    .help(format!("see the `{name}` parameters in `drctl plan schema`")),
+            );
             return None;
         }
         Some(name)
@@ -315,11 +404,17 @@ impl Checker<'_> {
             Value::Seq(items) => items.iter().collect(),
             Value::Str(_) => vec![node],
             _ => {
-                self.error(node, path, format!("expected a list of step ids, found {}", node.kind()), "write `after: [step-a, step-b]`");
+                self.error(
+                    node,
+                    path,
+                    format!("expected a list of step ids, found {}", node.kind()),
+                    "write `after: [step-a, step-b]`",
+                );
                 return None;
             }
         };
-        let ids: Vec<Option<String>> = items.iter().enumerate().map(|(i, n)| self.string(n, &format!("{path}[{i}]"))).collect();
+        let ids: Vec<Option<String>> =
+            items.iter().enumerate().map(|(i, n)| self.string(n, &format!("{path}[{i}]"))).collect();
         ids.into_iter().collect()
     }
 
@@ -358,7 +453,12 @@ impl Checker<'_> {
                 let first = &steps[cycle[0]];
                 let (i, item) = item_of(&first.id).expect("every step came from an item");
                 let at = item.get("after").unwrap_or(item);
-                self.error(at, &format!("{list}[{i}].after"), format!("dependency cycle: {}", names.join(" → ")), "remove one `after` entry so the steps can run in some order");
+                self.error(
+                    at,
+                    &format!("{list}[{i}].after"),
+                    format!("dependency cycle: {}", names.join(" → ")),
+                    "remove one `after` entry so the steps can run in some order",
+                );
                 return;
             }
         };
@@ -370,7 +470,12 @@ impl Checker<'_> {
                 match reference {
                     Err(e) => self.error(node, &path, e, "see the template syntax in the README (Plan format)"),
                     Ok(Reference::StepOutput { step: dep, output }) => match index.get(dep.as_str()) {
-                        None => self.error(node, &path, format!("the template names step `{dep}`, which is not in {list}"), "name a step of the same list"),
+                        None => self.error(
+                            node,
+                            &path,
+                            format!("the template names step `{dep}`, which is not in {list}"),
+                            "name a step of the same list",
+                        ),
                         Some(&d) if !ancestors[si].contains(&d) => self.error(
                             node,
                             &path,
@@ -381,12 +486,22 @@ impl Checker<'_> {
                             let outputs = self.registry.get(&steps[d].step_type).map(|k| k.outputs()).unwrap_or(&[]);
                             if !outputs.contains(&output.as_str()) {
                                 let list = if outputs.is_empty() { "none".to_string() } else { outputs.join(", ") };
-                                self.error(node, &path, format!("step `{dep}` ({}) has no output `{output}`", steps[d].step_type), format!("its outputs: {list}"));
+                                self.error(
+                                    node,
+                                    &path,
+                                    format!("step `{dep}` ({}) has no output `{output}`", steps[d].step_type),
+                                    format!("its outputs: {list}"),
+                                );
                             }
                         }
                     },
                     Ok(Reference::Variable(v)) if v.starts_with("plan.kubernetes") && !has_kubernetes => {
-                        self.error(node, &path, format!("`{v}` is used but the plan has no `kubernetes:` contexts"), "add `kubernetes: {primary: ..., secondary: ...}` to the plan");
+                        self.error(
+                            node,
+                            &path,
+                            format!("`{v}` is used but the plan has no `kubernetes:` contexts"),
+                            "add `kubernetes: {primary: ..., secondary: ...}` to the plan",
+                        );
                     }
                     Ok(_) => {}
                 }

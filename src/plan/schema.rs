@@ -5,7 +5,8 @@ use serde_json::{Map, Value, json};
 
 use crate::step::Registry;
 
-const DURATION: &str = r"^\s*([0-9]+\s*(ns|us|ms|s|sec|m|min|h|hr|d)\s*)+$";
+/// Every unit the duration parser (humantime) accepts, so editors and the validator agree.
+pub const DURATION_PATTERN: &str = r"^\s*([0-9]+\s*(nanos|nsec|ns|usec|us|millis|msec|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|wks|wk|w|months|month|M|years|year|yrs|yr|y)\s*)+$";
 
 /// The JSON Schema (draft 2020-12) of a plan file using the step types in `registry`.
 pub fn plan_schema(registry: &Registry) -> Value {
@@ -19,7 +20,10 @@ pub fn plan_schema(registry: &Registry) -> Value {
         }));
     }
     let mut defs: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
-    defs.insert("duration".into(), json!({ "type": "string", "pattern": DURATION, "description": "A duration such as 30s, 15m or 1h30m." }));
+    defs.insert(
+        "duration".into(),
+        json!({ "type": "string", "pattern": DURATION_PATTERN, "description": "A duration such as 30s, 15m or 1h30m." }),
+    );
     defs.insert("pair".into(), json!({
         "type": "object", "additionalProperties": false, "required": ["primary", "secondary"],
         "properties": { "primary": { "type": "string", "minLength": 1 }, "secondary": { "type": "string", "minLength": 1 } }

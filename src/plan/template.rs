@@ -1,6 +1,7 @@
 //! Templates in step parameters: `{{ steps.ID.outputs.NAME }}`, `{{ plan.name }}`,
 //! `{{ plan.regions.primary }}`, `{{ plan.regions.secondary }}`, `{{ plan.kubernetes.primary }}`,
-//! `{{ plan.kubernetes.secondary }}`, `{{ run.id }}`, `{{ run.direction }}`.
+//! `{{ plan.kubernetes.secondary }}`, `{{ run.id }}`, `{{ run.direction }}`, and `{{ env.NAME }}` (an
+//! environment variable of the drctl process, for endpoints that differ per environment).
 //! Only string values are templated; `{{` written literally is `{{ "{{" }}`.
 
 use std::collections::BTreeMap;
@@ -14,6 +15,8 @@ pub enum Reference {
     StepOutput { step: String, output: String },
     /// A plan or run value, such as `plan.regions.primary` or `run.id`.
     Variable(String),
+    /// An environment variable of the drctl process.
+    Env(String),
     /// A literal (`{{ "{{" }}`).
     Literal(String),
 }
@@ -64,10 +67,24 @@ fn reference(expr: &str) -> Result<Reference, String> {
         ["steps", step, "outputs", output] if !step.is_empty() && !output.is_empty() => {
             Ok(Reference::StepOutput { step: step.to_string(), output: output.to_string() })
         }
-        ["steps", ..] => Err(format!("`{{{{ {expr} }}}}` is not a step output; write `{{{{ steps.STEP_ID.outputs.NAME }}}}`")),
+        ["env", name] if is_env_name(name) => Ok(Reference::Env(name.to_string())),
+        ["env", ..] => Err(format!(
+            "`{{{{ {expr} }}}}` is not an environment variable; write `{{{{ env.NAME }}}}` with letters, digits and `_`"
+        )),
+        ["steps", ..] => {
+            Err(format!("`{{{{ {expr} }}}}` is not a step output; write `{{{{ steps.STEP_ID.outputs.NAME }}}}`"))
+        }
         _ if VARIABLES.contains(&expr) => Ok(Reference::Variable(expr.to_string())),
-        _ => Err(format!("`{{{{ {expr} }}}}` names nothing a template can use; use steps.ID.outputs.NAME or one of: {}", VARIABLES.join(", "))),
+        _ => Err(format!(
+            "`{{{{ {expr} }}}}` names nothing a template can use; use steps.ID.outputs.NAME, env.NAME or one of: {}",
+            VARIABLES.join(", ")
+        )),
     }
+}
+
+fn is_env_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Every reference in the strings under `node`, each with the string node that holds it, or the
@@ -104,6 +121,9 @@ impl Scope {
     fn lookup(&self, r: &Reference) -> Result<String, String> {
         match r {
             Reference::Literal(text) => Ok(text.clone()),
+            Reference::Env(name) => {
+                std::env::var(name).map_err(|_| format!("environment variable `{name}` is not set"))
+            }
             Reference::Variable(name) => {
                 self.variables.get(name).cloned().ok_or_else(|| format!("`{name}` has no value in this plan"))
             }
@@ -135,9 +155,14 @@ pub fn render(node: &Node, scope: &Scope, placeholders: bool) -> Result<Node, St
             }
             Value::Str(out)
         }
-        Value::Seq(items) => Value::Seq(items.iter().map(|n| render(n, scope, placeholders)).collect::<Result<_, _>>()?),
+        Value::Seq(items) => {
+            Value::Seq(items.iter().map(|n| render(n, scope, placeholders)).collect::<Result<_, _>>()?)
+        }
         Value::Map(entries) => Value::Map(
-            entries.iter().map(|(k, v)| Ok((k.clone(), render(v, scope, placeholders)?))).collect::<Result<_, String>>()?,
+            entries
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), render(v, scope, placeholders)?)))
+                .collect::<Result<_, String>>()?,
         ),
         other => other.clone(),
     };
@@ -148,6 +173,7 @@ fn placeholder(r: &Reference) -> String {
     match r {
         Reference::StepOutput { step, output } => format!("<steps.{step}.outputs.{output}>"),
         Reference::Variable(name) => format!("<{name}>"),
+        Reference::Env(name) => format!("<env.{name}>"),
         Reference::Literal(text) => text.clone(),
     }
 }
@@ -169,12 +195,15 @@ mod tests {
     fn syntax_errors_say_what_to_write() {
         assert!(pieces("{{ steps.a.outputs.b").unwrap_err().contains("not closed"));
         assert!(pieces("{{ steps.a.b }}").unwrap_err().contains("steps.STEP_ID.outputs.NAME"));
-        assert!(pieces("{{ env.HOME }}").unwrap_err().contains("names nothing"));
+        assert!(pieces("{{ envy.HOME }}").unwrap_err().contains("names nothing"));
+        assert!(pieces("{{ env.HO-ME }}").unwrap_err().contains("not an environment variable"));
+        assert_eq!(pieces("{{ env.HOME }}").unwrap(), vec![Piece::Ref(Reference::Env("HOME".into()))]);
     }
 
     #[test]
     fn renders_nested_strings_and_literals() {
-        let node = parse("url: 'http://{{ steps.a.outputs.host }}/x'\nlist: ['{{ \"{{\" }}', '{{ plan.name }}']\n").unwrap();
+        let node =
+            parse("url: 'http://{{ steps.a.outputs.host }}/x'\nlist: ['{{ \"{{\" }}', '{{ plan.name }}']\n").unwrap();
         let mut scope = Scope::default();
         scope.variables.insert("plan.name".into(), "us-west-2".into());
         scope.outputs.entry("a".into()).or_default().insert("host".into(), "db.local".into());

@@ -80,6 +80,31 @@ impl Node {
         self.as_map()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
     }
 
+    /// The value as JSON (mapping keys become strings), for schema checks and JSON output.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &self.value {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Value::Str(s) => J::String(s.clone()),
+            Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| {
+                        let key = match &k.value {
+                            Value::Str(s) => s.clone(),
+                            _ => k.to_json().to_string(),
+                        };
+                        (key, v.to_json())
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
     /// A mapping with no entries, at `pos` (for a step without `with:`).
     pub fn empty_map(pos: Pos) -> Node {
         Node { value: Value::Map(Vec::new()), pos }
@@ -166,7 +191,11 @@ impl Builder {
                 if self.stack.len() >= MAX_DEPTH {
                     return Err(SyntaxError { pos, message: format!("nesting deeper than {MAX_DEPTH} levels") });
                 }
-                let value = if matches!(event, Event::SequenceStart(..)) { Value::Seq(Vec::new()) } else { Value::Map(Vec::new()) };
+                let value = if matches!(event, Event::SequenceStart(..)) {
+                    Value::Seq(Vec::new())
+                } else {
+                    Value::Map(Vec::new())
+                };
                 self.stack.push(Open { node: Node { value, pos }, anchor, pending_key: None });
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -195,7 +224,10 @@ impl Builder {
             Value::Map(entries) => match open.pending_key.take() {
                 None => {
                     if matches!(node.value, Value::Seq(_) | Value::Map(_)) {
-                        return Err(SyntaxError { pos: node.pos, message: "a mapping key must be a plain value, not a list or mapping".into() });
+                        return Err(SyntaxError {
+                            pos: node.pos,
+                            message: "a mapping key must be a plain value, not a list or mapping".into(),
+                        });
                     }
                     open.pending_key = Some(node);
                 }
@@ -230,10 +262,11 @@ fn scalar(text: &str, style: ScalarStyle) -> Value {
         return Value::Int(n);
     }
     let looks_numeric = text.bytes().next().is_some_and(|b| b.is_ascii_digit() || b"+-.".contains(&b));
-    if looks_numeric && text.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b)) {
-        if let Ok(f) = text.parse::<f64>() {
-            return Value::Float(f);
-        }
+    if looks_numeric
+        && text.bytes().all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+        && let Ok(f) = text.parse::<f64>()
+    {
+        return Value::Float(f);
     }
     match text {
         ".inf" | "+.inf" | ".Inf" | "+.Inf" => Value::Float(f64::INFINITY),

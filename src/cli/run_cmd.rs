@@ -1,0 +1,269 @@
+//! `drctl failover`, `failback`, `resume` and `abandon`.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use clap::Args;
+
+use super::approver::TerminalApprover;
+use super::{Global, Output, interactive, parse_incident_start};
+use crate::clock::{Clock, SystemClock};
+use crate::engine::events::Reporter;
+use crate::engine::lifecycle::{self, ActiveRun, RunError, RunOptions};
+use crate::engine::retry::RetryPolicy;
+use crate::engine::state::RunState;
+use crate::engine::{Engine, dry_run};
+use crate::exit_code;
+use crate::journal::StateDir;
+use crate::plan::{self, Direction, Plan};
+use crate::report::json::{JsonLines, print_json_line};
+use crate::report::progress::Progress;
+use crate::report::summary::RunSummary;
+use crate::step::Registry;
+use crate::steps::{self, Approver, AutoApprove, RefuseWithoutTerminal, Services};
+
+/// Options of `failover` and `failback`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The plan: a name in the plans directory (`us-west-2` → plans/us-west-2.yaml) or a path.
+    #[arg(long)]
+    plan: String,
+    /// Print what each step would do, in execution order, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// When the outage began (RFC 3339, or a time ago such as `20m`); RTO is measured from it.
+    #[arg(long, value_name = "TIME", value_parser = parse_incident_start)]
+    incident_start: Option<SystemTime>,
+    #[command(flatten)]
+    common: CommonRunArgs,
+}
+
+/// Options shared by every command that runs steps.
+#[derive(Debug, Args)]
+pub struct CommonRunArgs {
+    /// Approve `approval` steps without asking (for automation; without a terminal they are refused).
+    #[arg(short, long)]
+    yes: bool,
+    /// Take over the plan's lock from a run whose process is gone.
+    #[arg(long)]
+    break_lock: bool,
+    /// Resume even though the plan file changed since the run started.
+    #[arg(long)]
+    allow_plan_change: bool,
+}
+
+/// Options of `resume`.
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run to continue (`drctl status` lists them).
+    run_id: String,
+    /// The plan file, if not where the run found it.
+    #[arg(long)]
+    plan: Option<String>,
+    #[command(flatten)]
+    common: CommonRunArgs,
+}
+
+/// Options of `abandon`.
+#[derive(Debug, Args)]
+pub struct AbandonArgs {
+    /// The run to give up on.
+    run_id: String,
+    /// Take the plan's lock from a process that is gone.
+    #[arg(long)]
+    break_lock: bool,
+}
+
+/// Runs `direction` of the plan, or continues its unfinished run.
+pub async fn run(global: &Global, args: RunArgs, direction: Direction) -> u8 {
+    let path = plan::resolve_path(&args.plan, &global.plans_dir);
+    let reporting = Reporting::new(global.output);
+    let registry = steps::builtin(&reporting.services(args.common.yes, &args.plan));
+    let plan = match plan::load(&path, &registry) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return exit_code::PLAN_INVALID;
+        }
+    };
+    if args.dry_run {
+        return print_dry_run(&plan, direction, &registry, global.output);
+    }
+    let options = RunOptions {
+        incident_start: args.incident_start,
+        break_lock: args.common.break_lock,
+        allow_plan_change: args.common.allow_plan_change,
+    };
+    let state = StateDir::new(&global.state_dir);
+    match lifecycle::begin(&state, &plan, direction, &SystemClock, &options) {
+        Ok(active) => execute(&plan, active, registry, reporting).await,
+        Err(e) => refuse(&e),
+    }
+}
+
+/// Continues a run from its journal.
+pub async fn resume(global: &Global, args: ResumeArgs) -> u8 {
+    let state = StateDir::new(&global.state_dir);
+    let view = match lifecycle::load_run(&state, &args.run_id) {
+        Ok(view) => view,
+        Err(e) => return refuse(&e),
+    };
+    let path = match &args.plan {
+        Some(p) => plan::resolve_path(p, &global.plans_dir),
+        None => view.plan_path.clone().into(),
+    };
+    let reporting = Reporting::new(global.output);
+    let registry = steps::builtin(&reporting.services(args.common.yes, &view.plan));
+    let plan = match plan::load(&path, &registry) {
+        Ok(plan) => plan,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return exit_code::PLAN_INVALID;
+        }
+    };
+    let options = RunOptions {
+        incident_start: None,
+        break_lock: args.common.break_lock,
+        allow_plan_change: args.common.allow_plan_change,
+    };
+    match lifecycle::resume(&state, &args.run_id, &plan, &SystemClock, &options) {
+        Ok(active) => execute(&plan, active, registry, reporting).await,
+        Err(e) => refuse(&e),
+    }
+}
+
+/// Marks a run abandoned.
+pub fn abandon(global: &Global, args: AbandonArgs) -> u8 {
+    let state = StateDir::new(&global.state_dir);
+    let by = format!("{}@{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()), crate::journal::hostname());
+    match lifecycle::abandon(&state, &args.run_id, &SystemClock, &by, args.break_lock) {
+        Ok(view) => {
+            println!("run {} abandoned; plan `{}` can run afresh", view.run_id, view.plan);
+            exit_code::OK
+        }
+        Err(e) => refuse(&e),
+    }
+}
+
+/// The reporters of one command: progress or JSON lines.
+struct Reporting {
+    output: Output,
+    progress: Option<Arc<Progress>>,
+}
+
+impl Reporting {
+    fn new(output: Output) -> Self {
+        let progress = (output == Output::Human).then(|| Arc::new(Progress::new(interactive())));
+        Reporting { output, progress }
+    }
+
+    /// Services for the step types; approvals go to the terminal when there is one.
+    fn services(&self, yes: bool, plan_name: &str) -> Services {
+        let approver: Arc<dyn Approver> = if yes {
+            Arc::new(AutoApprove)
+        } else if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            let bars = self.progress.as_ref().and_then(|p| p.multi_progress());
+            Arc::new(TerminalApprover::new(plan_name, bars))
+        } else {
+            Arc::new(RefuseWithoutTerminal)
+        };
+        Services { http: steps::http_client(), approver }
+    }
+
+    fn reporter(&self) -> Arc<dyn Reporter> {
+        match &self.progress {
+            Some(progress) => progress.clone(),
+            None => Arc::new(JsonLines),
+        }
+    }
+}
+
+async fn execute(plan: &Plan, mut active: ActiveRun, registry: Registry, reporting: Reporting) -> u8 {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let engine = Engine { registry, clock, reporter: reporting.reporter(), retry: RetryPolicy::default() };
+    let mut interrupt = std::pin::pin!(interrupted());
+    let result = engine.execute(plan, &mut active.journal, &mut active.view, interrupt.as_mut()).await;
+    let state = match result {
+        Ok(state) => state,
+        Err(e) => {
+            eprintln!(
+                "error: {e}\nThe run stopped; its journal holds everything up to this point. Fix the state directory and `drctl resume {}`.",
+                active.view.run_id
+            );
+            return exit_code::STATE_ERROR;
+        }
+    };
+    let summary = RunSummary::new(&active.view, Some(plan));
+    match reporting.output {
+        Output::Json => print_json_line(&serde_json::json!({ "event": "run_summary", "summary": summary })),
+        Output::Human => {
+            print!("{}", summary.render());
+            let run_id = &active.view.run_id;
+            match &state {
+                RunState::Failed { .. } => println!(
+                    "Fix the cause, then continue with `drctl resume {run_id}` (steps that succeeded are not repeated)."
+                ),
+                RunState::Interrupted { .. } => println!("Continue with `drctl resume {run_id}`."),
+                _ => {}
+            }
+        }
+    }
+    match state {
+        RunState::Succeeded => exit_code::OK,
+        RunState::Interrupted { .. } => exit_code::INTERRUPTED,
+        _ => exit_code::RUN_FAILED,
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM, with which one.
+async fn interrupted() -> String {
+    let sigterm = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => term.recv().await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => "Ctrl-C (SIGINT)".to_string(),
+        _ = sigterm => "SIGTERM".to_string(),
+    }
+}
+
+fn print_dry_run(plan: &Plan, direction: Direction, registry: &Registry, output: Output) -> u8 {
+    let steps = dry_run(plan, direction, registry);
+    match output {
+        Output::Json => {
+            for step in &steps {
+                print_json_line(step);
+            }
+        }
+        Output::Human => {
+            println!(
+                "dry run: {direction} of plan {} ({} → {}); nothing will be changed",
+                plan.name, plan.regions.primary, plan.regions.secondary
+            );
+            let mut wave = usize::MAX;
+            for step in &steps {
+                if step.wave != wave {
+                    wave = step.wave;
+                    println!("wave {}:", wave + 1);
+                }
+                println!("  {:24} {}", step.id, step.action);
+            }
+        }
+    }
+    exit_code::OK
+}
+
+fn refuse(error: &RunError) -> u8 {
+    eprintln!("error: {error}");
+    match error {
+        RunError::Journal(_) | RunError::Invalid(_) => exit_code::STATE_ERROR,
+        _ => exit_code::REFUSED,
+    }
+}
