@@ -2,6 +2,7 @@
 //! through observe → act → wait → verify with retries and a timeout, and journals every transition
 //! (synced) before the run moves on.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -109,8 +110,10 @@ impl Loop<'_> {
     ) -> Result<RunState, EngineError> {
         let (tx, mut rx) = mpsc::unbounded_channel::<FromStep>();
         let mut tasks: JoinSet<(usize, StepResult)> = JoinSet::new();
+        // Which step each task runs, so a step type's panic fails its step instead of the run.
+        let mut task_steps: HashMap<tokio::task::Id, usize> = HashMap::new();
         loop {
-            self.schedule(&tx, &mut tasks)?;
+            self.schedule(&tx, &mut tasks, &mut task_steps)?;
             if tasks.is_empty() {
                 break;
             }
@@ -128,8 +131,14 @@ impl Loop<'_> {
                     }
                     self.take_messages(batch)?;
                 }
-                Some(joined) = tasks.join_next() => {
-                    let (index, result) = joined.expect("step tasks do not panic and are aborted only on interrupt");
+                Some(joined) = tasks.join_next_with_id() => {
+                    let (index, result) = match joined {
+                        Ok((_, (index, result))) => (index, result),
+                        Err(e) => {
+                            let index = task_steps[&e.id()];
+                            (index, Err(format!("the step type failed unexpectedly (a bug in drctl): {e}")))
+                        }
+                    };
                     self.finish_step(index, result)?;
                 }
             }
@@ -147,6 +156,7 @@ impl Loop<'_> {
         &mut self,
         tx: &mpsc::UnboundedSender<FromStep>,
         tasks: &mut JoinSet<(usize, StepResult)>,
+        task_steps: &mut HashMap<tokio::task::Id, usize>,
     ) -> Result<(), EngineError> {
         let mut records = Vec::new();
         let mut starting = Vec::new();
@@ -184,7 +194,8 @@ impl Loop<'_> {
                         retry: self.engine.retry,
                         tx: tx.clone(),
                     };
-                    tasks.spawn(async move { (i, task.run().await) });
+                    let handle = tasks.spawn(async move { (i, task.run().await) });
+                    task_steps.insert(handle.id(), i);
                 }
                 Err(error) => self.finish_step(i, Err(error))?,
             }

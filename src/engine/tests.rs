@@ -44,6 +44,9 @@ struct ScriptParams {
     /// Output `value` set to this.
     #[serde(default)]
     value: String,
+    /// Panic in `act`, like a buggy step type.
+    #[serde(default)]
+    panic: bool,
 }
 
 struct Script(Arc<Mutex<World>>);
@@ -84,6 +87,7 @@ impl Step for ScriptStep {
             *n
         };
         ctx.sleep(Duration::from_millis(self.params.takes_ms)).await;
+        assert!(!self.params.panic, "scripted panic");
         if self.params.fatal {
             return Err(StepError::fatal("scripted fatal error"));
         }
@@ -251,4 +255,14 @@ async fn a_changed_plan_is_refused_on_resume_unless_allowed() {
     assert!(err.to_string().contains("changed since run"), "{err}");
     let allow = RunOptions { allow_plan_change: true, ..RunOptions::default() };
     resume(&f.state, &run_id, &changed, f.engine.clock.as_ref(), &allow).unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_step_type_fails_its_step_not_the_process() {
+    let f = fixture();
+    let p = plan(&f, "  - {id: buggy, type: script, with: {panic: true}}\n  - {id: fine, type: script}\n");
+    let (state, view) = run(&f, &p).await;
+    let RunState::Failed { message } = state else { panic!("{state:?}") };
+    assert!(message.starts_with("step `buggy` failed: the step type failed unexpectedly"), "{message}");
+    assert_eq!(view.step("fine").unwrap().state.label(), "succeeded");
 }
