@@ -116,7 +116,8 @@ fn bare_fsync(dir: &Path) -> Vec<Duration> {
 }
 
 fn journal_appends(dir: &Path) -> Vec<Duration> {
-    let mut journal = Journal::create(&dir.join("journal.jsonl")).unwrap();
+    let first = Record::StepStarted { step: "first".into(), attempt: 1 };
+    let (mut journal, _) = Journal::create(&dir.join("journal.jsonl"), std::time::SystemTime::now(), first).unwrap();
     let mut samples: Vec<Duration> = (0..APPENDS)
         .map(|i| {
             let record = Record::StepStarted { step: format!("step-{i}"), attempt: 1 };

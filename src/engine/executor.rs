@@ -15,7 +15,7 @@ use super::events::{Event, Phase, Reporter, StepInfo};
 use super::retry::RetryPolicy;
 use super::state::{InvalidTransition, RunState, RunView, StepState, step_of};
 use crate::clock::{Clock, human_duration};
-use crate::journal::{Journal, JournalError, Record};
+use crate::journal::{Entry, Journal, JournalError, Record};
 use crate::plan::graph::Graph;
 use crate::plan::template::{self, Scope};
 use crate::plan::{Plan, StepSpec};
@@ -60,7 +60,8 @@ impl Engine {
         let specs = plan.steps(view.direction);
         let graph = Graph::of(specs);
         let order = graph.order().unwrap_or_else(|_| (0..specs.len()).collect());
-        let mut run = Loop { engine: self, plan, specs, graph, order, journal, view, failure: None };
+        let mut run =
+            Loop { engine: self, plan, specs, graph, order, journal, view, staged: Vec::new(), failure: None };
         run.announce();
         run.drive(interrupt).await
     }
@@ -76,6 +77,8 @@ struct Loop<'a> {
     view: &'a mut RunView,
     /// The first failure, which ends the run once running steps finish.
     failure: Option<String>,
+    /// Records applied to the view but not yet synced to the journal.
+    staged: Vec<Entry>,
 }
 
 impl Loop<'_> {
@@ -179,9 +182,7 @@ impl Loop<'_> {
                 starting.push(i);
             }
         }
-        if records.is_empty() {
-            return Ok(());
-        }
+        // One sync for the records of finished steps and of the steps they unblock.
         self.commit(records)?;
         for i in starting {
             let spec = &self.specs[i];
@@ -267,19 +268,42 @@ impl Loop<'_> {
                 Record::StepFailed { step: id, error }
             }
         };
-        self.commit(vec![record])
+        // Flushed with the records of the steps this one unblocks: a chain syncs once per step
+        // boundary, not twice.
+        self.stage(vec![record])
     }
 
-    /// Appends records to the journal (synced), applies them to the view, and reports them.
-    fn commit(&mut self, records: Vec<Record>) -> Result<(), EngineError> {
-        let now = self.engine.clock.now();
-        for entry in self.journal.append(now, records)? {
+    /// Applies records to the view and queues them for the journal. Nothing may act on them (no
+    /// step spawned, no step acknowledged) until [`Loop::flush`] has synced them.
+    fn stage(&mut self, records: Vec<Record>) -> Result<(), EngineError> {
+        let at = self.engine.clock.now();
+        for record in records {
+            let entry = Entry { seq: self.journal.next_seq() + self.staged.len() as u64, at, record };
             self.view.apply(&entry)?;
-            if let Some(event) = self.event_for(&entry.record, now) {
-                self.engine.reporter.event(now, &event);
+            self.staged.push(entry);
+        }
+        Ok(())
+    }
+
+    /// Writes and syncs the staged records in one batch, then reports them.
+    fn flush(&mut self) -> Result<(), EngineError> {
+        if self.staged.is_empty() {
+            return Ok(());
+        }
+        let entries = std::mem::take(&mut self.staged);
+        self.journal.write(&entries)?;
+        for entry in &entries {
+            if let Some(event) = self.event_for(&entry.record, entry.at) {
+                self.engine.reporter.event(entry.at, &event);
             }
         }
         Ok(())
+    }
+
+    /// Stages and flushes.
+    fn commit(&mut self, records: Vec<Record>) -> Result<(), EngineError> {
+        self.stage(records)?;
+        self.flush()
     }
 
     fn event_for(&self, record: &Record, now: SystemTime) -> Option<Event> {

@@ -52,12 +52,20 @@ pub enum RunError {
     WrongPlan { run_id: String, run_plan: String, plan: String },
 }
 
-/// The newest unfinished run of `plan`, if any.
+/// The newest unfinished run of `plan`, if any. A journal that cannot be read stops the search
+/// only when it belongs to `plan` (by its run id): another plan's damage must not block this one.
 pub fn unfinished_run(state: &StateDir, plan: &str) -> Result<Option<RunView>, RunError> {
+    let ours = |run_id: &str| {
+        [Direction::Failover, Direction::Failback].iter().any(|d| run_id.starts_with(&format!("{plan}-{d}-")))
+    };
     for summary in state.runs().into_iter().rev() {
-        let view = RunView::replay(&journal::read(&summary.journal)?)?;
-        if view.plan == plan && view.state.is_resumable() {
-            return Ok(Some(view));
+        let replayed =
+            journal::read(&summary.journal).map_err(RunError::from).and_then(|entries| Ok(RunView::replay(&entries)?));
+        match replayed {
+            Ok(view) if view.plan == plan && view.state.is_resumable() => return Ok(Some(view)),
+            Ok(_) => {}
+            Err(e) if ours(&summary.run_id) => return Err(e),
+            Err(e) => tracing::warn!(run = %summary.run_id, "skipping a run whose journal cannot be read: {e}"),
         }
     }
     Ok(None)
@@ -89,7 +97,6 @@ pub fn begin(
         LockHolder::this_process(&run_id, now),
         options.break_lock,
     )?;
-    let mut journal = Journal::create(&state.journal_path(&run_id))?;
     let holder = LockHolder::this_process(&run_id, now);
     let record = Record::RunStarted {
         run_id: run_id.clone(),
@@ -103,7 +110,7 @@ pub fn begin(
         drctl_version: env!("CARGO_PKG_VERSION").to_string(),
         steps: plan.steps(direction).iter().map(|s| s.id.clone()).collect(),
     };
-    let entries = journal.append(now, vec![record])?;
+    let (journal, entries) = Journal::create(&state.journal_path(&run_id), now, record)?;
     let view = RunView::replay(&entries)?;
     Ok(ActiveRun { journal, view, lock })
 }

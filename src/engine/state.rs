@@ -90,11 +90,10 @@ impl RunState {
 
 /// A record that does not fit the state it meets: a bug, or a journal edited by hand.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("journal entry {seq}: {record} does not apply to {state}")]
+#[error("journal entry {seq}: {message}")]
 pub struct InvalidTransition {
     pub seq: u64,
-    pub record: String,
-    pub state: String,
+    pub message: String,
 }
 
 /// The next state of a step when `record` (about this step) happens, or `None` if it cannot.
@@ -176,7 +175,10 @@ pub struct RunView {
 impl RunView {
     /// Rebuilds a run from its journal.
     pub fn replay(entries: &[Entry]) -> Result<RunView, InvalidTransition> {
-        let first = entries.first().ok_or_else(|| invalid(0, "an empty journal", "nothing"))?;
+        let first = entries.first().ok_or_else(|| InvalidTransition {
+            seq: 0,
+            message: "the journal is empty: the run never started (no step can have acted)".into(),
+        })?;
         let Record::RunStarted { run_id, plan, plan_path, plan_digest, direction, incident_start, steps, .. } =
             &first.record
         else {
@@ -289,7 +291,7 @@ pub fn step_of(record: &Record) -> Option<&str> {
 fn invalid(seq: u64, record: impl std::fmt::Debug, state: &str) -> InvalidTransition {
     let record = format!("{record:?}");
     let record = record.split([' ', '{', '(']).next().unwrap_or_default().to_string();
-    InvalidTransition { seq, record, state: state.to_string() }
+    InvalidTransition { seq, message: format!("{record} does not apply to {state}") }
 }
 
 #[cfg(test)]

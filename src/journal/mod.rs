@@ -100,18 +100,25 @@ pub enum JournalError {
 }
 
 impl Journal {
-    /// Creates a new journal; fails if one exists at `path`.
-    pub fn create(path: &Path) -> Result<Journal, JournalError> {
+    /// Creates a new journal holding `first` (a run's `run_started`); fails if one exists at `path`.
+    /// The journal appears whole or not at all: the record is written and synced to a side file that
+    /// is then linked into place, so a crash never leaves an empty journal behind.
+    pub fn create(path: &Path, at: SystemTime, first: Record) -> Result<(Journal, Vec<Entry>), JournalError> {
         let io = |source| JournalError::Io { path: path.to_path_buf(), source };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let file = OpenOptions::new().create_new(true).append(true).open(path).map_err(io)?;
-        if let Some(dir) = path.parent() {
-            // The new directory entry must survive a crash too.
-            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
-        }
-        Ok(Journal { file, path: path.to_path_buf(), next_seq: 1 })
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let side = path.with_extension(format!("new-{}", std::process::id()));
+        let entry = Entry { seq: 1, at, record: first };
+        let mut line = serde_json::to_vec(&entry).expect("journal records always serialize");
+        line.push(b'\n');
+        let written = File::create(&side).and_then(|mut f| f.write_all(&line).and_then(|_| f.sync_all()));
+        let linked = written.and_then(|_| std::fs::hard_link(&side, path));
+        let _ = std::fs::remove_file(&side);
+        linked.map_err(io)?;
+        // The new directory entry must survive a crash too.
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        let file = OpenOptions::new().append(true).open(path).map_err(io)?;
+        Ok((Journal { file, path: path.to_path_buf(), next_seq: 2 }, vec![entry]))
     }
 
     /// Opens an existing journal for appending after reading its entries. A torn last line (a crash
@@ -128,21 +135,34 @@ impl Journal {
         Ok((Journal { file, path: path.to_path_buf(), next_seq }, entries))
     }
 
-    /// Appends records and syncs them to disk before returning (one sync for the batch).
+    /// Appends records stamped `at` and syncs them to disk before returning (one sync for the batch).
     pub fn append(&mut self, at: SystemTime, records: Vec<Record>) -> Result<Vec<Entry>, JournalError> {
+        let first = self.next_seq;
+        let entries: Vec<Entry> =
+            records.into_iter().zip(first..).map(|(record, seq)| Entry { seq, at, record }).collect();
+        self.write(&entries)?;
+        Ok(entries)
+    }
+
+    /// The sequence number the next entry must carry.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Appends entries already numbered from [`Journal::next_seq`] and syncs them to disk before
+    /// returning (one sync for the batch: concurrent steps' records are group-committed).
+    pub fn write(&mut self, entries: &[Entry]) -> Result<(), JournalError> {
         let mut buffer = Vec::new();
-        let mut entries = Vec::with_capacity(records.len());
-        for record in records {
-            let entry = Entry { seq: self.next_seq, at, record };
-            self.next_seq += 1;
-            serde_json::to_writer(&mut buffer, &entry).expect("journal records always serialize");
+        for (entry, seq) in entries.iter().zip(self.next_seq..) {
+            assert_eq!(entry.seq, seq, "journal entries are numbered in order");
+            serde_json::to_writer(&mut buffer, entry).expect("journal records always serialize");
             buffer.push(b'\n');
-            entries.push(entry);
         }
         let io = |source| JournalError::Io { path: self.path.clone(), source };
         self.file.write_all(&buffer).map_err(io)?;
         self.file.sync_data().map_err(io)?;
-        Ok(entries)
+        self.next_seq += entries.len() as u64;
+        Ok(())
     }
 
     /// Where the journal lives.
@@ -234,22 +254,23 @@ pub(crate) mod tests {
     fn appends_and_reads_back() {
         let dir = tempdir();
         let path = dir.join("journal.jsonl");
-        let mut journal = Journal::create(&path).unwrap();
-        journal.append(at(0), vec![Record::StepStarted { step: "a".into(), attempt: 1 }]).unwrap();
+        let (mut journal, _) = Journal::create(&path, at(0), started()).unwrap();
         journal.append(at(1), vec![Record::StepSkipped { step: "b".into(), reason: "x".into() }]).unwrap();
         let entries = read(&path).unwrap();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[1].seq, 2);
         assert_eq!(entries[1].at, at(1));
-        assert!(Journal::create(&path).is_err(), "an existing journal is never overwritten");
+        assert!(Journal::create(&path, at(2), started()).is_err(), "an existing journal is never overwritten");
+        assert_eq!(read(&path).unwrap().len(), 2);
+        let leftovers = std::fs::read_dir(&dir).unwrap().count();
+        assert_eq!(leftovers, 1, "no side file is left behind");
     }
 
     #[test]
     fn a_torn_tail_is_cut_and_appending_continues() {
         let dir = tempdir();
         let path = dir.join("journal.jsonl");
-        let mut journal = Journal::create(&path).unwrap();
-        journal.append(at(0), vec![Record::StepStarted { step: "a".into(), attempt: 1 }]).unwrap();
+        let (journal, _) = Journal::create(&path, at(0), started()).unwrap();
         drop(journal);
         std::fs::OpenOptions::new().append(true).open(&path).unwrap().write_all(b"{\"seq\":2,\"at\":\"20").unwrap();
         let (mut journal, entries) = Journal::open(&path).unwrap();
@@ -266,6 +287,10 @@ pub(crate) mod tests {
         std::fs::write(&path, "not json\n").unwrap();
         let err = read(&path).unwrap_err().to_string();
         assert!(err.contains("journal.jsonl:1"), "{err}");
+    }
+
+    fn started() -> Record {
+        Record::StepStarted { step: "a".into(), attempt: 1 }
     }
 
     pub(crate) fn tempdir() -> PathBuf {

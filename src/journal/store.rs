@@ -52,7 +52,7 @@ impl StateDir {
         format!("{plan}-{direction}-{stamp}-{:04x}", fastrand::u16(..))
     }
 
-    /// Every run with a journal, oldest first.
+    /// Every run with a non-empty journal, oldest first.
     pub fn runs(&self) -> Vec<RunSummary> {
         let Ok(dir) = std::fs::read_dir(self.root.join("runs")) else { return Vec::new() };
         let mut runs: Vec<RunSummary> = dir
@@ -60,7 +60,9 @@ impl StateDir {
             .filter_map(|e| {
                 let run_id = e.file_name().to_string_lossy().into_owned();
                 let journal = e.path().join("journal.jsonl");
-                journal.exists().then_some(RunSummary { run_id, journal })
+                // An empty journal is no run: it never recorded a start, so nothing can have acted.
+                let started = std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0);
+                started.then_some(RunSummary { run_id, journal })
             })
             .collect();
         runs.sort_by_key(|r| {
