@@ -42,8 +42,37 @@ impl de::Error for RawError {
 pub fn from_node<T: DeserializeOwned>(node: &Node) -> Result<T, DeError> {
     T::deserialize(NodeDe { node, path: String::new() }).map_err(|e| {
         let (pos, path) = e.located.unwrap_or((node.pos, String::new()));
-        DeError { pos, path, message: e.message }
+        DeError { pos, path, message: plain_words(&e.message) }
     })
+}
+
+/// Serde names Rust types ("expected u32"); plan authors think in YAML ("a whole number").
+fn plain_words(message: &str) -> String {
+    const WORDS: &[(&str, &str)] = &[
+        ("expected u8", "expected a whole number"),
+        ("expected u16", "expected a whole number"),
+        ("expected u32", "expected a whole number"),
+        ("expected u64", "expected a whole number"),
+        ("expected i64", "expected a whole number"),
+        ("expected usize", "expected a whole number"),
+        ("expected f64", "expected a number"),
+        ("expected a sequence", "expected a list"),
+        ("expected a map", "expected a mapping"),
+        ("invalid type: unit value", "invalid type: null"),
+        ("invalid type: sequence", "invalid type: list"),
+        ("invalid type: map", "invalid type: mapping"),
+    ];
+    let mut text = message.to_string();
+    for (rust, yaml) in WORDS {
+        if let Some(at) = text.find(rust) {
+            let end = at + rust.len();
+            // Only whole words: "expected u16" but not "expected u1600".
+            if !text[end..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                text.replace_range(at..end, yaml);
+            }
+        }
+    }
+    text
 }
 
 struct NodeDe<'a> {

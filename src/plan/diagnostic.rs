@@ -63,17 +63,13 @@ impl fmt::Display for PlanErrors {
             }
             let field = if d.path.is_empty() { String::new() } else { format!("{}: ", d.path) };
             writeln!(f, "{file}:{}:{}: error: {field}{}", d.pos.line, d.pos.col, d.message)?;
-            if let Some(line) = self.source.lines().nth(d.pos.line.saturating_sub(1)) {
+            if let Some(line) = source_line(&self.source, d.pos.line) {
+                let (shown, caret) = window(line, d.pos.col.saturating_sub(1));
                 let gutter = d.pos.line.to_string();
                 let pad = " ".repeat(gutter.len());
-                let caret_at: String = line
-                    .chars()
-                    .take(d.pos.col.saturating_sub(1))
-                    .map(|c| if c == '\t' { '\t' } else { ' ' })
-                    .collect();
                 writeln!(f, "{pad} |")?;
-                writeln!(f, "{gutter} | {line}")?;
-                writeln!(f, "{pad} | {caret_at}^")?;
+                writeln!(f, "{gutter} | {shown}")?;
+                writeln!(f, "{pad} | {}^", " ".repeat(caret))?;
             }
             if let Some(help) = &d.help {
                 writeln!(f, "  = help: {help}")?;
@@ -87,3 +83,66 @@ impl fmt::Display for PlanErrors {
 }
 
 impl std::error::Error for PlanErrors {}
+
+/// The lines of `source`, where `\n`, `\r\n` and a lone `\r` each end a line, as in YAML.
+pub(crate) fn source_lines(source: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(source).filter(|s| !s.is_empty());
+    std::iter::from_fn(move || {
+        let text = rest?;
+        let Some(end) = text.find(['\n', '\r']) else {
+            rest = None;
+            return Some(text);
+        };
+        let skip = if text[end..].starts_with("\r\n") { 2 } else { 1 };
+        rest = Some(&text[end + skip..]).filter(|r| !r.is_empty());
+        Some(&text[..end])
+    })
+}
+
+/// Line `number` (1-based) of `source`.
+fn source_line(source: &str, number: usize) -> Option<&str> {
+    source_lines(source).nth(number.checked_sub(1)?)
+}
+
+/// At most [`WINDOW`] characters of `line` around column `col` (0-based), tabs shown as spaces,
+/// and where the caret goes in what is shown. Long lines (minified plans) stay readable.
+fn window(line: &str, col: usize) -> (String, usize) {
+    const WINDOW: usize = 100;
+    let chars: Vec<char> = line.chars().map(|c| if c == '\t' { ' ' } else { c }).collect();
+    if chars.len() <= WINDOW {
+        return (chars.into_iter().collect(), col);
+    }
+    let start = col.saturating_sub(WINDOW / 2).min(chars.len() - WINDOW);
+    let end = start + WINDOW;
+    let mut shown = String::new();
+    if start > 0 {
+        shown.push('…');
+    }
+    shown.extend(&chars[start..end]);
+    if end < chars.len() {
+        shown.push('…');
+    }
+    (shown, col - start + usize::from(start > 0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_yaml_line_break_counts() {
+        assert_eq!(source_line("a\rb\r\nc\nd", 2), Some("b"));
+        assert_eq!(source_line("a\rb\r\nc\nd", 3), Some("c"));
+        assert_eq!(source_line("a\rb\r\nc\nd", 4), Some("d"));
+        assert_eq!(source_line("a", 2), None);
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret() {
+        let line = "x".repeat(500);
+        let (shown, caret) = window(&line, 300);
+        assert_eq!(shown.chars().count(), 102);
+        assert_eq!(caret, 51);
+        assert_eq!(window("a\tb", 2), ("a b".to_string(), 2));
+    }
+}

@@ -19,8 +19,11 @@ impl Graph {
         let index: HashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
         let deps = steps
             .iter()
-            .map(|s| {
-                let mut d: Vec<usize> = s.after.iter().filter_map(|a| index.get(a.as_str()).copied()).collect();
+            .enumerate()
+            .map(|(i, s)| {
+                // A step naming itself is reported as such by validation, not as a cycle.
+                let mut d: Vec<usize> =
+                    s.after.iter().filter_map(|a| index.get(a.as_str()).copied()).filter(|&d| d != i).collect();
                 d.sort_unstable();
                 d.dedup();
                 d

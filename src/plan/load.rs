@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::diagnostic::{Diagnostic, PlanErrors};
+use super::diagnostic::{Diagnostic, PlanErrors, source_lines};
 use super::graph::Graph;
 use super::template::{self, Reference};
 use super::yaml::{self, Node, Pos, Value};
@@ -27,14 +27,7 @@ pub fn load(path: &Path, registry: &Registry) -> Result<Plan, PlanErrors> {
 
 /// Validates plan text; `path` is only used in messages and recorded in the plan.
 pub fn parse(path: &Path, source: &str, registry: &Registry) -> Result<Plan, PlanErrors> {
-    let root = yaml::parse(source).map_err(|e| {
-        let help = "fix the YAML syntax; a YAML linter or your editor's YAML mode shows the structure";
-        PlanErrors::new(
-            path,
-            source,
-            vec![Diagnostic::new(e.pos, "", format!("invalid YAML: {}", e.message)).help(help)],
-        )
-    })?;
+    let root = yaml::parse(source).map_err(|e| PlanErrors::new(path, source, vec![syntax_error(source, e)]))?;
     let mut checker = Checker { diags: Vec::new(), registry };
     let plan = checker.plan(&root, path, source);
     match plan {
@@ -101,16 +94,17 @@ impl Checker<'_> {
         required: &[&str],
     ) -> Option<HashMap<&'n str, &'n Node>> {
         let Some(entries) = node.as_map() else {
-            self.error(
-                node,
-                path,
-                format!("expected a mapping, found {}", node.kind()),
-                format!("write the keys of `{}` under it: {}", display_path(path), allowed.join(", ")),
-            );
+            let help = match path {
+                "" => format!("a plan is a mapping with the keys {}", allowed.join(", ")),
+                _ => format!("write the keys of `{path}` under it: {}", allowed.join(", ")),
+            };
+            self.error(node, path, format!("expected a mapping, found {}", node.kind()), help);
             return None;
         };
         let mut fields: HashMap<&str, &Node> = HashMap::new();
         let mut first_pos: HashMap<&str, Pos> = HashMap::new();
+        // Required keys that an unknown key is probably a typo of: reported once, as the typo.
+        let mut misspelled: Vec<&str> = Vec::new();
         for (key, value) in entries {
             let Some(k) = key.as_str() else {
                 self.error(
@@ -133,6 +127,7 @@ impl Checker<'_> {
             }
             first_pos.insert(k, key.pos);
             if !allowed.contains(&k) {
+                misspelled.extend(closest(k, allowed));
                 let help = match closest(k, allowed) {
                     Some(s) => format!("did you mean `{s}`? Allowed here: {}", allowed.join(", ")),
                     None => format!("allowed here: {}", allowed.join(", ")),
@@ -143,7 +138,7 @@ impl Checker<'_> {
             fields.insert(k, value);
         }
         for r in required {
-            if !fields.contains_key(r) && !first_pos.contains_key(r) {
+            if !fields.contains_key(r) && !first_pos.contains_key(r) && !misspelled.contains(r) {
                 self.error(
                     node,
                     path,
@@ -233,7 +228,7 @@ impl Checker<'_> {
         match parse_duration(&text) {
             Ok(d) => Some(d),
             Err(e) => {
-                self.error(node, path, e, "units: ms, s, m, h (for example 90s, 15m, 1h30m)");
+                self.error(node, path, e, "write it like 90s, 15m or 1h30m (units: ms, s, m, h, d)");
                 None
             }
         }
@@ -508,6 +503,21 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// A YAML syntax error, with the parser's wording replaced where it misleads: a tab is reported on
+/// the line it indents, not where the scanner noticed it.
+fn syntax_error(source: &str, e: yaml::SyntaxError) -> Diagnostic {
+    let help = "fix the YAML syntax; a YAML linter or your editor's YAML mode shows the structure";
+    if e.message.contains("tab") {
+        let tabbed = source_lines(source).position(|line| line.trim_start_matches(' ').starts_with('\t'));
+        if let Some(index) = tabbed {
+            let pos = Pos { line: index + 1, col: 1 };
+            let message = "invalid YAML: a tab indents this line; YAML is indented with spaces only";
+            return Diagnostic::new(pos, "", message).help("replace the tabs with spaces");
+        }
+    }
+    Diagnostic::new(e.pos, "", format!("invalid YAML: {}", e.message)).help(help)
 }
 
 fn join(path: &str, key: &str) -> String {

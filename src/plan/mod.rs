@@ -136,6 +136,5 @@ pub fn resolve_path(plan: &str, plans_dir: &Path) -> PathBuf {
 
 /// Parses a human duration: `90s`, `15m`, `1h30m`, `500ms`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("`{text}` is not a duration ({e}); write it like 30s, 15m or 1h30m"))
+    humantime::parse_duration(text.trim()).map_err(|_| format!("`{text}` is not a duration"))
 }

@@ -63,7 +63,6 @@ fn client_builder() -> reqwest::ClientBuilder {
         .user_agent(concat!("drctl/", env!("CARGO_PKG_VERSION")))
 }
 
-
 /// A duration written for people in step parameters: `30s`, `15m`, `1h30m`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(pub Duration);
@@ -77,7 +76,9 @@ impl<'de> Deserialize<'de> for HumanDuration {
                 f.write_str("a duration such as 30s, 15m or 1h30m")
             }
             fn visit_str<E: de::Error>(self, text: &str) -> Result<HumanDuration, E> {
-                crate::plan::parse_duration(text).map(HumanDuration).map_err(E::custom)
+                crate::plan::parse_duration(text)
+                    .map(HumanDuration)
+                    .map_err(|e| E::custom(format!("{e}; write it like 30s, 15m or 1h30m")))
             }
         }
         deserializer.deserialize_str(DurationVisitor)
