@@ -60,8 +60,29 @@ impl Engine {
         let specs = plan.steps(view.direction);
         let graph = Graph::of(specs);
         let order = graph.order().unwrap_or_else(|_| (0..specs.len()).collect());
-        let mut run =
-            Loop { engine: self, plan, specs, graph, order, journal, view, staged: Vec::new(), failure: None };
+        let mut view_index = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let index = view.steps.iter().position(|s| s.id == spec.id).ok_or_else(|| InvalidTransition {
+                seq: 0,
+                message: format!(
+                    "the run's journal has no step `{}`; resume with the plan the run started with",
+                    spec.id
+                ),
+            })?;
+            view_index.push(index);
+        }
+        let mut run = Loop {
+            engine: self,
+            plan,
+            specs,
+            graph,
+            order,
+            view_index,
+            journal,
+            view,
+            staged: Vec::new(),
+            failure: None,
+        };
         run.announce();
         run.drive(interrupt).await
     }
@@ -73,6 +94,8 @@ struct Loop<'a> {
     specs: &'a [StepSpec],
     graph: Graph,
     order: Vec<usize>,
+    /// Where each plan step sits in `view.steps`.
+    view_index: Vec<usize>,
     journal: &'a mut Journal,
     view: &'a mut RunView,
     /// The first failure, which ends the run once running steps finish.
@@ -86,11 +109,12 @@ impl Loop<'_> {
         let steps = self
             .specs
             .iter()
-            .map(|s| StepInfo {
+            .enumerate()
+            .map(|(i, s)| StepInfo {
                 id: s.id.clone(),
                 title: s.title().to_string(),
                 step_type: s.step_type.clone(),
-                done: matches!(self.state(s), StepState::Succeeded { .. }),
+                done: matches!(self.state(i), StepState::Succeeded { .. }),
             })
             .collect();
         let event = Event::RunStarted {
@@ -103,8 +127,9 @@ impl Loop<'_> {
         self.engine.reporter.event(self.engine.clock.now(), &event);
     }
 
-    fn state(&self, spec: &StepSpec) -> &StepState {
-        &self.view.step(&spec.id).expect("the journal lists every step of the plan").state
+    /// The state of step `i` (an index into the plan's step list).
+    fn state(&self, i: usize) -> &StepState {
+        &self.view.steps[self.view_index[i]].state
     }
 
     async fn drive(
@@ -161,29 +186,28 @@ impl Loop<'_> {
         tasks: &mut JoinSet<(usize, StepResult)>,
         task_steps: &mut HashMap<tokio::task::Id, usize>,
     ) -> Result<(), EngineError> {
-        let mut records = Vec::new();
         let mut starting = Vec::new();
-        for &i in &self.order {
-            let spec = &self.specs[i];
-            if *self.state(spec) != StepState::Pending {
+        // In dependency order, so a skip staged here is seen by the steps after it.
+        for position in 0..self.order.len() {
+            let i = self.order[position];
+            if *self.state(i) != StepState::Pending {
                 continue;
             }
-            let blocked_by = self.graph.deps[i].iter().map(|&d| &self.specs[d]).find(|d| {
-                matches!(self.state(d), StepState::Failed { .. } | StepState::Skipped { .. })
-                    || records.iter().any(|r| matches!(r, Record::StepSkipped { step, .. } if *step == d.id))
-            });
-            if let Some(dep) = blocked_by {
-                let reason = format!("not run: it runs after `{}`, which did not succeed", dep.id);
-                records.push(Record::StepSkipped { step: spec.id.clone(), reason });
+            let deps = &self.graph.deps[i];
+            let blocked_by =
+                deps.iter().find(|&&d| matches!(self.state(d), StepState::Failed { .. } | StepState::Skipped { .. }));
+            if let Some(&dep) = blocked_by {
+                let reason = format!("not run: it runs after `{}`, which did not succeed", self.specs[dep].id);
+                self.stage(vec![Record::StepSkipped { step: self.specs[i].id.clone(), reason }])?;
             } else if self.failure.is_none()
-                && self.graph.deps[i].iter().all(|&d| matches!(self.state(&self.specs[d]), StepState::Succeeded { .. }))
+                && deps.iter().all(|&d| matches!(self.state(d), StepState::Succeeded { .. }))
             {
-                records.push(Record::StepStarted { step: spec.id.clone(), attempt: 1 });
+                self.stage(vec![Record::StepStarted { step: self.specs[i].id.clone(), attempt: 1 }])?;
                 starting.push(i);
             }
         }
         // One sync for the records of finished steps and of the steps they unblock.
-        self.commit(records)?;
+        self.flush()?;
         for i in starting {
             let spec = &self.specs[i];
             match self.build(spec) {

@@ -152,8 +152,17 @@ pub fn resume(
         });
     }
     let holder = LockHolder::this_process(run_id, now);
-    let record =
-        Record::RunResumed { host: holder.host, pid: holder.pid, plan_digest: plan.digest.clone(), plan_changed };
+    let record = Record::RunResumed {
+        host: holder.host,
+        pid: holder.pid,
+        plan_digest: plan.digest.clone(),
+        plan_changed,
+        steps: if plan_changed {
+            plan.steps(view.direction).iter().map(|s| s.id.clone()).collect()
+        } else {
+            Vec::new()
+        },
+    };
     for entry in journal.append(now, vec![record])? {
         view.apply(&entry)?;
     }

@@ -218,10 +218,13 @@ impl RunView {
         self.state =
             run_transition(&self.state, record).ok_or_else(|| invalid(entry.seq, record, self.state.label()))?;
         match record {
-            Record::RunResumed { plan_digest, .. } => {
+            Record::RunResumed { plan_digest, steps, .. } => {
                 self.resumes += 1;
                 self.plan_digest = plan_digest.clone();
                 self.finished_at = None;
+                if !steps.is_empty() {
+                    self.adopt_steps(steps);
+                }
                 for step in &mut self.steps {
                     step.state = transition(&step.state, record).expect("every step state takes a resume");
                 }
@@ -249,6 +252,25 @@ impl RunView {
             }
         }
         Ok(())
+    }
+
+    /// Continues with a changed plan's steps, in its order: known steps keep their history, new
+    /// ones start pending, removed ones are dropped.
+    fn adopt_steps(&mut self, ids: &[String]) {
+        let mut old: Vec<StepView> = std::mem::take(&mut self.steps);
+        self.steps = ids
+            .iter()
+            .map(|id| match old.iter().position(|s| s.id == *id) {
+                Some(i) => old.swap_remove(i),
+                None => StepView {
+                    id: id.clone(),
+                    state: StepState::Pending,
+                    started_at: None,
+                    finished_at: None,
+                    attempts: 0,
+                },
+            })
+            .collect();
     }
 
     /// The step called `id`.

@@ -27,7 +27,16 @@ fn records() -> Vec<(&'static str, Record)> {
         ("ok", Record::StepSucceeded { step: step(), outputs: Outputs::new(), already_done: false }),
         ("fail", Record::StepFailed { step: step(), error: "e".into() }),
         ("skip", Record::StepSkipped { step: step(), reason: "r".into() }),
-        ("resume", Record::RunResumed { host: "h".into(), pid: 1, plan_digest: "d".into(), plan_changed: false }),
+        (
+            "resume",
+            Record::RunResumed {
+                host: "h".into(),
+                pid: 1,
+                plan_digest: "d".into(),
+                plan_changed: false,
+                steps: vec![],
+            },
+        ),
         ("interrupt", Record::RunInterrupted { reason: "r".into() }),
     ]
 }
@@ -135,7 +144,7 @@ fn replay_rebuilds_a_crashed_run_and_measures_rto_across_resumes() {
     entries.push(entry(
         6,
         200,
-        Record::RunResumed { host: "h2".into(), pid: 2, plan_digest: "d1".into(), plan_changed: false },
+        Record::RunResumed { host: "h2".into(), pid: 2, plan_digest: "d1".into(), plan_changed: false, steps: vec![] },
     ));
     entries.push(entry(7, 200, Record::StepStarted { step: "b".into(), attempt: 1 }));
     entries.push(entry(

@@ -266,3 +266,21 @@ async fn a_panicking_step_type_fails_its_step_not_the_process() {
     assert!(message.starts_with("step `buggy` failed: the step type failed unexpectedly"), "{message}");
     assert_eq!(view.step("fine").unwrap().state.label(), "succeeded");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_forced_resume_with_a_changed_plan_runs_its_new_steps() {
+    let f = fixture();
+    let p = plan(&f, "  - {id: a, type: script}\n  - {id: b, type: script, after: [a], with: {fatal: true}}\n");
+    let (state, view) = run(&f, &p).await;
+    assert!(matches!(state, RunState::Failed { .. }));
+    let fixed = plan(&f, "  - {id: a, type: script}\n  - {id: c, type: script, after: [a]}\n");
+    let allow = RunOptions { allow_plan_change: true, ..RunOptions::default() };
+    let mut active = resume(&f.state, &view.run_id, &fixed, f.engine.clock.as_ref(), &allow).unwrap();
+    let mut never = std::pin::pin!(std::future::pending::<String>());
+    let state = f.engine.execute(&fixed, &mut active.journal, &mut active.view, never.as_mut()).await.unwrap();
+    assert_eq!(state, RunState::Succeeded);
+    let ids: Vec<&str> = active.view.steps.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["a", "c"], "the run follows the new plan's steps");
+    let world = f.world.lock().unwrap();
+    assert_eq!((world.acts["a"], world.acts["c"]), (1, 1));
+}

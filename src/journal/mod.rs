@@ -45,6 +45,10 @@ pub enum Record {
         plan_digest: String,
         /// The plan changed since the run started and the operator forced the resume.
         plan_changed: bool,
+        /// With a changed plan, its step ids in order: the run continues with these steps (those
+        /// that already succeeded keep their results). Empty when the plan is unchanged.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        steps: Vec<String>,
     },
     /// A step attempt begins (it observes first).
     StepStarted { step: String, attempt: u32 },
