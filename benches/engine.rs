@@ -20,7 +20,7 @@ use drctl::engine::retry::RetryPolicy;
 use drctl::engine::state::RunState;
 use drctl::journal::{Journal, Record, StateDir};
 use drctl::plan::{Direction, parse};
-use drctl::step::{Observation, Outputs, Registry, Step, StepContext, StepError, TypedStep};
+use drctl::step::{BuildContext, Observation, Outputs, Registry, Step, StepContext, StepError, TypedStep};
 
 const STEPS: usize = 200;
 const ROUNDS: usize = 5;
@@ -38,7 +38,7 @@ impl TypedStep for Noop {
     const SUMMARY: &'static str = "Does nothing.";
     const OUTPUTS: &'static [&'static str] = &[];
 
-    fn build(&self, _: NoParams) -> Box<dyn Step> {
+    fn build(&self, _: NoParams, _: &BuildContext) -> Box<dyn Step> {
         Box::new(NoopStep)
     }
 }

@@ -6,6 +6,7 @@
 //! [`cli`] (the `drctl` command).
 
 pub mod cli;
+pub mod aws;
 pub mod clock;
 pub mod engine;
 pub mod exit_code;

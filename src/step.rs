@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use crate::clock::Clock;
 use crate::plan::de::{DeError, from_node};
 use crate::plan::yaml::Node;
+use crate::plan::{Direction, Plan};
 
 /// What a step hands to the steps that depend on it (`{{ steps.ID.outputs.NAME }}`).
 /// Values are journaled and shown: a secret's value never belongs here, only a reference to it.
@@ -132,7 +133,7 @@ pub trait StepKind: Send + Sync {
     fn check(&self, with: &Node) -> Result<(), DeError>;
 
     /// Builds a runnable step from rendered `with:` parameters.
-    fn build(&self, with: &Node) -> Result<Box<dyn Step>, DeError>;
+    fn build(&self, with: &Node, context: &BuildContext) -> Result<Box<dyn Step>, DeError>;
 
     /// The JSON Schema of the `with:` parameters.
     fn params_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
@@ -151,7 +152,7 @@ pub trait TypedStep: Send + Sync + 'static {
     const OUTPUTS: &'static [&'static str];
 
     /// Builds the runnable step.
-    fn build(&self, params: Self::Params) -> Box<dyn Step>;
+    fn build(&self, params: Self::Params, context: &BuildContext) -> Box<dyn Step>;
 }
 
 impl<T: TypedStep> StepKind for T {
@@ -171,12 +172,38 @@ impl<T: TypedStep> StepKind for T {
         from_node::<T::Params>(with).map(drop)
     }
 
-    fn build(&self, with: &Node) -> Result<Box<dyn Step>, DeError> {
-        Ok(TypedStep::build(self, from_node(with)?))
+    fn build(&self, with: &Node, context: &BuildContext) -> Result<Box<dyn Step>, DeError> {
+        Ok(TypedStep::build(self, from_node(with)?, context))
     }
 
     fn params_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         generator.subschema_for::<T::Params>()
+    }
+}
+
+/// What a step type may know of the run it is built for.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildContext<'a> {
+    pub plan: &'a Plan,
+    pub direction: Direction,
+}
+
+impl BuildContext<'_> {
+    /// The region this run moves to: the secondary for a failover, the primary for a failback.
+    /// Steps that take a region default to it.
+    pub fn target_region(&self) -> &str {
+        match self.direction {
+            Direction::Failover => &self.plan.regions.secondary,
+            Direction::Failback => &self.plan.regions.primary,
+        }
+    }
+
+    /// The region this run moves away from.
+    pub fn source_region(&self) -> &str {
+        match self.direction {
+            Direction::Failover => &self.plan.regions.primary,
+            Direction::Failback => &self.plan.regions.secondary,
+        }
     }
 }
 

@@ -9,10 +9,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
 
 use drctl::step::Registry;
-use drctl::steps::{RefuseWithoutTerminal, Services, builtin, http_client};
+use drctl::steps::{Services, builtin};
 
 /// The corpus folder, relative to the package root (the tests' working directory), as it is given
 /// to the validator and therefore as it appears in messages.
@@ -22,7 +21,7 @@ const CORPUS: &str = "tests/plans/invalid";
 const MIN_ENTRIES: usize = 20;
 
 fn registry() -> Registry {
-    builtin(&Services { http: http_client(), approver: Arc::new(RefuseWithoutTerminal) })
+    builtin(&Services::for_checking())
 }
 
 fn root() -> PathBuf {

@@ -6,19 +6,18 @@
 //! `PROPTEST_CASES=20000 cargo test --test plan_fuzz` hunts longer.
 
 use std::path::Path;
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 
 use drctl::engine::dry_run;
 use drctl::plan::graph::Graph;
 use drctl::plan::{Direction, Plan, PlanErrors, parse};
 use drctl::step::Registry;
-use drctl::steps::{RefuseWithoutTerminal, Services, builtin, http_client};
+use drctl::steps::{Services, builtin};
 use proptest::prelude::*;
 use proptest::sample::{Index, select};
 use proptest::test_runner::TestCaseError;
 
-static REGISTRY: LazyLock<Registry> =
-    LazyLock::new(|| builtin(&Services { http: http_client(), approver: Arc::new(RefuseWithoutTerminal) }));
+static REGISTRY: LazyLock<Registry> = LazyLock::new(|| builtin(&Services::for_checking()));
 
 /// Test settings: `cases` cases (`PROPTEST_CASES` overrides it, for a longer hunt), and no
 /// regression files written into the source tree.

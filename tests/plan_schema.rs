@@ -2,14 +2,13 @@
 //! editor should flag (unknown keys, unknown step types, wrong parameters) fail it.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use drctl::plan::schema::plan_schema;
 use drctl::plan::yaml;
-use drctl::steps::{RefuseWithoutTerminal, Services, builtin, http_client};
+use drctl::steps::{Services, builtin};
 
 fn registry() -> drctl::step::Registry {
-    builtin(&Services { http: http_client(), approver: Arc::new(RefuseWithoutTerminal) })
+    builtin(&Services::for_checking())
 }
 
 fn as_json(text: &str) -> serde_json::Value {

@@ -141,6 +141,5 @@ fn parse_incident_start(text: &str) -> Result<SystemTime, String> {
 
 /// Step types for reading plans when nothing will run, so no approval is ever asked.
 fn checking_registry() -> crate::step::Registry {
-    use crate::steps::{RefuseWithoutTerminal, Services, builtin, http_client};
-    builtin(&Services { http: http_client(), approver: std::sync::Arc::new(RefuseWithoutTerminal) })
+    crate::steps::builtin(&crate::steps::Services::for_checking())
 }

@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::approver::TerminalApprover;
 use super::{Global, Output, interactive, parse_incident_start};
+use crate::aws::Aws;
 use crate::clock::{Clock, SystemClock};
 use crate::engine::events::Reporter;
 use crate::engine::lifecycle::{self, ActiveRun, RunError, RunOptions};
@@ -50,6 +51,14 @@ pub struct CommonRunArgs {
     /// Resume even though the plan file changed since the run started.
     #[arg(long)]
     allow_plan_change: bool,
+    /// Send every AWS call to this endpoint (moto, LocalStack); overrides the plan's
+    /// `aws.endpoint_url` and AWS_ENDPOINT_URL.
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Accept losing up to this much data (as time, such as `10m`) when a database promotion
+    /// would lose more than the plan's RPO; the accepted loss is journaled.
+    #[arg(long, value_name = "DURATION", value_parser = crate::plan::parse_duration)]
+    accept_data_loss: Option<std::time::Duration>,
 }
 
 /// Options of `resume`.
@@ -78,7 +87,7 @@ pub struct AbandonArgs {
 pub async fn run(global: &Global, args: RunArgs, direction: Direction) -> u8 {
     let path = plan::resolve_path(&args.plan, &global.plans_dir);
     let reporting = Reporting::new(global.output);
-    let registry = steps::builtin(&reporting.services(args.common.yes, &args.plan));
+    let registry = steps::builtin(&reporting.services(&args.common, &args.plan));
     let plan = match plan::load(&path, &registry) {
         Ok(plan) => plan,
         Err(errors) => {
@@ -113,7 +122,7 @@ pub async fn resume(global: &Global, args: ResumeArgs) -> u8 {
         None => view.plan_path.clone().into(),
     };
     let reporting = Reporting::new(global.output);
-    let registry = steps::builtin(&reporting.services(args.common.yes, &view.plan));
+    let registry = steps::builtin(&reporting.services(&args.common, &view.plan));
     let plan = match plan::load(&path, &registry) {
         Ok(plan) => plan,
         Err(errors) => {
@@ -158,8 +167,8 @@ impl Reporting {
     }
 
     /// Services for the step types; approvals go to the terminal when there is one.
-    fn services(&self, yes: bool, plan_name: &str) -> Services {
-        let approver: Arc<dyn Approver> = if yes {
+    fn services(&self, common: &CommonRunArgs, plan_name: &str) -> Services {
+        let approver: Arc<dyn Approver> = if common.yes {
             Arc::new(AutoApprove)
         } else if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             let bars = self.progress.as_ref().and_then(|p| p.multi_progress());
@@ -167,7 +176,12 @@ impl Reporting {
         } else {
             Arc::new(RefuseWithoutTerminal)
         };
-        Services { http: steps::http_client(), approver }
+        Services {
+            http: steps::http_client(),
+            approver,
+            aws: Arc::new(Aws::new(common.endpoint_url.clone())),
+            accept_data_loss: common.accept_data_loss,
+        }
     }
 
     fn reporter(&self) -> Arc<dyn Reporter> {

@@ -3,7 +3,7 @@
 use crate::plan::graph::Graph;
 use crate::plan::template::{self, Scope};
 use crate::plan::{Direction, Plan};
-use crate::step::Registry;
+use crate::step::{BuildContext, Registry};
 
 /// One step of a dry run.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -33,7 +33,7 @@ pub fn dry_run(plan: &Plan, direction: Direction, registry: &Registry) -> Vec<Dr
                 .map_err(|e| e.to_string())
                 .and_then(|with| {
                     let kind = registry.get(&spec.step_type).ok_or("unknown step type")?;
-                    kind.build(&with).map(|s| s.describe()).map_err(|e| e.message)
+                    kind.build(&with, &BuildContext { plan, direction }).map(|s| s.describe()).map_err(|e| e.message)
                 })
                 .unwrap_or_else(|e| format!("cannot describe: {e}"));
             DryRunStep { id: spec.id.clone(), wave: waves[i], after: spec.after.clone(), action }

@@ -19,7 +19,7 @@ use crate::journal::{Entry, Journal, JournalError, Record};
 use crate::plan::graph::Graph;
 use crate::plan::template::{self, Scope};
 use crate::plan::{Plan, StepSpec};
-use crate::step::{Observation, Outputs, Registry, Step, StepContext, StepError};
+use crate::step::{BuildContext, Observation, Outputs, Registry, Step, StepContext, StepError};
 
 /// Executes runs. Holds no run state: that lives in the journal and the [`RunView`] folded from it.
 pub struct Engine {
@@ -246,7 +246,8 @@ impl Loop<'_> {
             .registry
             .get(&spec.step_type)
             .ok_or_else(|| format!("unknown step type `{}`", spec.step_type))?;
-        kind.build(&with).map_err(|e| format!("invalid parameter `with.{}`: {}", e.path, e.message))
+        let context = BuildContext { plan: self.plan, direction: self.view.direction };
+        kind.build(&with, &context).map_err(|e| format!("invalid parameter `with.{}`: {}", e.path, e.message))
     }
 
     fn context(&self, spec: &StepSpec) -> StepContext {

@@ -18,7 +18,7 @@ use super::*;
 use crate::clock::{Clock, TokioClock};
 use crate::journal::StateDir;
 use crate::plan::{Direction, Plan, parse};
-use crate::step::{Observation, Outputs, Registry, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, Outputs, Registry, Step, StepContext, StepError, TypedStep};
 
 /// What scripted steps did, shared with the test.
 #[derive(Default)]
@@ -57,7 +57,7 @@ impl TypedStep for Script {
     const SUMMARY: &'static str = "A scripted step for engine tests.";
     const OUTPUTS: &'static [&'static str] = &["value"];
 
-    fn build(&self, params: ScriptParams) -> Box<dyn Step> {
+    fn build(&self, params: ScriptParams, _: &BuildContext) -> Box<dyn Step> {
         Box::new(ScriptStep { params, world: self.0.clone() })
     }
 }

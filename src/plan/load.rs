@@ -10,11 +10,11 @@ use super::diagnostic::{Diagnostic, PlanErrors, source_lines};
 use super::graph::Graph;
 use super::template::{self, Reference};
 use super::yaml::{self, Node, Pos, Value};
-use super::{Direction, Objectives, Pair, Plan, StepSpec, parse_duration};
+use super::{AwsSettings, Direction, Objectives, Pair, Plan, StepSpec, parse_duration};
 use crate::step::Registry;
 
 const PLAN_KEYS: &[&str] =
-    &["name", "description", "regions", "kubernetes", "objectives", "defaults", "failover", "failback"];
+    &["name", "description", "regions", "kubernetes", "aws", "objectives", "defaults", "failover", "failback"];
 const STEP_KEYS: &[&str] = &["id", "name", "type", "with", "after", "timeout", "retries", "marks_recovery"];
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 const DEFAULT_RETRIES: u32 = 2;
@@ -62,6 +62,10 @@ impl Checker<'_> {
         let description = fields.get("description").and_then(|n| self.string(n, "description"));
         let regions = fields.get("regions").and_then(|n| self.pair(n, "regions"));
         let kubernetes = fields.get("kubernetes").and_then(|n| self.pair(n, "kubernetes"));
+        let aws = match fields.get("aws") {
+            Some(n) => self.aws(n),
+            None => Some(AwsSettings::default()),
+        };
         let objectives = fields.get("objectives").and_then(|n| self.objectives(n));
         let defaults = match fields.get("defaults") {
             Some(n) => self.defaults(n),
@@ -77,6 +81,7 @@ impl Checker<'_> {
             description,
             regions: regions?,
             kubernetes,
+            aws: aws?,
             objectives: objectives?,
             failover: failover?,
             failback: failback?,
@@ -201,6 +206,25 @@ impl Checker<'_> {
             return None;
         }
         Some(Pair { primary, secondary })
+    }
+
+    fn aws(&mut self, node: &Node) -> Option<AwsSettings> {
+        let fields = self.mapping(node, "aws", &["endpoint_url", "profile"], &[])?;
+        let endpoint_url = fields.get("endpoint_url").and_then(|n| self.string(n, "aws.endpoint_url"));
+        let profile = fields.get("profile").and_then(|n| self.string(n, "aws.profile"));
+        if let Some(url) = &endpoint_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            let at = fields["endpoint_url"];
+            self.error(
+                at,
+                "aws.endpoint_url",
+                format!("`{url}` is not an http:// or https:// URL"),
+                "write the emulator's address, such as http://127.0.0.1:5000",
+            );
+            return None;
+        }
+        Some(AwsSettings { endpoint_url, profile })
     }
 
     fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {

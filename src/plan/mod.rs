@@ -27,6 +27,8 @@ pub struct Plan {
     pub regions: Pair,
     /// Kubernetes contexts of the primary and secondary clusters, when the plan uses Kubernetes.
     pub kubernetes: Option<Pair>,
+    /// How AWS is reached, when the plan's steps use it.
+    pub aws: AwsSettings,
     pub objectives: Objectives,
     pub failover: Vec<StepSpec>,
     pub failback: Vec<StepSpec>,
@@ -41,6 +43,16 @@ pub struct Plan {
 pub struct Pair {
     pub primary: String,
     pub secondary: String,
+}
+
+/// Where AWS API calls go. Both fields are optional: the SDK's standard chain (environment,
+/// profiles, SSO, `AWS_ENDPOINT_URL`) applies to what is not set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// Send every AWS call here (an emulator such as moto or LocalStack); `--endpoint-url` overrides.
+    pub endpoint_url: Option<String>,
+    /// The shared-config profile to use.
+    pub profile: Option<String>,
 }
 
 /// Recovery objectives.
@@ -103,6 +115,22 @@ impl Plan {
         match direction {
             Direction::Failover => &self.failover,
             Direction::Failback => &self.failback,
+        }
+    }
+
+    /// A plan with no steps, for building steps outside a run (tests, tools).
+    pub fn minimal(name: &str, primary: &str, secondary: &str) -> Plan {
+        Plan {
+            name: name.to_string(),
+            description: None,
+            regions: Pair { primary: primary.to_string(), secondary: secondary.to_string() },
+            kubernetes: None,
+            aws: AwsSettings::default(),
+            objectives: Objectives { rto: Duration::from_secs(900), rpo: Duration::from_secs(300) },
+            failover: Vec::new(),
+            failback: Vec::new(),
+            path: PathBuf::from(format!("{name}.yaml")),
+            digest: String::new(),
         }
     }
 

@@ -57,6 +57,13 @@ pub fn plan_schema(registry: &Registry) -> Value {
             "description": { "type": "string" },
             "regions": { "$ref": "#/$defs/pair" },
             "kubernetes": { "$ref": "#/$defs/pair", "description": "Kubernetes contexts of the primary and DR clusters." },
+            "aws": {
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "endpoint_url": { "type": "string", "pattern": "^https?://", "description": "Send AWS calls to an emulator (moto, LocalStack); --endpoint-url overrides." },
+                    "profile": { "type": "string", "description": "The AWS shared-config profile." }
+                }
+            },
             "objectives": {
                 "type": "object", "additionalProperties": false, "required": ["rto", "rpo"],
                 "properties": { "rto": { "$ref": "#/$defs/duration" }, "rpo": { "$ref": "#/$defs/duration" } }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::step::{Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// What an operator is asked to approve.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +74,7 @@ impl TypedStep for Approval {
     const SUMMARY: &'static str = "Stops until an operator approves (or --yes was given); refusal fails the run.";
     const OUTPUTS: &'static [&'static str] = &["approved_at"];
 
-    fn build(&self, params: ApprovalParams) -> Box<dyn Step> {
+    fn build(&self, params: ApprovalParams, _context: &BuildContext) -> Box<dyn Step> {
         Box::new(ApprovalStep {
             approver: self.approver.clone(),
             message: params.message,

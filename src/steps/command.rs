@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::step::{Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// Most stdout kept in the `stdout` output.
 const STDOUT_LIMIT: usize = 4096;
@@ -79,7 +79,7 @@ impl TypedStep for Command {
     const SUMMARY: &'static str = "Runs a local program (no shell), skipped when its observe command exits 0.";
     const OUTPUTS: &'static [&'static str] = &["exit_code", "stdout"];
 
-    fn build(&self, CommandParams(f): CommandParams) -> Box<dyn Step> {
+    fn build(&self, CommandParams(f): CommandParams, _context: &BuildContext) -> Box<dyn Step> {
         Box::new(CommandStep {
             run: f.run,
             observe: f.observe,

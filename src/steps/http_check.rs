@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::http::{Probe, ProbeResult, header_map, parse_url};
 use super::{HumanDuration, StatusList};
-use crate::step::{Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// The `http.check` step type.
 pub struct HttpCheck {
@@ -86,7 +86,7 @@ impl TypedStep for HttpCheck {
     const SUMMARY: &'static str = "Probes an HTTP endpoint until it answers with the expected status (and body).";
     const OUTPUTS: &'static [&'static str] = &["status", "latency_ms"];
 
-    fn build(&self, p: HttpCheckParams) -> Box<dyn Step> {
+    fn build(&self, p: HttpCheckParams, _context: &BuildContext) -> Box<dyn Step> {
         let probe = Probe {
             method: p.method.into(),
             url: parse_url("url", &p.url),

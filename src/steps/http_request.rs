@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::http::{Probe, ProbeResult, error_text, header_map, parse_url, retryable_status, shown_url, snippet};
 use super::http_check::ProbeMethod;
 use super::{HumanDuration, StatusList};
-use crate::step::{Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// The `http.request` step type.
 pub struct HttpRequest {
@@ -117,7 +117,7 @@ impl TypedStep for HttpRequest {
         "Sends one HTTP request to an ops API; an optional observe request makes it safe to repeat.";
     const OUTPUTS: &'static [&'static str] = &["status"];
 
-    fn build(&self, HttpRequestParams(p): HttpRequestParams) -> Box<dyn Step> {
+    fn build(&self, HttpRequestParams(p): HttpRequestParams, _context: &BuildContext) -> Box<dyn Step> {
         let mut headers = header_map(&p.headers);
         let body = match (p.body, p.json) {
             (_, Some(json)) => {

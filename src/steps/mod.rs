@@ -33,6 +33,24 @@ pub struct Services {
     /// Answers `approval` steps: a terminal prompt, [`AutoApprove`] for `--yes`, or
     /// [`RefuseWithoutTerminal`].
     pub approver: Arc<dyn Approver>,
+    /// SDK configurations for the AWS step types.
+    pub aws: Arc<crate::aws::Aws>,
+    /// `--accept-data-loss`: the data loss (as time) the operator accepts when a promotion would
+    /// lose more than the plan's RPO.
+    pub accept_data_loss: Option<Duration>,
+}
+
+impl Services {
+    /// Services for reading and checking plans: nothing runs, so no approval is asked and no
+    /// AWS call is made.
+    pub fn for_checking() -> Services {
+        Services {
+            http: http_client(),
+            approver: Arc::new(RefuseWithoutTerminal),
+            aws: Arc::new(crate::aws::Aws::default()),
+            accept_data_loss: None,
+        }
+    }
 }
 
 /// Every built-in step type, ready for plan validation and runs.
@@ -232,7 +250,7 @@ mod tests {
 
     #[test]
     fn every_builtin_type_is_registered_with_a_schema() {
-        let registry = builtin(&Services { http: http_client(), approver: Arc::new(AutoApprove) });
+        let registry = builtin(&Services { approver: Arc::new(AutoApprove), ..Services::for_checking() });
         assert_eq!(registry.names(), ["approval", "command", "http.check", "http.request", "notify.webhook", "wait"]);
         let schema = crate::plan::schema::plan_schema(&registry);
         let text = schema.to_string();

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::http::{error_text, retryable_status, snippet};
 use crate::clock::human_duration;
-use crate::step::{Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// The `notify.webhook` step type.
 pub struct NotifyWebhook {
@@ -108,7 +108,7 @@ impl TypedStep for NotifyWebhook {
         "Posts an incident message (detected, update, resolved or custom) to a Slack-compatible webhook.";
     const OUTPUTS: &'static [&'static str] = &[];
 
-    fn build(&self, params: NotifyParams) -> Box<dyn Step> {
+    fn build(&self, params: NotifyParams, _context: &BuildContext) -> Box<dyn Step> {
         Box::new(self.step(params, Arc::new(|name| std::env::var(name).ok())))
     }
 }

@@ -151,7 +151,9 @@ pub fn client() -> reqwest::Client {
 /// Builds a step of `kind` from YAML `with:` parameters.
 pub fn build(kind: &dyn StepKind, yaml: &str) -> Box<dyn Step> {
     let node = parse(yaml).unwrap();
-    match kind.build(&node) {
+    let plan = crate::plan::Plan::minimal("test", "us-east-1", "us-west-2");
+    let context = crate::step::BuildContext { plan: &plan, direction: crate::plan::Direction::Failover };
+    match kind.build(&node, &context) {
         Ok(step) => step,
         Err(e) => panic!("{} at {}: {}", e.path, e.pos, e.message),
     }

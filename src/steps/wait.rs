@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::HumanDuration;
-use crate::step::{Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// The `wait` step type.
 pub struct Wait;
@@ -31,7 +31,7 @@ impl TypedStep for Wait {
         "Pauses for a fixed time, counted from the step's first start so a resumed run waits only for what is left.";
     const OUTPUTS: &'static [&'static str] = &[];
 
-    fn build(&self, params: WaitParams) -> Box<dyn Step> {
+    fn build(&self, params: WaitParams, _context: &BuildContext) -> Box<dyn Step> {
         Box::new(WaitStep { duration: params.duration.0, reason: params.reason })
     }
 }
