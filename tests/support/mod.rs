@@ -19,6 +19,8 @@
 
 #![allow(dead_code)]
 
+pub mod moto;
+
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
