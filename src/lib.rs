@@ -5,8 +5,8 @@
 //! it), [`step`] and [`steps`] (the step contract and the step types), [`report`] (telling people),
 //! [`cli`] (the `drctl` command).
 
-pub mod cli;
 pub mod aws;
+pub mod cli;
 pub mod clock;
 pub mod engine;
 pub mod exit_code;

@@ -20,8 +20,11 @@ use crate::step::StepError;
 pub struct Aws {
     /// `--endpoint-url`: wins over the plan's `aws.endpoint_url` and `AWS_ENDPOINT_URL`.
     endpoint_override: Option<String>,
-    configs: Mutex<HashMap<(String, Option<String>, Option<String>), SdkConfig>>,
+    configs: Mutex<HashMap<ConfigKey, SdkConfig>>,
 }
+
+/// Region, endpoint and profile: what makes two SDK configurations differ.
+type ConfigKey = (String, Option<String>, Option<String>);
 
 impl Aws {
     /// AWS access for a run; `endpoint_override` comes from `--endpoint-url`.
@@ -92,10 +95,13 @@ where
     match error {
         SdkError::ServiceError(context) => {
             let err = context.err();
-            let code = err.code().unwrap_or("Unknown");
-            let message = err.message().unwrap_or("no message");
-            let text = format!("cannot {action}: AWS answered {code}: {message}");
             let status = context.raw().status().as_u16();
+            let code = err.code().unwrap_or("Unknown");
+            let text = match (err.code(), err.message()) {
+                (Some(code), Some(message)) => format!("cannot {action}: AWS answered {code}: {message}"),
+                (Some(code), None) => format!("cannot {action}: AWS answered {code}"),
+                (None, _) => format!("cannot {action}: the endpoint answered HTTP {status} without an AWS error"),
+            };
             if RETRYABLE_CODES.contains(&code) || status >= 500 || status == 429 {
                 StepError::retryable(text)
             } else {

@@ -3,6 +3,9 @@
 //! parameter types they share ([`HumanDuration`], [`StatusList`]).
 
 pub mod approval;
+pub mod aws_rds;
+pub mod aws_route53;
+pub mod aws_secrets;
 pub mod command;
 mod http;
 pub mod http_check;
@@ -62,7 +65,17 @@ pub fn builtin(services: &Services) -> Registry {
         .register(http_request::HttpRequest { http: services.http.clone() })
         .register(notify_webhook::NotifyWebhook { http: services.http.clone() })
         .register(command::Command)
-        .register(approval::Approval { approver: services.approver.clone() });
+        .register(approval::Approval { approver: services.approver.clone() })
+        .register(aws_rds::PromoteReplica::new(services))
+        .register(aws_rds::CreateReplica::new(services))
+        .register(aws_rds::RestorePointInTime::new(services))
+        .register(aws_rds::RestoreSnapshot::new(services))
+        .register(aws_rds::GlobalFailover::new(services))
+        .register(aws_secrets::SecretsRead { aws: services.aws.clone() })
+        .register(aws_secrets::SecretsPut { aws: services.aws.clone() })
+        .register(aws_secrets::SecretsRestorePrevious { aws: services.aws.clone() })
+        .register(aws_secrets::SecretsRotate { aws: services.aws.clone() })
+        .register(aws_route53::Route53Upsert { aws: services.aws.clone() });
     registry
 }
 
@@ -251,7 +264,27 @@ mod tests {
     #[test]
     fn every_builtin_type_is_registered_with_a_schema() {
         let registry = builtin(&Services { approver: Arc::new(AutoApprove), ..Services::for_checking() });
-        assert_eq!(registry.names(), ["approval", "command", "http.check", "http.request", "notify.webhook", "wait"]);
+        assert_eq!(
+            registry.names(),
+            [
+                "approval",
+                "aws.rds.create_replica",
+                "aws.rds.global_failover",
+                "aws.rds.promote_replica",
+                "aws.rds.restore_point_in_time",
+                "aws.rds.restore_snapshot",
+                "aws.route53.upsert_record",
+                "aws.secrets.put",
+                "aws.secrets.read",
+                "aws.secrets.restore_previous",
+                "aws.secrets.rotate",
+                "command",
+                "http.check",
+                "http.request",
+                "notify.webhook",
+                "wait",
+            ]
+        );
         let schema = crate::plan::schema::plan_schema(&registry);
         let text = schema.to_string();
         assert!(text.contains("\"pattern\""), "durations have a pattern");

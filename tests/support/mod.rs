@@ -19,6 +19,7 @@
 
 #![allow(dead_code)]
 
+pub mod fault_proxy;
 pub mod moto;
 
 use std::collections::{HashMap, HashSet};

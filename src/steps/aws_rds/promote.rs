@@ -1,0 +1,737 @@
+//! `aws.rds.promote_replica`: the runbook's `aws rds promote-read-replica` and
+//! `aws rds wait db-instance-available`, refusing to lose more data than the RPO.
+//!
+//! Before promoting, the step reads the replica's lag (CloudWatch `AWS/RDS` `ReplicaLag`, the
+//! Maximum of the latest minute in the last five) and refuses when it exceeds `max_lag` (the plan's
+//! RPO by default), unless `--accept-data-loss` covers it; the accepted loss goes into the outputs,
+//! which the journal keeps. See the module above for how a promotion is recognised.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+use aws_sdk_rds::types::{DbInstance, Tag};
+use aws_smithy_types::DateTime;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+use super::query::MetricQuery;
+use super::{Clients, Health, Source, broken, default_poll, describe_instance, health, instance_outputs};
+use crate::aws::step_error;
+use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::steps::{HumanDuration, Services};
+
+/// The tag that records an accepted PromoteReadReplica on the instance itself.
+pub(crate) const MARKER: &str = "drctl:promoted";
+/// How far back to look for a ReplicaLag datapoint.
+const LAG_WINDOW: Duration = Duration::from_secs(300);
+
+/// The `aws.rds.promote_replica` step type.
+pub struct PromoteReplica {
+    source: Source,
+    accept_data_loss: Option<Duration>,
+    /// For CloudWatch's Query protocol with emulators (see the `query` module).
+    http: reqwest::Client,
+}
+
+impl PromoteReplica {
+    pub fn new(services: &Services) -> Self {
+        PromoteReplica {
+            source: Source::Aws(services.aws.clone()),
+            accept_data_loss: services.accept_data_loss,
+            http: services.http.clone(),
+        }
+    }
+}
+
+/// `with:` of an `aws.rds.promote_replica` step.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteReplicaParams {
+    /// The read replica to promote: its DB instance identifier.
+    pub replica: String,
+    /// The replica's region (default: the region the run moves to).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The most replica lag (data loss, as time) to promote with (default: the plan's RPO); more
+    /// needs `--accept-data-loss`.
+    #[serde(default)]
+    pub max_lag: Option<HumanDuration>,
+    /// How often to look while the promotion completes (default 5s).
+    #[serde(default = "default_poll")]
+    pub poll_interval: HumanDuration,
+}
+
+impl TypedStep for PromoteReplica {
+    type Params = PromoteReplicaParams;
+    const NAME: &'static str = "aws.rds.promote_replica";
+    const SUMMARY: &'static str = "Promotes an RDS read replica to a standalone, writable instance, refusing if it lags \
+                                   more than the RPO unless --accept-data-loss covers it.";
+    const OUTPUTS: &'static [&'static str] = &["endpoint", "port", "arn", "replica_lag_s", "accepted_data_loss_s"];
+
+    fn build(&self, p: PromoteReplicaParams, context: &BuildContext) -> Box<dyn Step> {
+        let limit = match p.max_lag {
+            Some(max) => Limit { max: max.0, what: format!("`with.max_lag` of {max}") },
+            None => {
+                let rpo = context.plan.objectives.rpo;
+                Limit { max: rpo, what: format!("the plan's RPO of {}", HumanDuration(rpo)) }
+            }
+        };
+        Box::new(PromoteStep {
+            clients: Clients::new(&self.source, context),
+            region: p.region.unwrap_or_else(|| context.target_region().to_string()),
+            replica: p.replica,
+            limit,
+            accept: self.accept_data_loss,
+            http: self.http.clone(),
+            poll: p.poll_interval.0,
+            progress: Arc::default(),
+        })
+    }
+}
+
+/// The lag a promotion may lose without the operator's consent, and how to name it.
+struct Limit {
+    max: Duration,
+    what: String,
+}
+
+/// What this process learnt about the promotion.
+#[derive(Default)]
+struct Progress {
+    /// PromoteReadReplica was sent in this process (its answer may have been lost).
+    attempted: bool,
+    /// PromoteReadReplica was accepted in this process.
+    acted: bool,
+    /// The lag measured before acting.
+    assessment: Option<Assessment>,
+}
+
+/// The measured lag and the loss the operator accepted, as the outputs show them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Assessment {
+    /// Seconds, `unknown`, or empty when not measured.
+    lag_s: String,
+    /// Seconds (the measured lag), `unknown`, or empty when no loss beyond the limit was accepted.
+    accepted_s: String,
+}
+
+/// What CloudWatch says of the lag.
+#[derive(Debug, Clone, PartialEq)]
+enum Lag {
+    Seconds(f64),
+    /// Why it is unknown.
+    Unknown(String),
+}
+
+/// Whether CloudWatch's answer says the endpoint does not know the RPC v2 CBOR protocol: a 404
+/// with no AWS error code (moto 5.2.5). AWS itself answers these calls.
+fn speaks_no_cbor<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
+    match error {
+        SdkError::ServiceError(context) => context.err().code().is_none() && context.raw().status().as_u16() == 404,
+        _ => false,
+    }
+}
+
+/// The replica's standing, given whether a promotion of it was accepted.
+#[derive(Debug, PartialEq, Eq)]
+enum Standing {
+    Writable,
+    Replica,
+    Busy(String),
+    Broken(String),
+}
+
+impl std::fmt::Display for Standing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Standing::Writable => f.write_str("writable"),
+            Standing::Replica => f.write_str("still a read replica"),
+            Standing::Busy(status) | Standing::Broken(status) => write!(f, "status `{status}`"),
+        }
+    }
+}
+
+fn standing(instance: &DbInstance, promotion_accepted: bool) -> Standing {
+    let replicating = instance
+        .status_infos()
+        .iter()
+        .any(|i| i.status_type().is_some_and(|t| t.eq_ignore_ascii_case("read replication")));
+    let has_source = instance.read_replica_source_db_instance_identifier().is_some();
+    match health(instance) {
+        Health::Broken(status) => Standing::Broken(status),
+        Health::Busy(status) => Standing::Busy(status),
+        Health::Available if replicating || (has_source && !promotion_accepted) => Standing::Replica,
+        Health::Available => Standing::Writable,
+    }
+}
+
+/// The `drctl:promoted` tag's content: which instance, which run and step, what was measured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Marker {
+    resource: String,
+    run: String,
+    step: String,
+    assessment: Assessment,
+}
+
+/// Tag values allow letters, digits, spaces and `_ . : / = + - @`.
+fn tag_safe(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_alphanumeric() || "_.:/+-@".contains(c) { c } else { '_' }).collect()
+}
+
+fn or_dash(text: &str) -> &str {
+    if text.is_empty() { "-" } else { text }
+}
+
+impl Marker {
+    fn value(&self) -> String {
+        format!(
+            "resource={} run={} step={} lag_s={} accepted_s={}",
+            tag_safe(&self.resource),
+            tag_safe(&self.run),
+            tag_safe(&self.step),
+            or_dash(&self.assessment.lag_s),
+            or_dash(&self.assessment.accepted_s)
+        )
+    }
+
+    fn parse(value: &str) -> Marker {
+        let field = |name: &str| {
+            let v = value.split_whitespace().find_map(|kv| kv.strip_prefix(name)?.strip_prefix('=')).unwrap_or("");
+            if v == "-" { String::new() } else { v.to_string() }
+        };
+        Marker {
+            resource: field("resource"),
+            run: field("run"),
+            step: field("step"),
+            assessment: Assessment { lag_s: field("lag_s"), accepted_s: field("accepted_s") },
+        }
+    }
+
+    /// The marker on `instance`, if it was written for this very instance (same `DbiResourceId`).
+    fn on(instance: &DbInstance) -> Option<Marker> {
+        let tag = instance.tag_list().iter().find(|t| t.key() == Some(MARKER))?;
+        let marker = Marker::parse(tag.value().unwrap_or_default());
+        let resource = tag_safe(instance.dbi_resource_id().unwrap_or_default());
+        (marker.resource.is_empty() || marker.resource == resource).then_some(marker)
+    }
+
+    /// Whether this marker was written by step `ctx.step_id` of run `ctx.run_id`.
+    fn is_from(&self, ctx: &StepContext) -> bool {
+        self.run == tag_safe(&ctx.run_id) && self.step == tag_safe(&ctx.step_id)
+    }
+}
+
+/// `420` for 420.0, `12.5` for 12.5.
+fn seconds(lag: f64) -> String {
+    format!("{}", (lag * 10.0).round() / 10.0)
+}
+
+/// A value for `--accept-data-loss` that covers `lag`: whole seconds under a minute, else whole minutes.
+fn covering(lag: f64) -> String {
+    let secs = lag.ceil().max(1.0) as u64;
+    if secs < 60 { format!("{secs}s") } else { format!("{}m", secs.div_ceil(60)) }
+}
+
+/// Whether to promote with `lag`, given the limit and the operator's `--accept-data-loss`.
+fn decide(replica: &str, lag: &Lag, limit: &Limit, accept: Option<Duration>) -> Result<Assessment, StepError> {
+    match lag {
+        Lag::Seconds(s) if *s <= limit.max.as_secs_f64() => {
+            Ok(Assessment { lag_s: seconds(*s), accepted_s: String::new() })
+        }
+        Lag::Seconds(s) => match accept {
+            Some(a) if a.as_secs_f64() >= *s => Ok(Assessment { lag_s: seconds(*s), accepted_s: seconds(*s) }),
+            Some(a) => Err(StepError::fatal(format!(
+                "read replica `{replica}` lags {}s behind its source, more than {}, and `--accept-data-loss {}` does \
+                 not cover it: promoting now would lose up to {}s of writes. Wait for it to catch up, or resume with \
+                 `--accept-data-loss {}` to accept that loss",
+                seconds(*s),
+                limit.what,
+                HumanDuration(a),
+                seconds(*s),
+                covering(*s)
+            ))),
+            None => Err(StepError::fatal(format!(
+                "read replica `{replica}` lags {}s behind its source, more than {}: promoting now would lose up to \
+                 {}s of writes. Wait for it to catch up, or resume with `--accept-data-loss {}` to accept that loss",
+                seconds(*s),
+                limit.what,
+                seconds(*s),
+                covering(*s)
+            ))),
+        },
+        Lag::Unknown(_) if accept.is_some() => Ok(Assessment { lag_s: "unknown".into(), accepted_s: "unknown".into() }),
+        Lag::Unknown(why) => Err(StepError::fatal(format!(
+            "the lag of read replica `{replica}` is unknown ({why}), so the data a promotion would lose cannot be \
+             checked against {}. Find out why (is replication running?), or accept an unknown loss with \
+             `--accept-data-loss <duration>`",
+            limit.what
+        ))),
+    }
+}
+
+struct PromoteStep {
+    clients: Clients,
+    replica: String,
+    region: String,
+    limit: Limit,
+    accept: Option<Duration>,
+    http: reqwest::Client,
+    poll: Duration,
+    progress: Arc<Mutex<Progress>>,
+}
+
+impl PromoteStep {
+    async fn describe_replica(&self, rds: &aws_sdk_rds::Client) -> Result<DbInstance, StepError> {
+        describe_instance(rds, &self.replica, &self.region, "with.replica").await
+    }
+
+    fn acted(&self) -> bool {
+        self.progress.lock().unwrap().acted
+    }
+
+    /// The outputs for a writable instance: this process's measurement, else the one its marker
+    /// recorded if this step of this run wrote it, else none (promoted earlier, nothing measured now).
+    fn outputs(&self, ctx: &StepContext, instance: &DbInstance) -> Outputs {
+        let assessment = {
+            let progress = self.progress.lock().unwrap();
+            progress.assessment.clone().filter(|_| progress.attempted)
+        };
+        let assessment = assessment
+            .or_else(|| Marker::on(instance).filter(|m| m.is_from(ctx)).map(|m| m.assessment))
+            .unwrap_or_default();
+        let mut outputs = instance_outputs(instance);
+        outputs.insert("replica_lag_s".into(), assessment.lag_s);
+        outputs.insert("accepted_data_loss_s".into(), assessment.accepted_s);
+        outputs
+    }
+
+    /// ReplicaLag: the Maximum of the latest datapoint within the last [`LAG_WINDOW`].
+    async fn measure_lag(&self, ctx: &StepContext) -> Result<Lag, StepError> {
+        let now = ctx.clock.now();
+        let (start, end) = (now - LAG_WINDOW, now + Duration::from_secs(60));
+        let cloudwatch = self.clients.cloudwatch(&self.region).await;
+        let dimension = Dimension::builder().name("DBInstanceIdentifier").value(&self.replica).build();
+        let answer = cloudwatch
+            .get_metric_statistics()
+            .namespace("AWS/RDS")
+            .metric_name("ReplicaLag")
+            .dimensions(dimension)
+            .start_time(DateTime::from(start))
+            .end_time(DateTime::from(end))
+            .period(60)
+            .statistics(Statistic::Maximum)
+            .send()
+            .await;
+        let points: Vec<(f64, f64)> = match answer {
+            Ok(answer) => {
+                answer.datapoints().iter().filter_map(|d| Some((d.timestamp()?.as_secs_f64(), d.maximum()?))).collect()
+            }
+            Err(e) => match self.clients.endpoint() {
+                Some(endpoint) if speaks_no_cbor(&e) => {
+                    let query = MetricQuery {
+                        endpoint: &endpoint,
+                        region: &self.region,
+                        namespace: "AWS/RDS",
+                        metric: "ReplicaLag",
+                        dimension: ("DBInstanceIdentifier", &self.replica),
+                        start,
+                        end,
+                        period_s: 60,
+                    };
+                    let credentials = self.clients.credentials(&self.region).await?;
+                    query.send(&self.http, &credentials, now).await?
+                }
+                _ => {
+                    let action =
+                        format!("read the ReplicaLag of `{}` from CloudWatch in {}", self.replica, self.region);
+                    return Err(step_error(&e, &action, "with.replica"));
+                }
+            },
+        };
+        let latest = points.into_iter().max_by(|a, b| a.0.total_cmp(&b.0));
+        Ok(match latest {
+            None => Lag::Unknown(format!(
+                "CloudWatch has no ReplicaLag datapoint for it in the last {}",
+                HumanDuration(LAG_WINDOW)
+            )),
+            Some((_, lag)) if lag < 0.0 => Lag::Unknown(format!("ReplicaLag is {lag}: replication is not running")),
+            Some((_, lag)) => Lag::Seconds(lag),
+        })
+    }
+
+    /// Records the accepted promotion on the instance. Best effort: the promotion happened either
+    /// way; without the tag, a resumed run on a backend that keeps the source field (moto) promotes
+    /// again, which is harmless there.
+    async fn mark(&self, ctx: &StepContext, rds: &aws_sdk_rds::Client, promoted: Option<&DbInstance>) {
+        let Some(instance) = promoted else { return };
+        let Some(arn) = instance.db_instance_arn() else { return };
+        let marker = Marker {
+            resource: instance.dbi_resource_id().unwrap_or_default().to_string(),
+            run: ctx.run_id.clone(),
+            step: ctx.step_id.clone(),
+            assessment: self.progress.lock().unwrap().assessment.clone().unwrap_or_default(),
+        };
+        let tag = Tag::builder().key(MARKER).value(marker.value()).build();
+        if let Err(e) = rds.add_tags_to_resource().resource_name(arn).tags(tag).send().await {
+            let error = step_error(&e, &format!("tag `{}` as promoted", self.replica), "with.replica");
+            tracing::warn!("{error} (the promotion itself was accepted)");
+        }
+    }
+}
+
+#[async_trait]
+impl Step for PromoteStep {
+    fn describe(&self) -> String {
+        let accept = match self.accept {
+            Some(a) => format!("; --accept-data-loss allows up to {}", HumanDuration(a)),
+            None => String::new(),
+        };
+        format!(
+            "promote read replica {} in {} (refuses if it lags more than {}{accept})",
+            self.replica,
+            self.region,
+            HumanDuration(self.limit.max)
+        )
+    }
+
+    /// Done when the instance is writable (see the module docs); when it is still a replica,
+    /// measures its lag and refuses here, before anything is journaled as acting.
+    async fn observe(&self, ctx: &StepContext) -> Result<Observation, StepError> {
+        let rds = self.clients.rds(&self.region).await;
+        loop {
+            let instance = self.describe_replica(&rds).await?;
+            let accepted = self.acted() || Marker::on(&instance).is_some();
+            match standing(&instance, accepted) {
+                Standing::Writable => return Ok(Observation::Done(self.outputs(ctx, &instance))),
+                Standing::Replica => break,
+                Standing::Busy(_) => ctx.sleep(self.poll).await,
+                Standing::Broken(status) => return Err(broken(&self.replica, &self.region, &status, "with.replica")),
+            }
+        }
+        let lag = self.measure_lag(ctx).await?;
+        let assessment = decide(&self.replica, &lag, &self.limit, self.accept)?;
+        if !assessment.accepted_s.is_empty() {
+            tracing::warn!(
+                "promoting `{}` with a replica lag of {}s: data loss accepted with --accept-data-loss",
+                self.replica,
+                assessment.lag_s
+            );
+        }
+        self.progress.lock().unwrap().assessment = Some(assessment);
+        Ok(Observation::NotDone)
+    }
+
+    async fn act(&self, ctx: &StepContext) -> Result<(), StepError> {
+        let rds = self.clients.rds(&self.region).await;
+        let action = format!("promote read replica `{}` in {}", self.replica, self.region);
+        self.progress.lock().unwrap().attempted = true;
+        let answer = match rds.promote_read_replica().db_instance_identifier(&self.replica).send().await {
+            Ok(answer) => answer,
+            // Not a replica (any more), or busy: the next attempt observes what it has become.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_invalid_db_instance_state_fault()) => {
+                let error = step_error(&e, &action, "with.replica");
+                return Err(StepError::retryable(format!("{error}; drctl looks at the instance again")));
+            }
+            Err(e) => return Err(step_error(&e, &action, "with.replica")),
+        };
+        self.progress.lock().unwrap().acted = true;
+        self.mark(ctx, &rds, answer.db_instance()).await;
+        Ok(())
+    }
+
+    /// Looks every `poll_interval`, starting one interval after the call: right after it RDS may
+    /// still describe the replica as it was.
+    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
+        let rds = self.clients.rds(&self.region).await;
+        loop {
+            ctx.sleep(self.poll).await;
+            let instance = self.describe_replica(&rds).await?;
+            match standing(&instance, true) {
+                Standing::Writable => return Ok(()),
+                Standing::Broken(status) => return Err(broken(&self.replica, &self.region, &status, "with.replica")),
+                Standing::Replica | Standing::Busy(_) => {}
+            }
+        }
+    }
+
+    async fn verify(&self, ctx: &StepContext) -> Result<Outputs, StepError> {
+        let rds = self.clients.rds(&self.region).await;
+        let instance = self.describe_replica(&rds).await?;
+        match standing(&instance, true) {
+            Standing::Writable => Ok(self.outputs(ctx, &instance)),
+            other => {
+                Err(StepError::retryable(format!("`{}` in {} is not writable yet: {other}", self.replica, self.region)))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_cloudwatch::operation::get_metric_statistics::GetMetricStatisticsOutput;
+    use aws_sdk_cloudwatch::types::Datapoint;
+    use aws_sdk_rds::Client;
+    use aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceOutput;
+    use aws_sdk_rds::operation::describe_db_instances::{DescribeDBInstancesError, DescribeDbInstancesOutput};
+    use aws_sdk_rds::operation::promote_read_replica::{PromoteReadReplicaError, PromoteReadReplicaOutput};
+    use aws_sdk_rds::types::error::DbInstanceNotFoundFault;
+    use aws_sdk_rds::types::{DbInstanceStatusInfo, Endpoint};
+    use aws_smithy_mocks::{Rule, RuleMode, mock};
+
+    use super::*;
+    use crate::steps::aws_rds::mocks;
+    use crate::steps::test_server::{build, ctx, t0};
+
+    const SOURCE: &str = "arn:aws:rds:us-east-1:123456789012:db:portfolio-prod";
+
+    fn kind(rds: &[&Rule], cloudwatch: &[&Rule], accept: Option<Duration>) -> PromoteReplica {
+        let source =
+            Source::Fixed(mocks::rds(RuleMode::MatchAny, rds), mocks::cloudwatch(RuleMode::MatchAny, cloudwatch));
+        PromoteReplica { source, accept_data_loss: accept, http: crate::steps::test_server::client() }
+    }
+
+    /// The replica as `status`, replicating from [`SOURCE`] or not, with AWS's `read replication`
+    /// status info or not, with `tags`.
+    fn replica(status: &str, source: bool, replication_info: bool, tags: Vec<Tag>) -> DbInstance {
+        let info = DbInstanceStatusInfo::builder().status_type("read replication").status("replicating").normal(true);
+        DbInstance::builder()
+            .db_instance_identifier("portfolio-dr-replica")
+            .db_instance_status(status)
+            .dbi_resource_id("db-ABC")
+            .db_instance_arn("arn:aws:rds:us-west-2:123456789012:db:portfolio-dr-replica")
+            .set_read_replica_source_db_instance_identifier(source.then(|| SOURCE.to_string()))
+            .set_status_infos(replication_info.then(|| vec![info.build()]))
+            .set_tag_list(Some(tags))
+            .endpoint(
+                Endpoint::builder().address("portfolio-dr-replica.x.us-west-2.rds.amazonaws.com").port(5432).build(),
+            )
+            .build()
+    }
+
+    fn described(instance: DbInstance) -> DescribeDbInstancesOutput {
+        DescribeDbInstancesOutput::builder().db_instances(instance).build()
+    }
+
+    fn lag(seconds: f64) -> Rule {
+        mock!(aws_sdk_cloudwatch::Client::get_metric_statistics)
+            .match_requests(|r| r.namespace() == Some("AWS/RDS") && r.metric_name() == Some("ReplicaLag"))
+            .then_output(move || {
+                let at = |ago: u64| DateTime::from(t0() - Duration::from_secs(ago));
+                GetMetricStatisticsOutput::builder()
+                    .datapoints(Datapoint::builder().timestamp(at(180)).maximum(1.0).build())
+                    .datapoints(Datapoint::builder().timestamp(at(60)).maximum(seconds).build())
+                    .build()
+            })
+    }
+
+    fn no_lag() -> Rule {
+        mock!(aws_sdk_cloudwatch::Client::get_metric_statistics)
+            .then_output(|| GetMetricStatisticsOutput::builder().build())
+    }
+
+    fn promote() -> Rule {
+        mock!(Client::promote_read_replica)
+            .match_requests(|r| r.db_instance_identifier() == Some("portfolio-dr-replica"))
+            .then_output(|| {
+                PromoteReadReplicaOutput::builder().db_instance(replica("modifying", true, true, vec![])).build()
+            })
+    }
+
+    fn tags() -> Rule {
+        mock!(Client::add_tags_to_resource).then_output(|| AddTagsToResourceOutput::builder().build())
+    }
+
+    const YAML: &str = "replica: portfolio-dr-replica\npoll_interval: 5s\n";
+
+    fn limit() -> Limit {
+        Limit { max: Duration::from_secs(300), what: "the plan's RPO of 5m".into() }
+    }
+
+    #[test]
+    fn lag_within_the_limit_promotes_and_beyond_it_needs_consent() {
+        let ok = decide("r", &Lag::Seconds(12.0), &limit(), None).unwrap();
+        assert_eq!(ok, Assessment { lag_s: "12".into(), accepted_s: String::new() });
+
+        let e = decide("r", &Lag::Seconds(420.0), &limit(), None).unwrap_err();
+        assert!(!e.is_retryable());
+        for part in ["lags 420s", "the plan's RPO of 5m", "`--accept-data-loss 7m`"] {
+            assert!(e.message.contains(part), "{part}: {e}");
+        }
+        let e = decide("r", &Lag::Seconds(420.5), &limit(), Some(Duration::from_secs(300))).unwrap_err();
+        assert!(
+            e.message.contains("`--accept-data-loss 5m` does not cover it")
+                && e.message.contains("`--accept-data-loss 8m`"),
+            "{e}"
+        );
+
+        let accepted = decide("r", &Lag::Seconds(420.0), &limit(), Some(Duration::from_secs(600))).unwrap();
+        assert_eq!(accepted, Assessment { lag_s: "420".into(), accepted_s: "420".into() });
+        // Consent given but not needed is not recorded as an accepted loss.
+        assert_eq!(decide("r", &Lag::Seconds(3.0), &limit(), Some(Duration::from_secs(600))).unwrap().accepted_s, "");
+    }
+
+    #[test]
+    fn unknown_lag_needs_consent_and_is_recorded_as_unknown() {
+        let unknown = Lag::Unknown("no datapoint".into());
+        let e = decide("r", &unknown, &limit(), None).unwrap_err();
+        assert!(!e.is_retryable());
+        assert!(e.message.contains("is unknown (no datapoint)") && e.message.contains("--accept-data-loss"), "{e}");
+        let accepted = decide("r", &unknown, &limit(), Some(Duration::from_secs(60))).unwrap();
+        assert_eq!(accepted, Assessment { lag_s: "unknown".into(), accepted_s: "unknown".into() });
+        assert_eq!(
+            (covering(0.2), covering(45.0), covering(60.0), covering(61.0)),
+            ("1s".into(), "45s".into(), "1m".into(), "2m".into())
+        );
+    }
+
+    #[test]
+    fn writability_needs_more_than_an_accepted_call_on_aws() {
+        // moto after the call: nothing changes but the call was accepted.
+        assert_eq!(standing(&replica("available", true, false, vec![]), false), Standing::Replica);
+        assert_eq!(standing(&replica("available", true, false, vec![]), true), Standing::Writable);
+        // AWS right after the call: still replicating, whatever the call's answer said.
+        assert_eq!(standing(&replica("available", true, true, vec![]), true), Standing::Replica);
+        assert_eq!(standing(&replica("rebooting", false, false, vec![]), true), Standing::Busy("rebooting".into()));
+        // AWS after the promotion, or an instance promoted by someone else.
+        assert_eq!(standing(&replica("available", false, false, vec![]), false), Standing::Writable);
+        assert_eq!(
+            standing(&replica("storage-full", true, true, vec![]), false),
+            Standing::Broken("storage-full".into())
+        );
+    }
+
+    #[test]
+    fn markers_round_trip_and_belong_to_one_instance() {
+        let marker = Marker {
+            resource: "db-ABC".into(),
+            run: "us-west-2-failover-20260101T000000Z-ab12".into(),
+            step: "promote db".into(),
+            assessment: Assessment { lag_s: "420".into(), accepted_s: "420".into() },
+        };
+        let value = marker.value();
+        assert_eq!(
+            value,
+            "resource=db-ABC run=us-west-2-failover-20260101T000000Z-ab12 step=promote_db lag_s=420 accepted_s=420"
+        );
+        let tag = |v: &str| vec![Tag::builder().key(MARKER).value(v).build()];
+        let on = Marker::on(&replica("available", true, false, tag(&value))).unwrap();
+        assert_eq!(
+            (on.run.as_str(), on.step.as_str(), on.assessment.accepted_s.as_str()),
+            (marker.run.as_str(), "promote_db", "420")
+        );
+        let other = value.replace("db-ABC", "db-OTHER");
+        assert_eq!(Marker::on(&replica("available", true, false, tag(&other))), None, "another instance's marker");
+        let parsed = Marker::parse("resource=db-ABC run=r step=s lag_s=- accepted_s=-");
+        assert_eq!(parsed.assessment, Assessment::default());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn promotes_and_waits_until_aws_says_it_is_standalone() {
+        // AWS's sequence: a replicating replica; right after the call the same; then modifying;
+        // then available without a source.
+        let describe = mock!(Client::describe_db_instances)
+            .sequence()
+            .output(|| described(replica("available", true, true, vec![])))
+            .times(2)
+            .output(|| described(replica("modifying", true, false, vec![])))
+            .output(|| described(replica("available", false, false, vec![])))
+            .repeatedly()
+            .build();
+        let (promote, tags, lag) = (promote(), tags(), lag(12.0));
+        let step = build(&kind(&[&describe, &promote, &tags], &[&lag], None), YAML);
+        assert_eq!(
+            step.describe(),
+            "promote read replica portfolio-dr-replica in us-west-2 (refuses if it lags more than 5m)"
+        );
+        let ctx = ctx();
+        assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
+        step.act(&ctx).await.unwrap();
+        step.wait(&ctx).await.unwrap();
+        assert_eq!(describe.num_calls(), 4, "observe, then three looks: replicating, modifying, standalone");
+        let outputs = step.verify(&ctx).await.unwrap();
+        assert_eq!(outputs["endpoint"], "portfolio-dr-replica.x.us-west-2.rds.amazonaws.com");
+        assert_eq!(outputs["port"], "5432");
+        assert_eq!(outputs["arn"], "arn:aws:rds:us-west-2:123456789012:db:portfolio-dr-replica");
+        assert_eq!((outputs["replica_lag_s"].as_str(), outputs["accepted_data_loss_s"].as_str()), ("12", ""));
+        assert_eq!((promote.num_calls(), tags.num_calls(), lag.num_calls()), (1, 1, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_missing_replica_fails_fast_naming_the_field() {
+        let missing = mock!(Client::describe_db_instances).then_error(|| {
+            DescribeDBInstancesError::DbInstanceNotFoundFault(DbInstanceNotFoundFault::builder().build())
+        });
+        let promote = promote();
+        let step = build(&kind(&[&missing, &promote], &[], None), YAML);
+        let e = step.observe(&ctx()).await.unwrap_err();
+        assert!(!e.is_retryable(), "{e}");
+        assert!(e.message.contains("`with.replica`") && e.message.contains("portfolio-dr-replica"), "{e}");
+        assert_eq!(promote.num_calls(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn too_much_lag_is_refused_before_acting() {
+        let describe =
+            mock!(Client::describe_db_instances).then_output(|| described(replica("available", true, false, vec![])));
+        let (promote, lag) = (promote(), lag(420.0));
+        let step = build(&kind(&[&describe, &promote], &[&lag], None), YAML);
+        let e = step.observe(&ctx()).await.unwrap_err();
+        assert!(!e.is_retryable() && e.message.contains("420s"), "{e}");
+        assert_eq!(promote.num_calls(), 0);
+
+        let no_lag = no_lag();
+        let step = build(&kind(&[&describe, &promote], &[&no_lag], None), YAML);
+        let e = step.observe(&ctx()).await.unwrap_err();
+        assert!(e.message.contains("unknown (CloudWatch has no ReplicaLag datapoint for it in the last 5m)"), "{e}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttling_is_retryable_and_an_accepted_loss_reaches_the_outputs() {
+        let describe =
+            mock!(Client::describe_db_instances).then_output(|| described(replica("available", true, false, vec![])));
+        let promote = mock!(Client::promote_read_replica)
+            .sequence()
+            .error(|| PromoteReadReplicaError::generic(mocks::aws_error("Throttling")))
+            .output(|| {
+                PromoteReadReplicaOutput::builder().db_instance(replica("available", true, false, vec![])).build()
+            })
+            .build();
+        let (tags, lag) = (tags(), lag(420.0));
+        let step = build(&kind(&[&describe, &promote, &tags], &[&lag], Some(Duration::from_secs(600))), YAML);
+        let ctx = ctx();
+        assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
+        let e = step.act(&ctx).await.unwrap_err();
+        assert!(e.is_retryable() && e.message.contains("Throttling"), "{e}");
+        // The engine's next attempt observes again (still a replica: moto-like, nothing changed) and acts.
+        assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
+        step.act(&ctx).await.unwrap();
+        step.wait(&ctx).await.unwrap();
+        let outputs = step.verify(&ctx).await.unwrap();
+        assert_eq!((outputs["replica_lag_s"].as_str(), outputs["accepted_data_loss_s"].as_str()), ("420", "420"));
+        assert_eq!((promote.num_calls(), tags.num_calls()), (2, 1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_resumed_run_trusts_its_own_marker_and_reports_what_it_recorded() {
+        let value = "resource=db-ABC run=run-1 step=step lag_s=420 accepted_s=420";
+        let marked = move || replica("available", true, false, vec![Tag::builder().key(MARKER).value(value).build()]);
+        let describe = mock!(Client::describe_db_instances).then_output(move || described(marked()));
+        let promote = promote();
+        let step = build(&kind(&[&describe, &promote], &[], None), YAML);
+        let Observation::Done(outputs) = step.observe(&ctx()).await.unwrap() else { panic!("not done") };
+        assert_eq!(outputs["accepted_data_loss_s"], "420");
+        // Another run finds it promoted too, but reports no loss of its own.
+        let mut other = ctx();
+        other.run_id = "run-2".into();
+        let Observation::Done(outputs) = step.observe(&other).await.unwrap() else { panic!("not done") };
+        assert_eq!((outputs["replica_lag_s"].as_str(), outputs["accepted_data_loss_s"].as_str()), ("", ""));
+        assert_eq!(promote.num_calls(), 0);
+    }
+}
