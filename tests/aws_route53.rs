@@ -7,7 +7,6 @@ mod support;
 use std::path::Path;
 
 use aws_sdk_route53::Client;
-use aws_sdk_route53::config::Credentials;
 use aws_sdk_route53::types::{
     AliasTarget, Change, ChangeAction, ChangeBatch, HealthCheckConfig, HealthCheckType, ResourceRecord,
     ResourceRecordSet, ResourceRecordSetFailover, RrType,
@@ -36,17 +35,8 @@ impl Fixture {
     fn new(label: &str) -> Fixture {
         let moto = Moto::start();
         let proxy = FaultProxy::start(&moto.url(), no_faults());
-        let runtime =
-            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("a runtime");
-        let client = runtime.block_on(async {
-            let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .endpoint_url(moto.url())
-                .region("us-east-1")
-                .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-                .load()
-                .await;
-            Client::new(&config)
-        });
+        let runtime = Moto::runtime();
+        let client = Client::new(&moto.sdk_config(&runtime, "us-east-1"));
         Fixture { moto, proxy, runtime, client, dir: TestDir::new(label) }
     }
 

@@ -9,7 +9,6 @@ mod support;
 use std::path::Path;
 
 use aws_sdk_secretsmanager::Client;
-use aws_sdk_secretsmanager::config::Credentials;
 use serde_json::Value;
 use support::moto::Moto;
 use support::{Out, TestDir, drctl, run};
@@ -108,17 +107,8 @@ struct Fixture {
 impl Fixture {
     fn new() -> Fixture {
         let moto = Moto::start();
-        let runtime =
-            tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("a runtime");
-        let client = runtime.block_on(async {
-            let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .endpoint_url(moto.url())
-                .region("us-west-2")
-                .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-                .load()
-                .await;
-            Client::new(&config)
-        });
+        let runtime = Moto::runtime();
+        let client = Client::new(&moto.sdk_config(&runtime, "us-west-2"));
         Fixture { moto, runtime, client, dir: TestDir::new("no-leaks"), outputs: Vec::new() }
     }
 

@@ -72,6 +72,21 @@ impl Moto {
         (status, body)
     }
 
+    /// SDK configuration for the test's own clients (seeding and checking moto's state): this
+    /// endpoint, `region`, fake credentials. Runs on `runtime`.
+    pub fn sdk_config(&self, runtime: &tokio::runtime::Runtime, region: &str) -> aws_config::SdkConfig {
+        let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.url())
+            .region(aws_config::Region::new(region.to_string()))
+            .credentials_provider(aws_sdk_rds::config::Credentials::new("testing", "testing", None, None, "test"));
+        runtime.block_on(loader.load())
+    }
+
+    /// A small runtime for a test's own SDK calls.
+    pub fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("a runtime")
+    }
+
     /// Environment for drctl and SDK clients talking to this moto: fake credentials, no proxy.
     pub fn env(&self) -> Vec<(&'static str, String)> {
         vec![
