@@ -123,9 +123,12 @@ pub fn render_graph(plan: &Plan, direction: Direction) -> String {
     let graph = Graph::of(steps);
     let order = graph.order().expect("a validated plan has no cycle");
     let waves = graph.waves(&order);
-    let (critical, budget) = graph.critical_path(&order, |i| steps[i].timeout);
+    // The RTO ends at the step marked `marks_recovery`, so that is where the path that matters ends.
+    let recovery = steps.iter().rposition(|s| s.marks_recovery);
+    let (critical, budget) = graph.critical_path(&order, recovery, |i| steps[i].timeout);
     let mut out = format!("\n{direction}:\n");
     let width = steps.iter().map(|s| s.id.len()).max().unwrap_or(0);
+    let type_width = steps.iter().map(|s| s.step_type.len()).max().unwrap_or(0);
     for wave in 0..=waves.iter().copied().max().unwrap_or(0) {
         let members: Vec<usize> = order.iter().copied().filter(|&i| waves[i] == wave).collect();
         let parallel = if members.len() > 1 { format!("  ({} in parallel)", members.len()) } else { String::new() };
@@ -136,7 +139,7 @@ pub fn render_graph(plan: &Plan, direction: Direction) -> String {
             let after = if s.after.is_empty() { String::new() } else { format!("  after {}", s.after.join(", ")) };
             let recovery = if s.marks_recovery { "  [RTO ends here]" } else { "" };
             out.push_str(&format!(
-                "   {mark} {:width$}  {:16} timeout {:>7}, retries {}{after}{recovery}\n",
+                "   {mark} {:width$}  {:type_width$}  timeout {:>7}, retries {}{after}{recovery}\n",
                 s.id,
                 s.step_type,
                 human_duration(s.timeout),
@@ -145,8 +148,9 @@ pub fn render_graph(plan: &Plan, direction: Direction) -> String {
         }
     }
     let path: Vec<&str> = critical.iter().map(|&i| steps[i].id.as_str()).collect();
+    let until = if recovery.is_some() { " to recovery" } else { "" };
     out.push_str(&format!(
-        "  critical path (*): {} — worst case {} of timeouts",
+        "  critical path{until} (*): {} — worst case {} of timeouts",
         path.join(" → "),
         human_duration(budget)
     ));

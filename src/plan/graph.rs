@@ -99,8 +99,14 @@ impl Graph {
         wave
     }
 
-    /// The heaviest chain of dependencies under `weight`, and its total.
-    pub fn critical_path(&self, order: &[usize], weight: impl Fn(usize) -> Duration) -> (Vec<usize>, Duration) {
+    /// The heaviest chain of dependencies under `weight` ending at `end` (or, without one, at
+    /// whichever step finishes last), and its total.
+    pub fn critical_path(
+        &self,
+        order: &[usize],
+        end: Option<usize>,
+        weight: impl Fn(usize) -> Duration,
+    ) -> (Vec<usize>, Duration) {
         let n = self.deps.len();
         let mut finish = vec![Duration::ZERO; n];
         let mut via: Vec<Option<usize>> = vec![None; n];
@@ -109,7 +115,9 @@ impl Graph {
             via[i] = best;
             finish[i] = best.map_or(Duration::ZERO, |d| finish[d]) + weight(i);
         }
-        let Some(mut last) = (0..n).max_by_key(|&i| finish[i]) else { return (Vec::new(), Duration::ZERO) };
+        let Some(mut last) = end.or_else(|| (0..n).max_by_key(|&i| finish[i])) else {
+            return (Vec::new(), Duration::ZERO);
+        };
         let total = finish[last];
         let mut path = vec![last];
         while let Some(prev) = via[last] {
@@ -152,9 +160,11 @@ mod tests {
         // 0 (1s) -> 2 (1s); 1 (5s) -> 2
         let g = graph(&[&[], &[], &[0, 1]]);
         let order = g.order().unwrap();
-        let (path, total) = g.critical_path(&order, |i| Duration::from_secs([1, 5, 1][i]));
+        let (path, total) = g.critical_path(&order, None, |i| Duration::from_secs([1, 5, 1][i]));
         assert_eq!(path, vec![1, 2]);
         assert_eq!(total, Duration::from_secs(6));
+        let (path, total) = g.critical_path(&order, Some(0), |i| Duration::from_secs([1, 5, 1][i]));
+        assert_eq!((path, total), (vec![0], Duration::from_secs(1)));
     }
 
     #[test]
