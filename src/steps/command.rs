@@ -110,6 +110,19 @@ struct Finished {
     stderr: String,
 }
 
+/// Kills a command's whole process group when dropped before the command finished (the step timed
+/// out or the run was interrupted), so children it started do not outlive it.
+struct GroupKiller(Option<u32>);
+
+impl Drop for GroupKiller {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0.and_then(|pid| libc::pid_t::try_from(pid).ok()) {
+            // SAFETY: kill(2) with a negative pid signals that process group; no memory is touched.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    }
+}
+
 impl CommandStep {
     /// Runs `argv` to completion; errors (fatal) only when it cannot start.
     async fn exec(&self, argv: &[String], keep_stdout: bool) -> Result<Finished, StepError> {
@@ -128,11 +141,13 @@ impl CommandStep {
             .stdin(Stdio::null())
             .stdout(if keep_stdout { Stdio::piped() } else { Stdio::null() })
             .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .kill_on_drop(true)
+            // Its own process group, so a timeout or Ctrl-C also stops what the program started.
+            .process_group(0);
         if let Some(dir) = &self.cwd {
             command.current_dir(dir);
         }
-        let output = command.output().await.map_err(|e| {
+        let child = command.spawn().map_err(|e| {
             StepError::fatal(match e.kind() {
                 std::io::ErrorKind::NotFound => format!(
                     "cannot run `{program}`: program not found; check that it is installed and on PATH \
@@ -144,6 +159,12 @@ impl CommandStep {
                 _ => format!("cannot run `{program}`: {e}"),
             })
         })?;
+        let group = GroupKiller(child.id());
+        let output = child
+            .wait_with_output()
+            .await
+            .map_err(|e| StepError::retryable(format!("lost track of `{program}`: {e}")))?;
+        std::mem::forget(group); // finished on its own: whatever it left running stays
         Ok(Finished {
             status: output.status,
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -317,11 +338,12 @@ mod tests {
         assert!(e.message.contains("/no/such/dir does not exist"), "{e}");
     }
 
-    #[tokio::test]
-    async fn dropping_the_step_kills_the_child() {
-        let pidfile = std::env::temp_dir().join(format!("drctl-command-test-{}.pid", std::process::id()));
+    /// Runs a `sh -c` script that writes a pid to a file and keeps running, drops the step once the
+    /// pid is there, and waits until that process is gone.
+    async fn dropping_the_step_kills(script: &str, label: &str) {
+        let pidfile = std::env::temp_dir().join(format!("drctl-command-test-{}-{label}.pid", std::process::id()));
         let _ = std::fs::remove_file(&pidfile);
-        let yaml = format!("run: [sh, -c, 'echo $$ > {}; exec sleep 30']", pidfile.display());
+        let yaml = format!("run: [sh, -c, '{}']", script.replace("PIDFILE", &pidfile.display().to_string()));
         let step = build(&Command, &yaml);
         let ctx = ctx();
         let pid_written = async {
@@ -335,7 +357,7 @@ mod tests {
             }
         };
         let pid = tokio::select! {
-            _ = step.act(&ctx) => panic!("sleep 30 finished early"),
+            _ = step.act(&ctx) => panic!("the script finished early"),
             pid = pid_written => pid,
         };
         let _ = std::fs::remove_file(&pidfile);
@@ -346,9 +368,19 @@ mod tests {
             if matches!(state, None | Some('Z') | Some('X')) {
                 break;
             }
-            assert!(started.elapsed() < Duration::from_secs(5), "child {pid} still running: {stat}");
+            assert!(started.elapsed() < Duration::from_secs(5), "process {pid} still running: {stat}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    #[tokio::test]
+    async fn dropping_the_step_kills_the_child() {
+        dropping_the_step_kills("echo $$ > PIDFILE; exec sleep 30", "child").await;
+    }
+
+    #[tokio::test]
+    async fn dropping_the_step_kills_what_the_child_started() {
+        dropping_the_step_kills("sleep 30 & echo $! > PIDFILE; wait", "grandchild").await;
     }
 
     #[test]
