@@ -69,3 +69,18 @@ fn the_schema_flags_what_the_validator_rejects() {
     );
     assert!(validator.is_valid(&as_json(&good)));
 }
+
+#[test]
+fn the_committed_schema_is_the_one_drctl_prints() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/drctl-plan.schema.json");
+    let printed = serde_json::to_string_pretty(&plan_schema(&registry())).unwrap() + "\n";
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &printed).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == printed,
+        "{} is out of date: run `drctl plan schema > plans/drctl-plan.schema.json` (or UPDATE_SNAPSHOTS=1 cargo test --test plan_schema)",
+        path.display()
+    );
+}
