@@ -13,12 +13,13 @@
 //! recording server of `support`, the proxy closes each connection after its response.
 
 use std::borrow::Cow;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
+
+use super::Listener;
 
 /// A request as the proxy received it.
 #[derive(Debug, Clone)]
@@ -149,10 +150,8 @@ pub struct Exchange {
 
 /// A running proxy on 127.0.0.1; stopped when dropped.
 pub struct FaultProxy {
-    addr: SocketAddr,
+    listener: Listener,
     exchanges: Arc<Mutex<Vec<Exchange>>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 struct Shared {
@@ -172,39 +171,18 @@ impl FaultProxy {
             decide: Mutex::new(Box::new(decide)),
             exchanges: exchanges.clone(),
         });
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (shutdown, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("fault-proxy".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-                runtime.block_on(async move {
-                    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-                    addr_tx.send(listener.local_addr().expect("a local address")).expect("the test waits");
-                    let accept = async {
-                        loop {
-                            let Ok((stream, _)) = listener.accept().await else { continue };
-                            let shared = shared.clone();
-                            tokio::spawn(async move {
-                                let _ = serve(stream, &shared).await;
-                            });
-                        }
-                    };
-                    tokio::select! {
-                        () = accept => {}
-                        _ = shutdown_rx => {}
-                    }
-                });
-                runtime.shutdown_timeout(Duration::from_millis(100));
-            })
-            .expect("spawn the proxy thread");
-        let addr = addr_rx.recv_timeout(Duration::from_secs(10)).expect("the proxy starts");
-        FaultProxy { addr, exchanges, shutdown: Some(shutdown), thread: Some(thread) }
+        let listener = Listener::start("fault-proxy", move |stream| {
+            let shared = shared.clone();
+            async move {
+                let _ = serve(stream, &shared).await;
+            }
+        });
+        FaultProxy { listener, exchanges }
     }
 
     /// The endpoint URL to give drctl (`--endpoint-url`).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("http://{}", self.listener.addr)
     }
 
     /// Every request so far, in the order decided.
@@ -235,17 +213,6 @@ impl FaultProxy {
                 format!("  {} {} [{}] -> {} ({how})\n", e.method, e.target, e.operation, e.status)
             })
             .collect()
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -66,50 +66,27 @@ struct State {
 
 /// A recording HTTP/1.1 server on 127.0.0.1; stopped when dropped.
 pub struct Server {
-    addr: SocketAddr,
+    listener: Listener,
     state: Arc<Mutex<State>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
     /// Starts a server on a free port of 127.0.0.1.
     pub fn start() -> Server {
         let state = Arc::new(Mutex::new(State::default()));
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (shutdown, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let shared = state.clone();
-        let thread = std::thread::Builder::new()
-            .name("test-http-server".into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-                runtime.block_on(async move {
-                    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-                    addr_tx.send(listener.local_addr().expect("a local address")).expect("the test waits");
-                    let accept = async {
-                        loop {
-                            let Ok((stream, _)) = listener.accept().await else { continue };
-                            let state = shared.clone();
-                            tokio::spawn(async move {
-                                let _ = serve(stream, state).await;
-                            });
-                        }
-                    };
-                    tokio::select! {
-                        () = accept => {}
-                        _ = shutdown_rx => {}
-                    }
-                });
-                runtime.shutdown_timeout(Duration::from_millis(100));
-            })
-            .expect("spawn the server thread");
-        let addr = addr_rx.recv_timeout(Duration::from_secs(10)).expect("the server starts");
-        Server { addr, state, shutdown: Some(shutdown), thread: Some(thread) }
+        let listener = Listener::start("test-http-server", move |stream| {
+            let state = shared.clone();
+            async move {
+                let _ = serve(stream, state).await;
+            }
+        });
+        Server { listener, state }
     }
 
     /// `http://127.0.0.1:PORT` followed by `path` (which starts with `/`).
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        format!("http://{}{path}", self.listener.addr)
     }
 
     /// Every request so far, in arrival order.
@@ -158,7 +135,50 @@ impl Server {
     }
 }
 
-impl Drop for Server {
+/// A TCP accept loop on a free port of 127.0.0.1, on its own thread and tokio runtime (so tests may
+/// block while drctl runs), handing each connection to `handle`; stopped when dropped.
+pub struct Listener {
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Listener {
+    /// Starts accepting; `name` names the thread.
+    pub fn start<F, Fut>(name: &str, handle: F) -> Listener
+    where
+        F: Fn(TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (shutdown, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+                runtime.block_on(async move {
+                    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+                    addr_tx.send(listener.local_addr().expect("a local address")).expect("the test waits");
+                    let accept = async {
+                        loop {
+                            let Ok((stream, _)) = listener.accept().await else { continue };
+                            tokio::spawn(handle(stream));
+                        }
+                    };
+                    tokio::select! {
+                        () = accept => {}
+                        _ = shutdown_rx => {}
+                    }
+                });
+                runtime.shutdown_timeout(Duration::from_millis(100));
+            })
+            .expect("spawn the listener thread");
+        let addr = addr_rx.recv_timeout(Duration::from_secs(10)).expect("the listener starts");
+        Listener { addr, shutdown: Some(shutdown), thread: Some(thread) }
+    }
+}
+
+impl Drop for Listener {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
