@@ -10,6 +10,7 @@ use std::sync::LazyLock;
 
 use drctl::engine::dry_run;
 use drctl::plan::graph::Graph;
+use drctl::plan::template::VARIABLES;
 use drctl::plan::{Direction, Plan, PlanErrors, parse};
 use drctl::step::Registry;
 use drctl::steps::{Services, builtin};
@@ -204,23 +205,10 @@ const DURATIONS: &[&str] = &[
     " 2m ",
 ];
 const OUTPUTS: &[&str] = &["status", "latency_ms", "stdout", "exit_code", "body", "approved_by", "x"];
-const VARIABLES: &[&str] = &[
-    "plan.name",
-    "plan.regions.primary",
-    "plan.regions.secondary",
-    "plan.kubernetes.primary",
-    "plan.kubernetes.secondary",
-    "run.id",
-    "run.direction",
-    "plan.region",
-    "env.DEMO_URL",
-    "env.DEMO-URL",
-    "env.",
-    "steps.a.b",
-    "steps..outputs.",
-    "\"{{\"",
-    "",
-];
+/// References that are not variables, or not well-formed (the valid ones are
+/// `drctl::plan::template::VARIABLES`).
+const ODD_REFERENCES: &[&str] =
+    &["plan.region", "env.DEMO_URL", "env.DEMO-URL", "env.", "steps.a.b", "steps..outputs.", "\"{{\"", ""];
 
 fn text_scalar() -> BoxedStrategy<String> {
     prop_oneof![
@@ -234,8 +222,8 @@ fn text_scalar() -> BoxedStrategy<String> {
 fn template() -> BoxedStrategy<String> {
     let reference = prop_oneof![
         3 => (select(IDS), select(OUTPUTS)).prop_map(|(s, o)| format!("steps.{s}.outputs.{o}")),
-        2 => select(&VARIABLES[..7]).prop_map(str::to_string),
-        1 => select(VARIABLES).prop_map(str::to_string),
+        2 => select(VARIABLES).prop_map(str::to_string),
+        1 => select(ODD_REFERENCES).prop_map(str::to_string),
     ];
     let close = prop_oneof![8 => Just(" }}"), 1 => select(&["}}", "", " }", " }} and {{"][..])];
     (select(&["", "http://", "Fail over ", "x="][..]), reference, close)

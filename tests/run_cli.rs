@@ -5,6 +5,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -366,15 +367,7 @@ fn json_output_is_one_object_per_line() {
 fn a_second_concurrent_run_of_the_plan_is_refused_naming_the_holder() {
     let server = Server::start();
     let dir = TestDir::new("lock");
-    let steps = [
-        "  - id: pause\n    type: wait\n    with:\n      duration: 3s\n".to_string(),
-        effect_step(&server, "effect-a", "a", &["pause"]),
-    ]
-    .concat();
-    let plan_path = dir.write_plan("lock.yaml", &plan("lock", &steps));
-    let mut command = drctl(&dir);
-    command.arg("failover").arg("--plan").arg(&plan_path).arg("--yes");
-    let first = Background::spawn(command);
+    let (first, plan_path) = start_paused_failover(&server, &dir, "lock", "3s");
     let started = wait_until(Duration::from_secs(20), || {
         dir.run_ids().first().is_some_and(|id| events(&dir.journal(id)).iter().any(|e| e == "step_started"))
     });
@@ -426,15 +419,7 @@ fn sigterm_interrupts_the_run_like_sigint() {
 fn interrupt_and_resume(signal: &str, reason: &str) {
     let server = Server::start();
     let dir = TestDir::new(&format!("sig{signal}"));
-    let steps = [
-        "  - id: pause\n    type: wait\n    with:\n      duration: 2s\n".to_string(),
-        effect_step(&server, "effect-a", "a", &["pause"]),
-    ]
-    .concat();
-    let plan_path = dir.write_plan("sigint.yaml", &plan("sigint", &steps));
-    let mut command = drctl(&dir);
-    command.arg("failover").arg("--plan").arg(&plan_path).arg("--yes");
-    let running = Background::spawn(command);
+    let (running, _) = start_paused_failover(&server, &dir, "sigint", "2s");
     // `step_acting` is committed by the engine loop, which has by then installed its signal handlers.
     let acting = wait_until(Duration::from_secs(20), || {
         dir.run_ids().first().is_some_and(|id| !records(&dir.journal(id), "step_acting", Some("pause")).is_empty())
@@ -466,15 +451,7 @@ fn interrupt_and_resume(signal: &str, reason: &str) {
 fn a_killed_run_leaves_its_lock_and_resumes_with_break_lock() {
     let server = Server::start();
     let dir = TestDir::new("kill-lock");
-    let steps = [
-        "  - id: pause\n    type: wait\n    with:\n      duration: 2s\n".to_string(),
-        effect_step(&server, "effect-a", "a", &["pause"]),
-    ]
-    .concat();
-    let plan_path = dir.write_plan("killed.yaml", &plan("killed", &steps));
-    let mut command = drctl(&dir);
-    command.arg("failover").arg("--plan").arg(&plan_path).arg("--yes");
-    let running = Background::spawn(command);
+    let (running, _) = start_paused_failover(&server, &dir, "killed", "2s");
     let acting = wait_until(Duration::from_secs(20), || {
         dir.run_ids().first().is_some_and(|id| !records(&dir.journal(id), "step_acting", Some("pause")).is_empty())
     });
@@ -584,4 +561,18 @@ fn status_lists_runs() {
     let unknown = run(command);
     unknown.expect_code(4, "status of an unknown run");
     assert!(unknown.stderr.contains("no-such-run"), "{unknown}");
+}
+
+/// Starts, in the background, a failover of plan `name` that waits `pause` and then applies effect
+/// `effect-a`: a run that stays in the middle long enough to be locked, signalled or killed.
+fn start_paused_failover(server: &Server, dir: &TestDir, name: &str, pause: &str) -> (Background, PathBuf) {
+    let steps = [
+        format!("  - id: pause\n    type: wait\n    with:\n      duration: {pause}\n"),
+        effect_step(server, "effect-a", "a", &["pause"]),
+    ]
+    .concat();
+    let plan_path = dir.write_plan(&format!("{name}.yaml"), &plan(name, &steps));
+    let mut command = drctl(dir);
+    command.arg("failover").arg("--plan").arg(&plan_path).arg("--yes");
+    (Background::spawn(command), plan_path)
 }
