@@ -175,10 +175,10 @@ fn no_secret_value_reaches_output_logs_or_the_state_directory() {
          DATABASE_URL: 'postgres://app:${{secret:password}}@{{{{ steps.promote.outputs.stdout }}}}:5432/app'\n\
          \x20 - id: put-token\n    type: aws.secrets.put\n    with:\n      secret_id: leak-token\n      \
          value: 'Bearer ${{secret:token}}'\n\
-         \x20 - id: bad-key\n    type: aws.secrets.read\n    with: {{secret_id: leak-db, key: NO_SUCH_KEY}}\n\
-         \x20 - id: bad-placeholder\n    type: aws.secrets.put\n    with: {{secret_id: leak-token, value: 'x ${{secret:tokn}}'}}\n\
-         \x20 - id: not-json\n    type: aws.secrets.put\n    with:\n      secret_id: leak-plain\n      json: {{A: '${{secret:A}}'}}\n\
-         \x20 - id: plain-key\n    type: aws.secrets.read\n    with: {{secret_id: leak-plain, key: password}}\n\
+         \x20 - id: bad-key\n    type: aws.secrets.read\n    after: [put-url, put-token]\n    with: {{secret_id: leak-db, key: NO_SUCH_KEY}}\n\
+         \x20 - id: bad-placeholder\n    type: aws.secrets.put\n    after: [put-url, put-token]\n    with: {{secret_id: leak-token, value: 'x ${{secret:tokn}}'}}\n\
+         \x20 - id: not-json\n    type: aws.secrets.put\n    after: [put-url, put-token]\n    with:\n      secret_id: leak-plain\n      json: {{A: '${{secret:A}}'}}\n\
+         \x20 - id: plain-key\n    type: aws.secrets.read\n    after: [put-url, put-token]\n    with: {{secret_id: leak-plain, key: password}}\n\
          failback:\n\
          \x20 - id: restore-url\n    type: aws.secrets.restore_previous\n    with: {{secret_id: leak-db, region: us-west-2}}\n\
          \x20 - id: restore-token\n    type: aws.secrets.restore_previous\n    with: {{secret_id: leak-token, region: us-west-2}}\n"
@@ -190,7 +190,8 @@ fn no_secret_value_reaches_output_logs_or_the_state_directory() {
         [direction].iter().chain(&common).chain(extra).map(|s| s.to_string()).collect()
     };
 
-    // A dry run, then the failover at -vv with JSON output: the failing steps fail the run.
+    // A dry run, then the failover at -vv with JSON output: the failing steps fail the run. They run
+    // after the puts, since a failure stops the run from starting any further step.
     f.drctl(&with("failover", &["--dry-run", "--output", "json"]), &[]).expect_code(0, "dry run");
     f.drctl(&with("failover", &["--output", "json", "-vv"]), &[]).expect_code(1, "the failover has failing steps");
     let run_id = f.dir.only_run_id();
