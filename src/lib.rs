@@ -3,7 +3,7 @@
 //!
 //! Modules mirror the concepts: [`plan`] (what to do), [`engine`] (doing it), [`journal`] (remembering
 //! it), [`step`] and [`steps`] (the step contract and the step types), [`report`] (telling people),
-//! [`cli`] (the `drctl` command).
+//! [`cli`] (the `drctl` command). [`aws`] and [`k8s`] hold what the cloud step types share.
 
 pub mod aws;
 pub mod cli;
@@ -11,6 +11,7 @@ pub mod clock;
 pub mod engine;
 pub mod exit_code;
 pub mod journal;
+pub mod k8s;
 pub mod plan;
 pub mod report;
 pub mod step;

@@ -86,12 +86,31 @@ pub struct StepContext {
     pub first_started_at: SystemTime,
     /// The run's one source of time.
     pub clock: Arc<dyn Clock>,
+    /// What the step is waiting for right now; the engine quotes it when the step times out.
+    pub waiting_for: WaitingFor,
 }
 
 impl StepContext {
     /// Sleeps on the run's clock (so tests need not sleep for real).
     pub async fn sleep(&self, duration: Duration) {
         self.clock.sleep(duration).await
+    }
+
+    /// Says what the step is waiting for ("2 of 3 pods ready; app-7d9f: ImagePullBackOff"), so that
+    /// a timeout reports why the effect never became real. No secret values.
+    pub fn waiting_for(&self, what: impl Into<String>) {
+        *self.waiting_for.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(what.into());
+    }
+}
+
+/// The last thing a step said it was waiting for, shared between the step and the engine.
+#[derive(Clone, Default)]
+pub struct WaitingFor(Arc<std::sync::Mutex<Option<String>>>);
+
+impl WaitingFor {
+    /// The last text set, if any, leaving none.
+    pub fn take(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
@@ -196,6 +215,15 @@ impl BuildContext<'_> {
             Direction::Failover => &self.plan.regions.secondary,
             Direction::Failback => &self.plan.regions.primary,
         }
+    }
+
+    /// The Kubernetes context of the region this run moves to, when the plan names contexts.
+    pub fn target_context(&self) -> Option<&str> {
+        let contexts = self.plan.kubernetes.as_ref()?;
+        Some(match self.direction {
+            Direction::Failover => &contexts.secondary,
+            Direction::Failback => &contexts.primary,
+        })
     }
 
     /// The region this run moves away from.

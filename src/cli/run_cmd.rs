@@ -180,6 +180,7 @@ impl Reporting {
             http: steps::http_client(),
             approver,
             aws: Arc::new(Aws::new(common.endpoint_url.clone())),
+            kube: Arc::default(),
             accept_data_loss: common.accept_data_loss,
         }
     }

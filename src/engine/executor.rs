@@ -258,6 +258,7 @@ impl Loop<'_> {
             attempt: 1,
             first_started_at: started.unwrap_or_else(|| self.engine.clock.now()),
             clock: self.engine.clock.clone(),
+            waiting_for: Default::default(),
         }
     }
 
@@ -407,7 +408,8 @@ impl StepTask {
             () = self.context.clock.sleep(self.spec.timeout) => {
                 let last = last_error.lock().expect("not poisoned").take();
                 let cause = last.map(|e| format!("; last error: {e}")).unwrap_or_default();
-                Err(format!("timed out after {}{cause}", human_duration(self.spec.timeout)))
+                let waiting = self.context.waiting_for.take().map(|w| format!(" waiting for {w}")).unwrap_or_default();
+                Err(format!("timed out after {}{waiting}{cause}", human_duration(self.spec.timeout)))
             }
         }
     }

@@ -139,6 +139,23 @@ pub fn parse(source: &str) -> Result<Node, SyntaxError> {
     Ok(builder.root.unwrap_or(Node { value: Value::Null, pos: Pos { line: 1, col: 1 } }))
 }
 
+/// Parses every document of a multi-document stream (Kubernetes manifests separated by `---`).
+/// Empty documents are left out.
+pub fn parse_documents(source: &str) -> Result<Vec<Node>, SyntaxError> {
+    let mut parser = Parser::new_from_str(source);
+    let mut builder = Builder { multi_document: true, ..Builder::default() };
+    while let Some(next) = parser.next_event() {
+        let (event, span) = next.map_err(|e| SyntaxError {
+            pos: Pos { line: e.marker().line(), col: e.marker().col() + 1 },
+            message: e.info().to_string(),
+        })?;
+        if builder.push(event, &span)? {
+            break;
+        }
+    }
+    Ok(builder.documents_done)
+}
+
 #[derive(Default)]
 struct Builder {
     stack: Vec<Open>,
@@ -146,6 +163,9 @@ struct Builder {
     anchors: HashMap<usize, Node>,
     documents: usize,
     alias_nodes: usize,
+    /// Accept several documents, collected in `documents_done`.
+    multi_document: bool,
+    documents_done: Vec<Node>,
 }
 
 /// A collection being built, with the anchor it will be registered under.
@@ -163,14 +183,20 @@ impl Builder {
             Event::StreamEnd => return Ok(true),
             Event::DocumentStart(_) => {
                 self.documents += 1;
-                if self.documents > 1 {
+                if self.documents > 1 && !self.multi_document {
                     return Err(SyntaxError {
                         pos,
                         message: "a plan file holds one YAML document; remove the extra `---` section or move it to its own file".into(),
                     });
                 }
             }
-            Event::Nothing | Event::StreamStart | Event::DocumentEnd => {}
+            Event::DocumentEnd => {
+                if self.multi_document {
+                    self.anchors.clear();
+                    self.documents_done.extend(self.root.take().filter(|r| r.value != Value::Null));
+                }
+            }
+            Event::Nothing | Event::StreamStart => {}
             Event::Scalar(text, style, anchor, _tag) => {
                 let node = Node { value: scalar(&text, style), pos };
                 self.register(anchor, &node);
@@ -302,6 +328,15 @@ mod tests {
         assert_eq!(items[1].pos, Pos { line: 4, col: 5 });
         assert_eq!(items[1].value, Value::Str("y".into()));
         assert_eq!(root.get("a").unwrap().value, Value::Int(1));
+    }
+
+    #[test]
+    fn manifests_hold_several_documents() {
+        let docs = parse_documents("a: 1\n---\n---\nb: &x 2\nc: *x\n").unwrap();
+        assert_eq!(docs.len(), 2, "the empty document is left out");
+        assert_eq!(docs[1].get("c").unwrap().value, Value::Int(2));
+        assert_eq!(docs[1].pos.line, 4);
+        assert!(parse("a: 1\n---\nb: 2\n").is_err(), "a plan is one document");
     }
 
     #[test]

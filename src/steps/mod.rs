@@ -1,6 +1,7 @@
-//! The built-in step types: `wait`, `http.check`, `http.request`, `notify.webhook`, `command` and
-//! `approval`. Each lives in its own module; this one wires them into a [`Registry`] and holds the
-//! parameter types they share ([`HumanDuration`], [`StatusList`]).
+//! The built-in step types: `wait`, `http.check`, `http.request`, `notify.webhook`, `command`,
+//! `approval`, and the AWS (`aws.*`) and Kubernetes (`kube.*`) ones. Each lives in its own module;
+//! this one wires them into a [`Registry`] and holds the parameter types they share
+//! ([`HumanDuration`], [`StatusList`]).
 
 pub mod approval;
 pub mod aws_rds;
@@ -10,6 +11,7 @@ pub mod command;
 mod http;
 pub mod http_check;
 pub mod http_request;
+pub mod k8s;
 pub mod notify_webhook;
 #[cfg(test)]
 mod test_server;
@@ -38,6 +40,8 @@ pub struct Services {
     pub approver: Arc<dyn Approver>,
     /// SDK configurations for the AWS step types.
     pub aws: Arc<crate::aws::Aws>,
+    /// API clients for the Kubernetes step types.
+    pub kube: Arc<crate::k8s::Kube>,
     /// `--accept-data-loss`: the data loss (as time) the operator accepts when a promotion would
     /// lose more than the plan's RPO.
     pub accept_data_loss: Option<Duration>,
@@ -51,6 +55,7 @@ impl Services {
             http: http_client(),
             approver: Arc::new(RefuseWithoutTerminal),
             aws: Arc::new(crate::aws::Aws::default()),
+            kube: Arc::new(crate::k8s::Kube::default()),
             accept_data_loss: None,
         }
     }
@@ -76,6 +81,7 @@ pub fn builtin(services: &Services) -> Registry {
         .register(aws_secrets::SecretsRestorePrevious { aws: services.aws.clone() })
         .register(aws_secrets::SecretsRotate { aws: services.aws.clone() })
         .register(aws_route53::Route53Upsert { aws: services.aws.clone() });
+    k8s::register(&mut registry, services);
     registry
 }
 
@@ -281,6 +287,13 @@ mod tests {
                 "command",
                 "http.check",
                 "http.request",
+                "kube.apply",
+                "kube.check_cluster",
+                "kube.rollout_restart",
+                "kube.rollout_undo",
+                "kube.scale",
+                "kube.set_env",
+                "kube.write_secret",
                 "notify.webhook",
                 "wait",
             ]

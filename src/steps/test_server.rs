@@ -135,7 +135,14 @@ pub fn t0() -> SystemTime {
 /// A context for step `step` of run `run-1`, first started `ago` before `t0()`, on a [`TokioClock`].
 pub fn ctx_started(ago: Duration) -> StepContext {
     let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(t0()));
-    StepContext { run_id: "run-1".into(), step_id: "step".into(), attempt: 1, first_started_at: t0() - ago, clock }
+    StepContext {
+        run_id: "run-1".into(),
+        step_id: "step".into(),
+        attempt: 1,
+        first_started_at: t0() - ago,
+        clock,
+        waiting_for: Default::default(),
+    }
 }
 
 /// A context for a step that starts now.

@@ -81,7 +81,7 @@ fn wipe(text: &mut String) {
 
 /// `error` with `value` (as is and JSON-escaped) replaced by `<redacted>`: for the errors of calls
 /// that sent it, in case AWS quotes the input it refused.
-fn redacted(mut error: StepError, value: &SecretValue) -> StepError {
+pub(crate) fn redacted(mut error: StepError, value: &SecretValue) -> StepError {
     let raw = value.expose();
     if raw.len() >= 4 {
         let json = serde_json::to_string(raw).unwrap_or_default();

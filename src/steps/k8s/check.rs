@@ -1,0 +1,256 @@
+//! `kube.check_cluster`: a cluster is healthy when enough of its nodes are Ready and the named
+//! workloads are fully rolled out with every pod ready (failback's first step: is the primary
+//! cluster back?).
+//!
+//! It changes nothing. If the cluster is not healthy yet, it watches nodes and workloads until it
+//! is, within the step's timeout, which then says which nodes and pods are not ready and why.
+//! Outputs: `ready_nodes` and `workloads` (`deployment/app 3/3`, ...).
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Node;
+use kube::Api;
+use kube::api::ListParams;
+use kube::runtime::{WatchStreamExt, watcher};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::rollout::{unready_pods, wait_for_rollout};
+use super::workload::{Progress, Workload, WorkloadKind, with_workload_type};
+use super::{SharedKube, WorkloadRef, context_for};
+use crate::k8s::{Target, step_error};
+use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+
+/// The `kube.check_cluster` step type.
+pub struct CheckCluster {
+    pub kube: SharedKube,
+}
+
+/// `with:` of a `kube.check_cluster` step.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckClusterParams {
+    /// The kubeconfig context (default: the plan's context of the region the run moves to).
+    #[serde(default)]
+    pub context: Option<String>,
+    /// The workloads' namespace (default: the context's namespace).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Nodes that must be Ready (default 1).
+    #[serde(default = "one")]
+    pub min_ready_nodes: u32,
+    /// Workloads that must be fully rolled out with every pod ready.
+    #[serde(default)]
+    pub workloads: Vec<WorkloadName>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A workload to check.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadName {
+    /// `deployment` (default) or `statefulset`.
+    #[serde(default)]
+    pub kind: WorkloadKind,
+    /// The workload's name.
+    pub name: String,
+}
+
+impl TypedStep for CheckCluster {
+    type Params = CheckClusterParams;
+    const NAME: &'static str = "kube.check_cluster";
+    const SUMMARY: &'static str =
+        "Check that a cluster's nodes are Ready and the named workloads' pods are ready, waiting until they are.";
+    const OUTPUTS: &'static [&'static str] = &["ready_nodes", "workloads"];
+
+    fn build(&self, params: CheckClusterParams, context: &BuildContext) -> Box<dyn Step> {
+        let context = context_for(params.context, context);
+        let workloads = params
+            .workloads
+            .into_iter()
+            .map(|w| WorkloadRef {
+                context: context.clone(),
+                namespace: params.namespace.clone(),
+                kind: w.kind,
+                name: w.name,
+            })
+            .collect();
+        Box::new(CheckStep { kube: self.kube.clone(), context, min_ready_nodes: params.min_ready_nodes, workloads })
+    }
+}
+
+struct CheckStep {
+    kube: SharedKube,
+    context: Option<String>,
+    min_ready_nodes: u32,
+    workloads: Vec<WorkloadRef>,
+}
+
+/// Why a node is not Ready, or `None` if it is.
+fn node_problem(node: &Node) -> Option<String> {
+    let conditions = node.status.as_ref().and_then(|s| s.conditions.as_ref());
+    let ready = conditions.and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
+    match ready {
+        Some(c) if c.status == "True" => None,
+        Some(c) => Some(format!("Ready={} {}", c.status, c.reason.clone().unwrap_or_default()).trim().to_string()),
+        None => Some("no Ready condition".into()),
+    }
+}
+
+/// What the step found: ready nodes, each workload's state, and every problem.
+#[derive(Default)]
+struct Health {
+    ready_nodes: u32,
+    workloads: Vec<String>,
+    problems: Vec<String>,
+}
+
+impl CheckStep {
+    fn nodes_target(&self) -> Target {
+        Target::new(self.context.as_deref(), "node", "", "")
+    }
+
+    async fn health(&self) -> Result<Health, StepError> {
+        let mut health = Health::default();
+        let client = self.kube.client(self.context.as_deref()).await?;
+        let nodes: Api<Node> = Api::all(client);
+        let target = self.nodes_target();
+        let list = nodes.list(&ListParams::default()).await.map_err(|e| step_error(&e, "list", &target))?;
+        let mut unready = Vec::new();
+        for node in &list.items {
+            match node_problem(node) {
+                None => health.ready_nodes += 1,
+                Some(problem) => {
+                    unready.push(format!("{} ({problem})", node.metadata.name.clone().unwrap_or_default()))
+                }
+            }
+        }
+        if health.ready_nodes < self.min_ready_nodes {
+            health.problems.push(format!(
+                "{} of {} ready nodes in context {} (not ready: {})",
+                health.ready_nodes,
+                self.min_ready_nodes,
+                target.context,
+                if unready.is_empty() { "none listed".into() } else { unready.join(", ") }
+            ));
+        }
+        for workload in &self.workloads {
+            with_workload_type!(workload.kind, K => self.workload_health::<K>(workload, &mut health).await?);
+        }
+        Ok(health)
+    }
+
+    async fn workload_health<K: Workload>(&self, workload: &WorkloadRef, health: &mut Health) -> Result<(), StepError> {
+        let c = workload.connect(&self.kube).await?;
+        let api: Api<K> = c.api();
+        let object = api.get(&workload.name).await.map_err(|e| step_error(&e, "read", &c.target))?;
+        let ready = serde_json::to_value(&object).ok().and_then(|v| v.pointer("/status/readyReplicas")?.as_i64());
+        let desired = object.desired_replicas();
+        health.workloads.push(format!("{}/{} {}/{desired}", workload.kind.as_str(), workload.name, ready.unwrap_or(0)));
+        match object.progress() {
+            Progress::Complete => {}
+            Progress::Waiting(what) | Progress::Failed(what) => {
+                let pods = unready_pods(&c.pods(), &object).await;
+                health.problems.push(format!("{}: {what}; {pods}", c.target));
+            }
+        }
+        Ok(())
+    }
+
+    fn outputs(&self, health: &Health) -> Outputs {
+        Outputs::from([
+            ("ready_nodes".into(), health.ready_nodes.to_string()),
+            ("workloads".into(), health.workloads.join(", ")),
+        ])
+    }
+
+    /// Watches the nodes until at least `min_ready_nodes` are Ready.
+    async fn wait_for_nodes(&self, ctx: &StepContext) -> Result<(), StepError> {
+        let client = self.kube.client(self.context.as_deref()).await?;
+        let target = self.nodes_target();
+        let mut events =
+            std::pin::pin!(watcher(Api::<Node>::all(client), watcher::Config::default()).default_backoff());
+        let mut ready: BTreeMap<String, Option<String>> = BTreeMap::new();
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(watcher::Event::Apply(node) | watcher::Event::InitApply(node)) => {
+                    ready.insert(node.metadata.name.clone().unwrap_or_default(), node_problem(&node));
+                }
+                Ok(watcher::Event::Delete(node)) => {
+                    ready.remove(node.metadata.name.as_deref().unwrap_or_default());
+                }
+                Ok(watcher::Event::Init) => ready.clear(),
+                Ok(watcher::Event::InitDone) => {}
+                Err(e) => {
+                    ctx.waiting_for(format!("{target}: the watch failed: {e}"));
+                    continue;
+                }
+            }
+            let count = ready.values().filter(|p| p.is_none()).count();
+            if count >= self.min_ready_nodes as usize {
+                return Ok(());
+            }
+            let unready: Vec<String> =
+                ready.iter().filter_map(|(name, p)| Some(format!("{name} ({})", p.as_ref()?))).collect();
+            ctx.waiting_for(format!(
+                "{count} of {} ready {target}; not ready: {}",
+                self.min_ready_nodes,
+                unready.join(", ")
+            ));
+        }
+        Err(StepError::retryable(format!("the watch on {target} ended")))
+    }
+}
+
+#[async_trait]
+impl Step for CheckStep {
+    fn describe(&self) -> String {
+        let context = self.context.as_deref().unwrap_or("the current context");
+        let workloads: Vec<String> = self.workloads.iter().map(|w| format!("{}/{}", w.kind.as_str(), w.name)).collect();
+        match workloads.is_empty() {
+            true => format!("check that {context} has {} ready nodes", self.min_ready_nodes),
+            false => format!(
+                "check that {context} has {} ready nodes and {} ready",
+                self.min_ready_nodes,
+                workloads.join(", ")
+            ),
+        }
+    }
+
+    async fn observe(&self, ctx: &StepContext) -> Result<Observation, StepError> {
+        let health = self.health().await?;
+        if health.problems.is_empty() {
+            return Ok(Observation::Done(self.outputs(&health)));
+        }
+        ctx.waiting_for(health.problems.join("; "));
+        Ok(Observation::NotDone)
+    }
+
+    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
+        Ok(())
+    }
+
+    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
+        self.wait_for_nodes(ctx).await?;
+        for workload in &self.workloads {
+            let c = workload.connect(&self.kube).await?;
+            with_workload_type!(workload.kind, K => {
+                wait_for_rollout::<K>(&c.api(), &c.pods(), &workload.name, &c.target, ctx).await?;
+            });
+        }
+        Ok(())
+    }
+
+    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+        let health = self.health().await?;
+        match health.problems.is_empty() {
+            true => Ok(self.outputs(&health)),
+            false => Err(StepError::retryable(health.problems.join("; "))),
+        }
+    }
+}
