@@ -40,6 +40,15 @@ impl Kube {
     }
 }
 
+#[cfg(test)]
+impl Kube {
+    /// A `Kube` whose `client(context)` is `client` (a scripted API in unit tests).
+    pub fn with_client(context: Option<&str>, client: Client) -> Kube {
+        let clients = HashMap::from([(context.map(str::to_string), client)]);
+        Kube { clients: Mutex::new(clients) }
+    }
+}
+
 /// The contexts a kubeconfig defines (`KUBECONFIG` or `~/.kube/config`), for error messages.
 pub fn known_contexts() -> Vec<String> {
     Kubeconfig::read().map(|k| k.contexts.into_iter().map(|c| c.name).collect()).unwrap_or_default()
