@@ -47,6 +47,9 @@ struct ScriptParams {
     /// Panic in `act`, like a buggy step type.
     #[serde(default)]
     panic: bool,
+    /// Say this is what `act` waits for (`StepContext::waiting_for`).
+    #[serde(default)]
+    waiting_for: Option<String>,
 }
 
 struct Script(Arc<Mutex<World>>);
@@ -86,6 +89,9 @@ impl Step for ScriptStep {
             *n += 1;
             *n
         };
+        if let Some(what) = &self.params.waiting_for {
+            ctx.waiting_for(what.clone());
+        }
         ctx.sleep(Duration::from_millis(self.params.takes_ms)).await;
         assert!(!self.params.panic, "scripted panic");
         if self.params.fatal {
@@ -191,6 +197,16 @@ async fn a_step_past_its_timeout_fails_the_run_naming_it() {
     let p = plan(&f, "  - {id: slow, type: script, timeout: 5s, with: {takes_ms: 60000}}\n");
     let (state, _) = run(&f, &p).await;
     assert_eq!(state, RunState::Failed { message: "step `slow` failed: timed out after 5.0s".into() });
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_says_what_the_step_was_waiting_for() {
+    let f = fixture();
+    let with = "{takes_ms: 60000, waiting_for: '2 of 3 pods ready; app-1 (ImagePullBackOff)'}";
+    let p = plan(&f, &format!("  - {{id: slow, type: script, timeout: 5s, with: {with}}}\n"));
+    let (state, _) = run(&f, &p).await;
+    let message = "step `slow` failed: timed out after 5.0s waiting for 2 of 3 pods ready; app-1 (ImagePullBackOff)";
+    assert_eq!(state, RunState::Failed { message: message.into() });
 }
 
 #[tokio::test(start_paused = true)]
