@@ -9,5 +9,5 @@ if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import moto, sys; sys.exi
   exit 0
 fi
 python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+"$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" "pyyaml==6.0.3"
 echo "moto $MOTO_VERSION installed in $venv"

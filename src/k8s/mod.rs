@@ -27,13 +27,16 @@ impl Kube {
         if let Some(client) = clients.get(&key) {
             return Ok(client.clone());
         }
-        let config = match context {
+        let mut config = match context {
             Some(name) => {
                 let options = KubeConfigOptions { context: Some(name.to_string()), ..Default::default() };
                 Config::from_kubeconfig(&options).await.map_err(|e| config_error(context, &e))?
             }
             None => Config::infer().await.map_err(|e| config_error(context, &e))?,
         };
+        // The engine retries 429/5xx itself, journaled and within the step's timeout; kube's own
+        // retry (up to 15 tries, waits growing to 1000 s) would hide them and outlast the timeout.
+        config.default_retry = false;
         let client = Client::try_from(config).map_err(|e| config_error(context, &e))?;
         clients.insert(key, client.clone());
         Ok(client)

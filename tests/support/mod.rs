@@ -19,6 +19,7 @@
 
 #![allow(dead_code)]
 
+pub mod clusters;
 pub mod fault_proxy;
 pub mod moto;
 

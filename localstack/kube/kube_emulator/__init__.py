@@ -1,0 +1,1 @@
+"""A Kubernetes API emulator for drctl's integration tests and local DR drills."""
