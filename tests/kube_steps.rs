@@ -7,7 +7,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -306,4 +306,105 @@ fn a_bad_deploy_is_rolled_back_and_restarted_once() {
     assert_eq!(meta.get("drctl.dev/undone-from-revision").map(String::as_str), Some("2"), "{meta:?}");
     assert_eq!(meta.get("drctl.dev/undone-to-revision").map(String::as_str), Some("1"), "{meta:?}");
     assert_eq!(f.ready("dr"), 2);
+}
+
+#[test]
+fn a_statefulset_scales_and_restarts_like_a_deployment() {
+    let f = Fixture::new("kube-sts", Duration::from_millis(100));
+    f.seed_app("dr", 1, IMAGE);
+    let client = f.clusters.client(&f.runtime, "dr");
+    let sets: Api<StatefulSet> = Api::namespaced(client, NAMESPACE);
+    let mut spec = app(1, IMAGE);
+    spec["metadata"]["name"] = json!("db");
+    spec["spec"]["serviceName"] = json!("db");
+    spec["spec"]["selector"]["matchLabels"]["app"] = json!("db");
+    spec["spec"]["template"]["metadata"]["labels"]["app"] = json!("db");
+    let set: StatefulSet = serde_json::from_value(spec).unwrap();
+    f.runtime.block_on(sets.create(&PostParams::default(), &set)).expect("create db");
+    f.plan(&format!(
+        "  - id: scale\n    type: kube.scale\n    with: {{namespace: {NAMESPACE}, kind: statefulset, name: db, replicas: 3}}\n\
+         \x20 - id: restart\n    type: kube.rollout_restart\n    after: [scale]\n    with: {{namespace: {NAMESPACE}, kind: statefulset, name: db}}"
+    ));
+    f.failover(&[]).expect_code(0, "scale and restart a StatefulSet");
+    let set = f.runtime.block_on(sets.get("db")).unwrap();
+    let status = set.status.unwrap();
+    assert_eq!((status.replicas, status.ready_replicas), (3, Some(3)));
+    let annotations = set.spec.unwrap().template.metadata.unwrap().annotations.unwrap_or_default();
+    assert!(annotations["drctl.dev/restarted-by"].ends_with("/restart"), "{annotations:?}");
+}
+
+#[test]
+fn manifests_of_custom_kinds_are_applied_and_unknown_kinds_are_named() {
+    let f = Fixture::new("kube-apply", Duration::from_millis(100));
+    let Some(_) = f.clusters.emulator("manifests_of_custom_kinds_are_applied_and_unknown_kinds_are_named") else {
+        return;
+    };
+    f.seed_app("dr", 1, IMAGE);
+    let plans = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/monitoring/dr-alerts.yaml");
+    std::fs::create_dir_all(f.dir.path().join("monitoring")).unwrap();
+    std::fs::copy(plans, f.dir.path().join("monitoring/dr-alerts.yaml")).unwrap();
+    let namespaces: Api<Namespace> = Api::all(f.clusters.client(&f.runtime, "dr"));
+    let monitoring = serde_json::from_value(json!({ "metadata": { "name": "monitoring" } })).unwrap();
+    f.runtime.block_on(namespaces.create(&PostParams::default(), &monitoring)).unwrap();
+    std::fs::write(
+        f.dir.path().join("unknown.yaml"),
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n",
+    )
+    .unwrap();
+    f.plan(
+        "  - id: alerts\n    type: kube.apply\n    with: {file: monitoring/dr-alerts.yaml}\n\
+         \x20 - id: unknown\n    type: kube.apply\n    after: [alerts]\n    with: {file: unknown.yaml}",
+    );
+    let out = f.failover(&[]);
+    out.expect_code(1, "the unknown kind fails");
+    assert!(
+        out.all().contains("unknown.yaml:1:1: the API server of context dr does not serve example.com/v1 Widget"),
+        "{out}"
+    );
+    let journal = f.dir.only_journal();
+    let applied =
+        journal.iter().find(|r| r["event"] == "step_succeeded" && r["step"] == "alerts").expect("alerts applied");
+    assert_eq!(applied["outputs"]["objects"], "PrometheusRule monitoring/dr-alerts", "{applied}");
+    let client = f.clusters.client(&f.runtime, "dr");
+    let resource = kube::api::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("monitoring.coreos.com", "v1", "PrometheusRule"),
+        "prometheusrules",
+    );
+    let rules: Api<kube::api::DynamicObject> = Api::namespaced_with(client, "monitoring", &resource);
+    let rule = f.runtime.block_on(rules.get("dr-alerts")).expect("the rule exists");
+    assert_eq!(rule.data["spec"]["groups"][0]["name"], "dr-region");
+}
+
+#[test]
+fn a_cluster_check_waits_for_nodes_and_names_the_ones_not_ready() {
+    let f = Fixture::new("kube-check", Duration::from_millis(100));
+    let Some(_) = f.clusters.emulator("a_cluster_check_waits_for_nodes_and_names_the_ones_not_ready") else { return };
+    f.seed_app("primary", 2, IMAGE);
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(f.clusters.client(&f.runtime, "primary"));
+    let not_ready =
+        json!({ "status": { "conditions": [{ "type": "Ready", "status": "False", "reason": "KubeletNotReady" }] } });
+    for node in ["primary-node-1", "primary-node-2", "primary-node-3"] {
+        f.runtime.block_on(nodes.patch_status(node, &PatchParams::default(), &Patch::Merge(&not_ready))).unwrap();
+    }
+    let check = format!(
+        "  - id: check\n    type: kube.check_cluster\n    timeout: 2s\n    with: {{context: {}, namespace: {NAMESPACE}, min_ready_nodes: 2, workloads: [{{name: app}}]}}",
+        f.clusters.context("primary")
+    );
+    f.plan(&check);
+    let out = f.failover(&[]);
+    out.expect_code(1, "no node is ready");
+    assert!(out.all().contains("0 of 2 ready nodes in context primary"), "{out}");
+    assert!(out.all().contains("primary-node-1 (Ready=False KubeletNotReady)"), "{out}");
+
+    let ready = json!({ "status": { "conditions": [{ "type": "Ready", "status": "True" }] } });
+    for node in ["primary-node-1", "primary-node-2"] {
+        f.runtime.block_on(nodes.patch_status(node, &PatchParams::default(), &Patch::Merge(&ready))).unwrap();
+    }
+    f.plan(&check.replace("kube.check_cluster", "kube.check_cluster\n    name: again"));
+    let out = f.failover(&["--allow-plan-change"]);
+    out.expect_code(0, "two nodes are ready again");
+    let journal = f.dir.journal(&f.dir.run_ids().last().unwrap().clone());
+    let passed = journal.iter().find(|r| r["event"] == "step_succeeded").expect("the check passed");
+    assert_eq!(passed["outputs"]["ready_nodes"], "2");
+    assert_eq!(passed["outputs"]["workloads"], "deployment/app 2/2");
 }
