@@ -13,6 +13,8 @@ mod restart;
 mod rollout;
 mod scale;
 mod secret;
+#[cfg(test)]
+mod tests;
 mod undo;
 pub mod workload;
 
