@@ -13,6 +13,7 @@ pub mod http_check;
 pub mod http_request;
 pub mod k8s;
 pub mod notify_webhook;
+pub mod pg;
 #[cfg(test)]
 mod test_server;
 pub mod wait;
@@ -80,7 +81,9 @@ pub fn builtin(services: &Services) -> Registry {
         .register(aws_secrets::SecretsPut { aws: services.aws.clone() })
         .register(aws_secrets::SecretsRestorePrevious { aws: services.aws.clone() })
         .register(aws_secrets::SecretsRotate { aws: services.aws.clone() })
-        .register(aws_route53::Route53Upsert { aws: services.aws.clone() });
+        .register(aws_route53::Route53Upsert { aws: services.aws.clone() })
+        .register(pg::Promote::new(services))
+        .register(pg::Check::default());
     k8s::register(&mut registry, services);
     registry
 }
@@ -295,6 +298,8 @@ mod tests {
                 "kube.set_env",
                 "kube.write_secret",
                 "notify.webhook",
+                "pg.check",
+                "pg.promote",
                 "wait",
             ]
         );

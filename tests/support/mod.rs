@@ -22,6 +22,7 @@
 pub mod clusters;
 pub mod fault_proxy;
 pub mod moto;
+pub mod postgres;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;

@@ -1,0 +1,386 @@
+//! `pg.promote`: promotes a self-managed PostgreSQL streaming standby (`pg_promote`), refusing to
+//! lose more data than the RPO.
+//!
+//! Observation connects to the standby: not in recovery (`pg_is_in_recovery()` false) means it is
+//! already promoted, and the step is done without acting, so a resumed or repeated run never
+//! promotes twice. Otherwise it measures the lag (see the module above for exactly what) and refuses
+//! when it exceeds `max_lag` (the plan's RPO by default), unless `--accept-data-loss` covers it;
+//! the accepted loss goes into the outputs, which the journal keeps.
+//!
+//! Acting is `SELECT pg_promote(wait => false)`; waiting polls every 500 ms until the server is out
+//! of recovery *and* commits a write (see [`super::write_probe`]); the step's timeout bounds it.
+//!
+//! Outputs: `lag_s` and `accepted_data_loss_s` (empty when the server was found promoted and this
+//! process measured nothing), `replay_delay_bytes`, `promoted_lsn` (`pg_current_wal_lsn()` when
+//! verified) and `timeline` (the timeline the server writes on, from
+//! `pg_walfile_name(pg_current_wal_lsn())`: `pg_control_checkpoint()` shows the new timeline only
+//! after the first checkpoint following the promotion).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use schemars::JsonSchema;
+use serde::Deserialize;
+use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
+
+use super::{
+    Dsn, EnvLookup, Lag, Measurement, Target, connect, dsn_from, measure, pg_error, primary_view, process_env, seconds,
+    status, write_probe,
+};
+use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::steps::{HumanDuration, Services};
+
+/// How often to look while the promotion completes.
+const POLL: Duration = Duration::from_millis(500);
+
+/// The `pg.promote` step type.
+pub struct Promote {
+    accept_data_loss: Option<Duration>,
+    env: EnvLookup,
+}
+
+impl Promote {
+    pub fn new(services: &Services) -> Self {
+        Promote { accept_data_loss: services.accept_data_loss, env: process_env() }
+    }
+}
+
+/// `with:` of a `pg.promote` step (exactly one of `dsn_env` and `dsn`; at most one of
+/// `primary_dsn_env` and `primary_dsn`).
+#[derive(Deserialize, JsonSchema)]
+#[serde(try_from = "PromoteFields")]
+pub struct PromoteParams(PromoteFields);
+
+/// The fields of [`PromoteParams`], before checks across fields.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteFields {
+    /// The environment variable holding the standby's libpq connection string or URL (password
+    /// included); the string is never shown.
+    #[serde(default)]
+    pub dsn_env: Option<String>,
+    /// The standby's connection URL without a password, e.g.
+    /// `postgres://drctl@10.0.0.5:5432/postgres`; one with a password is refused (use `dsn_env`).
+    #[serde(default)]
+    pub dsn: Option<String>,
+    /// The environment variable holding the primary's connection string. When the primary answers,
+    /// the lag is measured against its WAL position; when it does not (it failed), from the standby
+    /// alone.
+    #[serde(default)]
+    pub primary_dsn_env: Option<String>,
+    /// The primary's connection URL without a password (see `primary_dsn_env`).
+    #[serde(default)]
+    pub primary_dsn: Option<String>,
+    /// The most lag (data loss, as time) to promote with (default: the plan's RPO); more needs
+    /// `--accept-data-loss`.
+    #[serde(default)]
+    pub max_lag: Option<HumanDuration>,
+}
+
+/// The checked parameters.
+struct Checked {
+    standby: Dsn,
+    primary: Option<Dsn>,
+    max_lag: Option<HumanDuration>,
+}
+
+impl TryFrom<PromoteFields> for PromoteParams {
+    type Error = String;
+    fn try_from(f: PromoteFields) -> Result<Self, String> {
+        dsn_from(f.dsn.clone(), f.dsn_env.clone(), ("with.dsn", "with.dsn_env"), true)?;
+        dsn_from(
+            f.primary_dsn.clone(),
+            f.primary_dsn_env.clone(),
+            ("with.primary_dsn", "with.primary_dsn_env"),
+            false,
+        )?;
+        Ok(PromoteParams(f))
+    }
+}
+
+impl PromoteParams {
+    fn checked(self) -> Checked {
+        let f = self.0;
+        // Checked in `try_from`.
+        let standby = dsn_from(f.dsn, f.dsn_env, ("with.dsn", "with.dsn_env"), true).ok().flatten();
+        let primary = dsn_from(f.primary_dsn, f.primary_dsn_env, ("with.primary_dsn", "with.primary_dsn_env"), false);
+        Checked {
+            standby: standby.unwrap_or(Dsn::Env { name: String::new(), field: "with.dsn_env" }),
+            primary: primary.ok().flatten(),
+            max_lag: f.max_lag,
+        }
+    }
+}
+
+impl TypedStep for Promote {
+    type Params = PromoteParams;
+    const NAME: &'static str = "pg.promote";
+    const SUMMARY: &'static str = "Promotes a self-managed PostgreSQL streaming standby (pg_promote) and waits until \
+                                   it accepts writes, refusing if it lags more than the RPO unless \
+                                   --accept-data-loss covers it.";
+    const OUTPUTS: &'static [&'static str] =
+        &["lag_s", "accepted_data_loss_s", "replay_delay_bytes", "promoted_lsn", "timeline"];
+
+    fn build(&self, params: PromoteParams, context: &BuildContext) -> Box<dyn Step> {
+        let p = params.checked();
+        let limit = match p.max_lag {
+            Some(max) => Limit { max: max.0, what: format!("`with.max_lag` of {max}") },
+            None => {
+                let rpo = context.plan.objectives.rpo;
+                Limit { max: rpo, what: format!("the plan's RPO of {}", HumanDuration(rpo)) }
+            }
+        };
+        Box::new(PromoteStep {
+            standby: p.standby,
+            primary: p.primary,
+            limit,
+            accept: self.accept_data_loss,
+            env: self.env.clone(),
+            progress: Mutex::default(),
+        })
+    }
+}
+
+/// The lag a promotion may lose without the operator's consent, and how to name it.
+struct Limit {
+    max: Duration,
+    what: String,
+}
+
+/// The measured lag and the loss the operator accepted, as the outputs show them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Assessment {
+    /// Seconds, `unknown`, or empty when not measured.
+    lag_s: String,
+    /// Seconds (the measured lag), `unknown`, or empty when no loss beyond the limit was accepted.
+    accepted_s: String,
+    /// Received but not replayed WAL, or empty when not measured.
+    replay_delay_bytes: String,
+}
+
+/// What this process learnt about the promotion.
+#[derive(Default)]
+struct Progress {
+    /// `pg_promote` was sent in this process.
+    attempted: bool,
+    /// The lag measured before acting.
+    assessment: Option<Assessment>,
+}
+
+/// A value for `--accept-data-loss` that covers `lag`: whole seconds under a minute, else whole minutes.
+fn covering(lag: f64) -> String {
+    let secs = lag.ceil().max(1.0) as u64;
+    if secs < 60 { format!("{secs}s") } else { format!("{}m", secs.div_ceil(60)) }
+}
+
+/// Whether to promote `standby` with the measured lag, given the limit and `--accept-data-loss`.
+fn decide(standby: &str, m: &Measurement, limit: &Limit, accept: Option<Duration>) -> Result<Assessment, StepError> {
+    let delay = m.replay_delay_bytes.to_string();
+    let assessment = |lag_s: String, accepted_s: String| Assessment { lag_s, accepted_s, replay_delay_bytes: delay };
+    match &m.lag {
+        Lag::Seconds(s) if *s <= limit.max.as_secs_f64() => Ok(assessment(seconds(*s), String::new())),
+        Lag::Seconds(s) => match accept {
+            Some(a) if a.as_secs_f64() >= *s => Ok(assessment(seconds(*s), seconds(*s))),
+            Some(a) => Err(StepError::fatal(format!(
+                "standby {standby} lags {}s behind its primary, more than {}, and `--accept-data-loss {}` does not \
+                 cover it: promoting now would lose up to {}s of writes ({}). Wait for it to catch up, or resume \
+                 with `--accept-data-loss {}` to accept that loss",
+                seconds(*s),
+                limit.what,
+                HumanDuration(a),
+                seconds(*s),
+                m.basis,
+                covering(*s)
+            ))),
+            None => Err(StepError::fatal(format!(
+                "standby {standby} lags {}s behind its primary, more than {}: promoting now would lose up to {}s of \
+                 writes ({}). Wait for it to catch up, or resume with `--accept-data-loss {}` to accept that loss",
+                seconds(*s),
+                limit.what,
+                seconds(*s),
+                m.basis,
+                covering(*s)
+            ))),
+        },
+        Lag::Unknown(_) if accept.is_some() => Ok(assessment("unknown".into(), "unknown".into())),
+        Lag::Unknown(why) => Err(StepError::fatal(format!(
+            "the lag of standby {standby} is unknown ({why}), so the data a promotion would lose cannot be checked \
+             against {}. Find out why (is replication running?), or accept an unknown loss with \
+             `--accept-data-loss <duration>`",
+            limit.what
+        ))),
+    }
+}
+
+struct PromoteStep {
+    standby: Dsn,
+    primary: Option<Dsn>,
+    limit: Limit,
+    accept: Option<Duration>,
+    env: EnvLookup,
+    progress: Mutex<Progress>,
+}
+
+impl PromoteStep {
+    async fn connect(&self) -> Result<(Client, Target), StepError> {
+        connect(&self.standby, "standby", &self.env).await
+    }
+
+    /// The outputs of a promoted server: this process's measurement if it promoted, else none.
+    async fn outputs(&self, client: &Client, target: &Target) -> Result<Outputs, StepError> {
+        let row = client
+            .query_one("SELECT pg_current_wal_lsn()::text, pg_walfile_name(pg_current_wal_lsn())", &[])
+            .await
+            .map_err(|e| pg_error(&e, "read the WAL position of", target))?;
+        let (lsn, walfile): (String, String) = (row.get(0), row.get(1));
+        let timeline = walfile.get(..8).and_then(|t| u32::from_str_radix(t, 16).ok()).map(|t| t.to_string());
+        let assessment = {
+            let progress = self.progress.lock().unwrap_or_else(|e| e.into_inner());
+            progress.assessment.clone().filter(|_| progress.attempted).unwrap_or_default()
+        };
+        Ok(Outputs::from([
+            ("lag_s".into(), assessment.lag_s),
+            ("accepted_data_loss_s".into(), assessment.accepted_s),
+            ("replay_delay_bytes".into(), assessment.replay_delay_bytes),
+            ("promoted_lsn".into(), lsn),
+            ("timeline".into(), timeline.unwrap_or_default()),
+        ]))
+    }
+
+    /// Whether the server is out of recovery and commits a write; `Err` with what is missing.
+    async fn writable(&self, client: &Client, target: &Target) -> Result<(), StepError> {
+        let in_recovery = status(client, target).await?.in_recovery;
+        if in_recovery {
+            return Err(StepError::retryable(format!("{target} is still in recovery (promotion requested)")));
+        }
+        write_probe(client, target).await
+    }
+}
+
+#[async_trait]
+impl Step for PromoteStep {
+    fn describe(&self) -> String {
+        let accept = match self.accept {
+            Some(a) => format!("; --accept-data-loss allows up to {}", HumanDuration(a)),
+            None => String::new(),
+        };
+        format!(
+            "promote PostgreSQL standby {} (refuses if it lags more than {}{accept})",
+            self.standby.label(),
+            HumanDuration(self.limit.max)
+        )
+    }
+
+    /// Done when the server is out of recovery; else measures the lag and refuses here, before
+    /// anything is journaled as acting.
+    async fn observe(&self, _ctx: &StepContext) -> Result<Observation, StepError> {
+        let (client, target) = self.connect().await?;
+        let state = status(&client, &target).await?;
+        if !state.in_recovery {
+            return Ok(Observation::Done(self.outputs(&client, &target).await?));
+        }
+        let primary = primary_view(self.primary.as_ref(), &self.env).await?;
+        let measurement = measure(&state, &primary);
+        let assessment = decide(&target.label, &measurement, &self.limit, self.accept)?;
+        if !assessment.accepted_s.is_empty() {
+            tracing::warn!(
+                "promoting {target} with a lag of {}s: data loss accepted with --accept-data-loss ({})",
+                assessment.lag_s,
+                measurement.basis
+            );
+        }
+        self.progress.lock().unwrap_or_else(|e| e.into_inner()).assessment = Some(assessment);
+        Ok(Observation::NotDone)
+    }
+
+    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
+        let (client, target) = self.connect().await?;
+        self.progress.lock().unwrap_or_else(|e| e.into_inner()).attempted = true;
+        match client.query_one("SELECT pg_promote(wait => false)", &[]).await {
+            Ok(row) if row.get::<_, bool>(0) => Ok(()),
+            Ok(_) => Err(StepError::retryable(format!("{target} did not accept the promotion (pg_promote: false)"))),
+            // Promoted meanwhile (by someone else, or an earlier attempt): `wait` confirms it.
+            Err(e) if e.code() == Some(&SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE) => Ok(()),
+            Err(e) => Err(pg_error(&e, "promote", &target)),
+        }
+    }
+
+    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
+        loop {
+            let outcome = match self.connect().await {
+                Ok((client, target)) => self.writable(&client, &target).await,
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(e) if e.is_retryable() => ctx.waiting_for(e.message),
+                Err(e) => return Err(e),
+            }
+            ctx.sleep(POLL).await;
+        }
+    }
+
+    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+        let (client, target) = self.connect().await?;
+        self.writable(&client, &target).await?;
+        self.outputs(&client, &target).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steps::test_server::build_error;
+
+    fn limit() -> Limit {
+        Limit { max: Duration::from_secs(300), what: "the plan's RPO of 5m".into() }
+    }
+
+    fn lagging(s: f64) -> Measurement {
+        Measurement { lag: Lag::Seconds(s), replay_delay_bytes: 120, basis: "the primary does not answer".into() }
+    }
+
+    #[test]
+    fn lag_within_the_limit_promotes_and_beyond_it_needs_consent() {
+        let ok = decide("s", &lagging(12.0), &limit(), None).unwrap();
+        assert_eq!((ok.lag_s.as_str(), ok.accepted_s.as_str(), ok.replay_delay_bytes.as_str()), ("12", "", "120"));
+
+        let e = decide("s", &lagging(420.0), &limit(), None).unwrap_err();
+        assert!(!e.is_retryable());
+        for part in ["lags 420s", "the plan's RPO of 5m", "`--accept-data-loss 7m`", "does not answer"] {
+            assert!(e.message.contains(part), "{part}: {e}");
+        }
+        let e = decide("s", &lagging(420.5), &limit(), Some(Duration::from_secs(300))).unwrap_err();
+        assert!(e.message.contains("`--accept-data-loss 5m` does not cover it"), "{e}");
+
+        let accepted = decide("s", &lagging(420.0), &limit(), Some(Duration::from_secs(600))).unwrap();
+        assert_eq!((accepted.lag_s.as_str(), accepted.accepted_s.as_str()), ("420", "420"));
+        assert_eq!(decide("s", &lagging(3.0), &limit(), Some(Duration::from_secs(600))).unwrap().accepted_s, "");
+
+        let unknown =
+            Measurement { lag: Lag::Unknown("no transaction".into()), replay_delay_bytes: 0, basis: String::new() };
+        let e = decide("s", &unknown, &limit(), None).unwrap_err();
+        assert!(e.message.contains("is unknown (no transaction)") && e.message.contains("--accept-data-loss"));
+        let accepted = decide("s", &unknown, &limit(), Some(Duration::from_secs(1))).unwrap();
+        assert_eq!(accepted.accepted_s, "unknown");
+        assert_eq!((covering(0.2), covering(3.4), covering(61.0)), ("1s".into(), "4s".into(), "2m".into()));
+    }
+
+    #[test]
+    fn parameters_need_a_dsn_without_a_password() {
+        let kind = Promote { accept_data_loss: None, env: process_env() };
+        let e = build_error(&kind, "dsn: postgres://drctl:hunter2@127.0.0.1:5433/postgres");
+        assert!(e.contains("`dsn` contains a password") && e.contains("`dsn_env`"), "{e}");
+        let e = build_error(&kind, "dsn_env: PG\nprimary_dsn: host=db password=x");
+        assert!(e.contains("`primary_dsn` contains a password") && e.contains("`primary_dsn_env`"), "{e}");
+        assert!(build_error(&kind, "max_lag: 1m").contains("set `dsn_env`"));
+        assert!(build_error(&kind, "dsn_env: PG\nrole: primary").contains("unknown field"));
+        let step = crate::steps::test_server::build(&kind, "dsn: postgres://drctl@10.0.0.5:5432/postgres");
+        assert_eq!(
+            step.describe(),
+            "promote PostgreSQL standby drctl@10.0.0.5:5432/postgres (refuses if it lags more than 5m)"
+        );
+    }
+}
