@@ -120,6 +120,7 @@ class Handler(BaseHTTPRequestHandler):
     def send_json(self, code, body, headers=None, content_type="application/json"):
         """A complete JSON response."""
         data = json.dumps(body, separators=(",", ":")).encode() if not isinstance(body, bytes) else body
+        self.count_success(code)
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
@@ -130,10 +131,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def start_chunked(self, code):
         """Headers of a streamed (watch) response."""
+        self.count_success(code)
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+
+    def count_success(self, code):
+        """Counts a 2xx answer to a Kubernetes API request before the client can see it, so a client that
+        reads the counts right after its answer sees its own request counted."""
+        key, self.success_key = getattr(self, "success_key", None), None
+        if key and 200 <= code < 300:
+            self.server.cluster.requests.record_success(*key)
 
     def write_chunk(self, obj):
         """One JSON line as one chunk."""
@@ -164,6 +173,7 @@ class Handler(BaseHTTPRequestHandler):
     def dispatch(self, method):
         """Runs one request: control API, or request count, fault, auth and the Kubernetes API."""
         cluster = self.server.cluster
+        self.success_key = None
         url = urlsplit(self.path)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         try:
@@ -179,8 +189,8 @@ class Handler(BaseHTTPRequestHandler):
             if route is None:
                 return self.non_resource(method, url.path)
             self.authorize(user, method, route, query)
+            self.success_key = (method, url.path)
             self.resource(method, route, query, body)
-            cluster.requests.record_success(method, url.path)
         except ApiError as e:
             self.send_json(e.code, e.status(), e.headers)
         except (BrokenPipeError, ConnectionResetError):
