@@ -1,0 +1,139 @@
+"""What a drill does to the environment: inject a fault into the primary region, repair the primary
+after the failover (its database rebuilt as a standby of the promoted one), restore the starting
+layout after the failback, and the checks that prove everything is back and nothing leaked. Each
+check prints one line of detail and raises when it fails."""
+
+import json
+import os
+import time
+import urllib.request
+
+from . import aws, kube, postgres
+from .environment import inventory, load_state, servers
+
+HEARTBEAT_TABLE = "drctl_drill_heartbeat"
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def post(url, method="POST"):
+    urllib.request.urlopen(urllib.request.Request(url, method=method, data=b""), timeout=5).close()
+
+
+def inject(directory, fault):
+    state = load_state(directory)
+    if fault == "database_stop":
+        servers(state)["primary"].stop("immediate")
+        return "the primary database was stopped with pg_ctl stop -m immediate"
+    if fault == "health_fail":
+        post(f"{state['health_url']}/_env/faults/us-east-1")
+        return "the us-east-1 health endpoint answers 503"
+    if fault == "api_fail":
+        kube.Cluster(state["kubeconfig"], "primary").fail_everything()
+        return "the primary cluster's API answers 503 to every request"
+    raise ValueError(f"unknown fault {fault!r}: database_stop, health_fail or api_fail")
+
+
+def clear_faults(state):
+    post(f"{state['health_url']}/_env/faults", method="DELETE")
+    for name in ("primary", "dr"):
+        kube.Cluster(state["kubeconfig"], name).clear_faults()
+
+
+def repair(directory):
+    """The primary region comes back: faults cleared, its database rebuilt as a standby of the DR one."""
+    state = load_state(directory)
+    clear_faults(state)
+    pg = servers(state)
+    pg["primary"].rebuild_as_standby_of(pg["dr"].port)
+    return f"faults cleared; the primary database streams from the DR one on :{pg['dr'].port}"
+
+
+def restore(directory):
+    """After the failback: the DR database rebuilt as a standby of the primary again, and the DR alerts
+    the failover enabled removed (the plan's failback has no step for them)."""
+    state = load_state(directory)
+    clear_faults(state)
+    pg = servers(state)
+    pg["dr"].rebuild_as_standby_of(pg["primary"].port)
+    kube.Cluster(state["kubeconfig"], "dr").call("DELETE", kube.DR_ALERTS)
+    return f"the DR database streams from the primary on :{pg['primary'].port}; DR alerts removed"
+
+
+def check(directory, name):
+    state = load_state(directory)
+    checks = {"dns-on-primary": dns_on_primary, "database-on-primary": database_on_primary,
+              "secret-restored": secret_restored, "deployments": deployments, "no-leftovers": no_leftovers}
+    if name not in checks:
+        raise ValueError(f"no check {name!r}: {', '.join(checks)}")
+    return checks[name](directory, state)
+
+
+def dns_on_primary(directory, state):
+    target = aws.api_alias(state["aws_endpoint"], state["zone_id"])
+    if target != aws.PRIMARY_ALIAS["DNSName"]:
+        raise CheckFailed(f"api.example.com points at {target}, not {aws.PRIMARY_ALIAS['DNSName']}")
+    return f"api.example.com → {target}"
+
+
+def database_on_primary(directory, state):
+    pg = servers(state)
+    if pg["primary"].in_recovery():
+        raise CheckFailed(f"the primary database on :{pg['primary'].port} is still a standby")
+    if not pg["dr"].in_recovery():
+        raise CheckFailed(f"the DR database on :{pg['dr'].port} accepts writes: two primaries")
+    source = postgres.streaming_from(pg["dr"].port)
+    if source != pg["primary"].port:
+        raise CheckFailed(f"the DR database streams from {source}, not from the primary on :{pg['primary'].port}")
+    return f"the primary on :{pg['primary'].port} accepts writes; the DR standby on :{pg['dr'].port} streams from it"
+
+
+def secret_restored(directory, state):
+    if aws.current_secret_fingerprint(state["aws_endpoint"]) != state["secret_fingerprint"]:
+        raise CheckFailed(f"{aws.SECRET_ID}'s AWSCURRENT value differs from the one the environment started with")
+    return f"{aws.SECRET_ID}'s AWSCURRENT value is the one the environment started with (compared by SHA-256)"
+
+
+def deployments(directory, state):
+    found = []
+    for name, wanted in kube.STEADY_REPLICAS.items():
+        deployment = kube.Cluster(state["kubeconfig"], name).deployment() or {}
+        spec = deployment.get("spec", {}).get("replicas")
+        ready = deployment.get("status", {}).get("readyReplicas", 0)
+        if (spec, ready) != (wanted, wanted):
+            raise CheckFailed(f"{name}: {kube.NAMESPACE}/{kube.APP} wants {spec} and has {ready} ready, not {wanted}")
+        found.append(f"{name} {ready}/{wanted} ready")
+    return f"{kube.NAMESPACE}/{kube.APP}: " + ", ".join(found)
+
+
+def no_leftovers(directory, state):
+    """No heartbeat table on either database (the standby replays the drop within 10 s), no fault still
+    armed, and the same AWS and Kubernetes objects as when the environment came up."""
+    pg = servers(state)
+    query = f"SELECT count(*) FROM pg_tables WHERE tablename = '{HEARTBEAT_TABLE}'"
+    deadline = time.monotonic() + 10
+    while True:
+        tables = {name: postgres.psql(s.port, query) for name, s in pg.items()}
+        if all(count == "0" for count in tables.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    problems = [f"{HEARTBEAT_TABLE} is still in the {name} database" for name, n in tables.items() if n != "0"]
+    with urllib.request.urlopen(f"{state['health_url']}/_env/faults", timeout=5) as response:
+        problems += [f"the health fault on {region} is still armed" for region in json.load(response)["faults"]]
+    for name in ("primary", "dr"):
+        if kube.Cluster(state["kubeconfig"], name).faults():
+            problems.append(f"the {name} cluster still has API faults armed")
+    with open(os.path.join(directory, "inventory.json")) as f:
+        before = json.load(f)
+    now = inventory(state)
+    for kind in sorted(set(before) | set(now)):
+        added = sorted(set(now.get(kind, [])) - set(before.get(kind, [])))
+        removed = sorted(set(before.get(kind, [])) - set(now.get(kind, [])))
+        problems += [f"{kind}: {item} was left behind" for item in added]
+        problems += [f"{kind}: {item} is gone" for item in removed]
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    counted = sum(len(items) for items in now.values())
+    return f"no heartbeat table, no armed fault, the same {counted} AWS and Kubernetes objects as at the start"

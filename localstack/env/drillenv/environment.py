@@ -1,0 +1,203 @@
+"""Bringing the environment up and down, and its `state.json` (what runs where, by PID and port)."""
+
+import json
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+import urllib.request
+
+from . import aws, kube, postgres, processes
+
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(HERE))
+
+
+def say(line):
+    print(f"== {line}", file=sys.stderr, flush=True)
+
+
+def load_state(directory):
+    path = os.path.join(directory, "state.json")
+    if not os.path.exists(path):
+        raise RuntimeError(f"no environment in {directory}: start one with `localstack/env/up --dir {directory}`")
+    with open(path) as f:
+        return json.load(f)
+
+
+def save(path, value, private=False):
+    tmp = path + ".tmp"
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644), "w") as f:
+        f.write(value if isinstance(value, str) else json.dumps(value, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def servers(state):
+    """The two PostgreSQL servers."""
+    return {name: postgres.Server(state["pg_root"], name, port) for name, port in state["pg"].items()}
+
+
+def app_url(state, password, port_name):
+    return f"postgres://{postgres.APP_ROLE}:{password}@127.0.0.1:{state['pg'][port_name]}/{postgres.DATABASE}"
+
+
+def http_ok(url):
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return response.status == 200
+
+
+def refuse_if_up(directory):
+    """Raises when `directory` holds an environment already."""
+    if os.path.exists(os.path.join(directory, "state.json")):
+        raise RuntimeError(f"an environment is already up in {directory}: `localstack/env/down --dir {directory}` first")
+
+
+def up(directory):
+    """Starts everything, seeds it, writes state.json, inventory.json, env.json and env.sh."""
+    os.makedirs(directory, exist_ok=True)
+    directory = os.path.abspath(directory)
+    logs = os.path.join(directory, "logs")
+    os.makedirs(logs, exist_ok=True)
+    pg_root = tempfile.mkdtemp(prefix="drctl-env-pg-")
+    os.chmod(pg_root, 0o755)
+    state = {"pids": {}, "pg_root": pg_root, "pg": {"primary": processes.free_port(), "dr": processes.free_port()}}
+    state_path = os.path.join(directory, "state.json")
+    save(state_path, state)
+    password = secrets.token_urlsafe(18)
+
+    say(f"PostgreSQL primary on 127.0.0.1:{state['pg']['primary']}, streaming standby on :{state['pg']['dr']}")
+    pg = servers(state)
+    pg["primary"].init_primary(password)
+    pg["dr"].rebuild_as_standby_of(state["pg"]["primary"])
+
+    start_aws(state, logs)
+    save(state_path, state)
+
+    seeds = []
+    for cluster, db in (("primary", "primary"), ("dr", "dr")):
+        path = os.path.join(directory, f"seed-{cluster}.yaml")
+        save(path, kube.seed_manifests(cluster, app_url(state, password, db)), private=True)
+        seeds += ["--seed-cluster", f"{cluster}={path}"]
+    state["kubeconfig"] = os.path.join(directory, "kubeconfig")
+    kube_log = os.path.join(logs, "kube-emulator.log")
+    state["pids"]["kube"] = processes.spawn(
+        [sys.executable, os.path.join(REPO, "localstack/kube/emulator"), "--cluster", "primary", "--cluster", "dr",
+         "--kubeconfig", state["kubeconfig"], "--rollout-delay", "0.3", *seeds], kube_log)
+    save(state_path, state)
+    processes.wait_for("the Kubernetes API emulator", lambda: os.path.exists(state["kubeconfig"]),
+                       pid=state["pids"]["kube"], log_path=kube_log)
+    clusters = {name: kube.Cluster(state["kubeconfig"], name) for name in ("primary", "dr")}
+    state["kubernetes"] = {name: c.url for name, c in clusters.items()}
+    say(f"Kubernetes API emulator: primary {clusters['primary'].url}, dr {clusters['dr'].url}")
+
+    say("seeding AWS: hosted zone example.com, RDS portfolio-primary and its us-west-2 replica, secret dr-database-url")
+    state.update(aws.seed(state["aws_endpoint"], app_url(state, password, "primary"), password))
+
+    health_port = processes.free_port()
+    health_log = os.path.join(logs, "health.log")
+    state["health_url"] = f"http://127.0.0.1:{health_port}"
+    save(state_path, state)
+    state["pids"]["health"] = processes.spawn(
+        [sys.executable, os.path.join(HERE, "envctl"), "--dir", directory, "health-app", "--port", str(health_port)],
+        health_log)
+    save(state_path, state)
+    processes.wait_for("the health app", lambda: http_ok(state["health_url"] + "/health"), pid=state["pids"]["health"],
+                       log_path=health_log)
+    say(f"health endpoints on {state['health_url']} (us-east-1 healthy, us-west-2 a read-only standby)")
+
+    save(os.path.join(directory, "inventory.json"), inventory(state))
+    variables = variables_of(state)
+    save(os.path.join(directory, "env.json"), describe(directory, state, variables))
+    save(os.path.join(directory, "env.sh"), "".join(f"export {k}='{v}'\n" for k, v in sorted(variables.items())))
+    say(f"the environment is up: {os.path.join(directory, 'env.json')}; `source {os.path.join(directory, 'env.sh')}` "
+        "to drive it by hand")
+
+
+def start_aws(state, logs):
+    """moto on a free port, or the endpoint DRCTL_ENV_AWS_ENDPOINT names (LocalStack)."""
+    if os.environ.get("DRCTL_ENV_AWS_ENDPOINT"):
+        state["aws_endpoint"] = os.environ["DRCTL_ENV_AWS_ENDPOINT"].rstrip("/")
+        say(f"AWS: {state['aws_endpoint']} (DRCTL_ENV_AWS_ENDPOINT)")
+        return
+    port = processes.free_port()
+    log = os.path.join(logs, "moto.log")
+    state["aws_endpoint"] = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, MOTO_ALLOW_NONEXISTENT_REGION="true")
+    argv = [sys.executable, os.path.join(HERE, "moto-server"), "-H", "127.0.0.1", "-p", str(port)]
+    state["pids"]["moto"] = processes.spawn(argv, log, env)
+    say(f"moto (the AWS emulator) on {state['aws_endpoint']}")
+    processes.wait_for("moto", lambda: http_ok(state["aws_endpoint"] + "/moto-api/"), pid=state["pids"]["moto"],
+                       log_path=log)
+
+
+def inventory(state):
+    """What exists now (AWS and Kubernetes objects), for the leak check."""
+    found = aws.inventory(state["aws_endpoint"])
+    for name in ("primary", "dr"):
+        found[f"kubernetes.{name}"] = kube.Cluster(state["kubeconfig"], name).inventory()
+    return found
+
+
+def variables_of(state):
+    """The variables plans/us-west-2-local.yaml and the drill read."""
+    pg, health = state["pg"], state["health_url"]
+    return {
+        "AWS_ENDPOINT_URL": state["aws_endpoint"],
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": aws.PRIMARY_REGION,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "KUBECONFIG": state["kubeconfig"],
+        "PRIMARY_DATABASE_DSN": f"postgres://{postgres.SUPERUSER}@127.0.0.1:{pg['primary']}/{postgres.DATABASE}",
+        "DR_DATABASE_DSN": f"postgres://{postgres.SUPERUSER}@127.0.0.1:{pg['dr']}/{postgres.DATABASE}",
+        "DR_DATABASE_ENDPOINT": f"127.0.0.1:{pg['dr']}",
+        "API_ZONE_ID": state["zone_id"],
+        "API_URL": health,
+        "PRIMARY_HEALTH_URL": f"{health}/regions/us-east-1/health",
+        "DR_HEALTH_URL": f"{health}/regions/us-west-2/health",
+        "SLACK_WEBHOOK_URL": f"{health}/hooks/chat",
+        "NO_PROXY": "127.0.0.1,localhost",
+    }
+
+
+def describe(directory, state, variables):
+    """env.json: what `drctl drill` reads."""
+    ctl = [sys.executable, os.path.join(HERE, "envctl"), "--dir", directory]
+    return {
+        "name": "local",
+        "variables": variables,
+        "endpoints": {
+            "aws": state["aws_endpoint"],
+            "kubernetes": state["kubernetes"],
+            "postgres": {name: f"127.0.0.1:{port}" for name, port in state["pg"].items()},
+            "health": state["health_url"],
+        },
+        "actions": {
+            "inject": {fault: ctl + ["inject", fault] for fault in ("database_stop", "health_fail", "api_fail")},
+            "repair": ctl + ["repair"],
+            "restore": ctl + ["restore"],
+            "checks": {name: ctl + ["check", name] for name in
+                       ("dns-on-primary", "database-on-primary", "secret-restored", "deployments", "no-leftovers")},
+        },
+    }
+
+
+def down(directory):
+    """Stops every process by PID and the databases, and removes their data; keeps the logs."""
+    try:
+        state = load_state(directory)
+    except RuntimeError:
+        say(f"nothing to stop in {directory}")
+        return
+    for name, pid in state.get("pids", {}).items():
+        processes.stop(pid)
+    for server in servers(state).values():
+        server.stop("immediate")
+    shutil.rmtree(state["pg_root"], ignore_errors=True)
+    for name in ("state.json", "env.json", "env.sh", "seed-primary.yaml", "seed-dr.yaml", "kubeconfig"):
+        try:
+            os.remove(os.path.join(directory, name))
+        except FileNotFoundError:
+            pass
+    say(f"the environment in {directory} is down (logs kept in {os.path.join(directory, 'logs')})")
