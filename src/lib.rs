@@ -8,6 +8,7 @@
 pub mod aws;
 pub mod cli;
 pub mod clock;
+pub mod drill;
 pub mod engine;
 pub mod exit_code;
 pub mod journal;

@@ -1,6 +1,7 @@
 //! The `drctl` command line.
 
 mod approver;
+mod drill_cmd;
 mod plan_cmd;
 mod run_cmd;
 mod status;
@@ -63,6 +64,9 @@ enum Command {
     /// Check, show or describe plan files.
     #[command(subcommand)]
     Plan(plan_cmd::PlanCommand),
+    /// Run a DR drill against an emulated environment, or show past drills.
+    #[command(subcommand)]
+    Drill(drill_cmd::DrillCommand),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -102,6 +106,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Abandon(args) => run_cmd::abandon(&global, args),
         Command::Status(args) => status::status(&global, args),
         Command::Plan(command) => plan_cmd::plan(&global, command),
+        Command::Drill(command) => drill_cmd::drill(&global, command).await,
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "drctl", &mut std::io::stdout());
             exit_code::OK

@@ -6,7 +6,7 @@ use super::dsn::Target;
 use crate::step::StepError;
 
 /// The error and its causes, `: `-separated; a server's error as `SEVERITY: message (HINT: ...)`.
-pub(super) fn chain(e: &tokio_postgres::Error) -> String {
+pub(crate) fn chain(e: &tokio_postgres::Error) -> String {
     if let Some(db) = e.as_db_error() {
         let mut text = format!("{}: {}", db.severity(), db.message());
         if let Some(detail) = db.detail() {

@@ -47,7 +47,7 @@
 
 mod check;
 mod dsn;
-mod errors;
+pub(crate) mod errors;
 mod lag;
 mod probe;
 mod promote;

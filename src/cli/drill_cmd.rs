@@ -1,0 +1,154 @@
+//! `drctl drill run` and `drctl drill history`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::Global;
+use crate::drill::report::model::{DrillReport, Measurement};
+use crate::drill::runner::{self, DrillError, DrillOptions};
+use crate::exit_code;
+
+/// Drills: a plan run against an emulated environment, with a fault, measured RTO and RPO, and
+/// evidence.
+#[derive(Debug, Subcommand)]
+pub enum DrillCommand {
+    /// Run a drill (drills/NAME.yaml): inject its fault, fail over, measure RTO and RPO, fail back,
+    /// check, and write the reports. Exits 1 when an objective is missed or a check fails.
+    Run(RunArgs),
+    /// Past drills' RTO and RPO, oldest first, with their trend.
+    History(HistoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The drill: a name in the drills directory, or a path to its YAML.
+    drill: String,
+    /// Where drill definitions are found by name.
+    #[arg(long, default_value = "drills")]
+    drills_dir: PathBuf,
+    /// Let the drill touch this non-local endpoint (by the environment's name for it: `aws`,
+    /// `kubernetes.dr`, `postgres.primary`...). Without it, anything but 127.0.0.1 is refused.
+    #[arg(long = "allow-live", value_name = "NAME")]
+    allow_live: Vec<String>,
+    /// Where reports go (default: STATE_DIR/drills).
+    #[arg(long)]
+    reports_dir: Option<PathBuf>,
+    /// The environment's description (`env.json`), instead of the drill's `environment`.
+    #[arg(long, value_name = "ENV_JSON")]
+    environment: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only this drill.
+    drill: Option<String>,
+    /// Where reports are (default: STATE_DIR/drills).
+    #[arg(long)]
+    reports_dir: Option<PathBuf>,
+}
+
+/// Runs a drill subcommand; returns the exit code.
+pub async fn drill(global: &Global, command: DrillCommand) -> u8 {
+    match command {
+        DrillCommand::Run(args) => run(global, args).await,
+        DrillCommand::History(args) => {
+            let root = args.reports_dir.unwrap_or_else(|| global.state_dir.join("drills"));
+            match crate::drill::report::history::history(&root, args.drill.as_deref()) {
+                Ok(text) => {
+                    print!("{text}");
+                    exit_code::OK
+                }
+                Err(e) => {
+                    eprintln!("error: cannot read the drill reports in {}: {e}", root.display());
+                    exit_code::STATE_ERROR
+                }
+            }
+        }
+    }
+}
+
+async fn run(global: &Global, args: RunArgs) -> u8 {
+    let path = crate::drill::definition::resolve(&args.drill, &args.drills_dir);
+    let drctl = match std::env::current_exe() {
+        Ok(path) => path,
+        Err(e) => {
+            eprintln!("error: cannot find the drctl binary to run the plan with: {e}");
+            return exit_code::STATE_ERROR;
+        }
+    };
+    let options = DrillOptions {
+        state_dir: global.state_dir.clone(),
+        plans_dir: global.plans_dir.clone(),
+        reports_dir: args.reports_dir.unwrap_or_else(|| global.state_dir.join("drills")),
+        allow_live: args.allow_live,
+        environment: args.environment,
+        drctl,
+    };
+    match runner::run(&path, &options).await {
+        Ok(finished) => {
+            println!("{}", summary(&finished.report));
+            println!("reports:");
+            for file in &finished.files {
+                println!("  {}", file.display());
+            }
+            if finished.report.outcome.passed { exit_code::OK } else { exit_code::RUN_FAILED }
+        }
+        Err(DrillError::Invalid(message)) => {
+            eprintln!("error: {message}");
+            exit_code::PLAN_INVALID
+        }
+        Err(DrillError::Fenced(refused)) => {
+            eprintln!("error: the safety fence refused to run the drill {}:", path.display());
+            for line in refused {
+                eprintln!("  {line}");
+            }
+            exit_code::REFUSED
+        }
+        Err(DrillError::Broken(message)) => {
+            eprintln!("error: the drill stopped: {message}");
+            eprintln!("  the environment may be half-way; reset it with localstack/env/down && localstack/env/up");
+            exit_code::RUN_FAILED
+        }
+    }
+}
+
+/// The verdict, the objectives table and the failures.
+pub fn summary(report: &DrillReport) -> String {
+    let verdict = if report.outcome.passed { "PASSED" } else { "FAILED" };
+    let mut text = format!("\ndrill {} (plan {}, fault {}): {verdict}\n", report.drill, report.plan, report.fault.kind);
+    text.push_str("  objective  target      measured    result\n");
+    for (name, m) in [("RTO", &report.objectives.rto), ("RPO", &report.objectives.rpo)] {
+        text.push_str(&format!("  {name:9}  {:<10}  {:<10}  {}\n", seconds(m.objective_s), measured(m), result(m)));
+    }
+    let h = &report.heartbeats;
+    text.push_str(&format!(
+        "  heartbeats: {} committed on the old primary, {} lost (last committed #{}, last present #{})\n",
+        h.committed,
+        h.lost,
+        h.last_committed_seq.map_or("-".into(), |s| s.to_string()),
+        h.last_present_seq.map_or("-".into(), |s| s.to_string()),
+    ));
+    let passed = report.checks.iter().filter(|c| c.passed).count();
+    text.push_str(&format!("  checks: {passed} of {} passed\n", report.checks.len()));
+    for failure in &report.outcome.failures {
+        text.push_str(&format!("  ✗ {failure}\n"));
+    }
+    text
+}
+
+fn seconds(s: f64) -> String {
+    format!("{s:.3} s").replace(".000 s", " s")
+}
+
+fn measured(m: &Measurement) -> String {
+    m.measured_s.map_or("-".into(), seconds)
+}
+
+fn result(m: &Measurement) -> String {
+    match (m.met, m.measured_s) {
+        (Some(true), _) => "met".into(),
+        (Some(false), Some(v)) => format!("MISSED by {}", seconds(v - m.objective_s)),
+        _ => "not measured".into(),
+    }
+}

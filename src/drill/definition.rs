@@ -1,0 +1,160 @@
+//! Drill definitions (`drills/*.yaml`): which plan, which environment, which fault, the
+//! objectives, whether to fail back, and which checks must pass afterwards.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::plan::de::from_node;
+use crate::plan::yaml::parse;
+use crate::steps::HumanDuration;
+
+/// A drill, as `drills/NAME.yaml` writes it.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DrillDefinition {
+    /// The drill's name, used for its reports' directory and in `drctl drill history`.
+    pub name: String,
+    /// What the drill proves, for the report.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The plan to run (a name in the plans directory, or a path).
+    pub plan: String,
+    /// The environment description that `localstack/env/up` writes (`env.json`), relative to the
+    /// repository root (default `.drctl/env/env.json`).
+    #[serde(default = "default_environment")]
+    pub environment: String,
+    /// The fault to inject into the primary region.
+    pub fault: Fault,
+    /// The objectives to judge the drill by (default: the plan's).
+    #[serde(default)]
+    pub objectives: Option<DrillObjectives>,
+    /// How often the heartbeat writer commits to the primary database (default 100ms). The RPO is
+    /// measured to within one interval.
+    #[serde(default)]
+    pub heartbeat_interval: Option<HumanDuration>,
+    /// Cut the DR database off from the primary this long before the fault (its WAL receiver is
+    /// stopped), so the failover has writes to lose: how a drill proves that the RPO measurement
+    /// and the objective work. Default: no cut, replication as it is.
+    #[serde(default)]
+    pub replica_lag: Option<HumanDuration>,
+    /// Fail back after the failover (default true).
+    #[serde(default = "yes")]
+    pub failback: bool,
+    /// The environment's checks that must pass after the drill (default: every check it offers):
+    /// state back on the primary, nothing left behind.
+    #[serde(default)]
+    pub checks: Option<Vec<String>>,
+}
+
+/// The faults a drill can inject into the primary region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Fault {
+    /// The primary database stops hard (`pg_ctl stop -m immediate`).
+    DatabaseStop,
+    /// The primary region's health endpoint fails.
+    HealthFail,
+    /// The primary region's Kubernetes API answers 503 to everything.
+    ApiFail,
+}
+
+impl Fault {
+    /// The name the environment's `actions.inject` uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fault::DatabaseStop => "database_stop",
+            Fault::HealthFail => "health_fail",
+            Fault::ApiFail => "api_fail",
+        }
+    }
+
+    /// What the fault does, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Fault::DatabaseStop => "the primary database stopped hard (pg_ctl stop -m immediate)",
+            Fault::HealthFail => "the primary region's health endpoint answered 503",
+            Fault::ApiFail => "the primary region's Kubernetes API answered 503 to every call",
+        }
+    }
+}
+
+/// Objectives that override the plan's.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DrillObjectives {
+    #[serde(default)]
+    pub rto: Option<HumanDuration>,
+    #[serde(default)]
+    pub rpo: Option<HumanDuration>,
+}
+
+fn default_environment() -> String {
+    ".drctl/env/env.json".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl DrillDefinition {
+    /// The heartbeat interval.
+    pub fn heartbeat_interval(&self) -> Duration {
+        self.heartbeat_interval.map_or(Duration::from_millis(100), |d| d.0)
+    }
+}
+
+/// Reads a drill definition; errors name the file, line and column, and the field.
+pub fn load(path: &Path) -> Result<DrillDefinition, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read drill {}: {e}", path.display()))?;
+    let node = parse(&text).map_err(|e| format!("{}:{}: {}", path.display(), e.pos, e.message))?;
+    from_node::<DrillDefinition>(&node).map_err(|e| {
+        let field = if e.path.is_empty() { String::new() } else { format!("{}: ", e.path) };
+        format!("{}:{}: {field}{}", path.display(), e.pos, e.message)
+    })
+}
+
+/// Where `--drill NAME` is found: a path as given, else `drills/NAME.yaml`.
+pub fn resolve(drill: &str, drills_dir: &Path) -> PathBuf {
+    let path = PathBuf::from(drill);
+    if path.exists() || drill.ends_with(".yaml") || drill.contains('/') {
+        return path;
+    }
+    drills_dir.join(format!("{drill}.yaml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_text(text: &str) -> Result<DrillDefinition, String> {
+        let dir = std::env::temp_dir().join(format!("drctl-drill-def-{}-{}", std::process::id(), fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("d.yaml");
+        std::fs::write(&path, text).unwrap();
+        let result = load(&path);
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+
+    #[test]
+    fn a_definition_names_its_plan_and_fault() {
+        let d =
+            parse_text("name: monthly\nplan: us-west-2-local\nfault: database_stop\nobjectives: {rpo: 0s}\n").unwrap();
+        assert_eq!(d.fault, Fault::DatabaseStop);
+        assert!(d.failback);
+        assert_eq!(d.environment, ".drctl/env/env.json");
+        assert_eq!(d.objectives.as_ref().unwrap().rpo.unwrap().0, Duration::ZERO);
+        assert_eq!(d.heartbeat_interval(), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn mistakes_name_the_line_and_field() {
+        let e = parse_text("name: monthly\nplan: p\nfault: disk_full\n").unwrap_err();
+        assert!(e.contains("d.yaml:3:8: fault: "), "{e}");
+        let e = parse_text("name: monthly\nplan: p\nfault: api_fail\nfailbak: true\n").unwrap_err();
+        assert!(e.contains(":4:1") && e.contains("failbak"), "{e}");
+    }
+}

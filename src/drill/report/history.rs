@@ -1,0 +1,196 @@
+//! `drctl drill history`: past drills' RTO and RPO from their `report.json` files, oldest first,
+//! with a trend per drill.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::{Path, PathBuf};
+
+use super::model::{DrillReport, Measurement};
+use super::text::{date, secs, time};
+
+/// The reports found under a reports root, oldest first, and those that could not be read.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub reports: Vec<(PathBuf, DrillReport)>,
+    /// `PATH: why`, one per report that could not be read.
+    pub skipped: Vec<String>,
+}
+
+/// Reads every `<reports_root>/<drill>/<started>/report.json` (only `drill`'s when given), sorted by
+/// `started_at`. A missing root is no reports; an unreadable report is listed in `skipped`.
+pub fn load(reports_root: &Path, drill: Option<&str>) -> std::io::Result<Found> {
+    let mut found = Found::default();
+    let drill_dirs = match drill {
+        Some(name) => vec![reports_root.join(name)],
+        None => match std::fs::read_dir(reports_root) {
+            Ok(entries) => entries.map(|e| e.map(|e| e.path())).collect::<Result<Vec<_>, _>>()?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(found),
+            Err(e) => return Err(e),
+        },
+    };
+    for dir in drill_dirs.into_iter().filter(|d| d.is_dir()) {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path().join("report.json");
+            if !path.is_file() {
+                continue;
+            }
+            let parsed = std::fs::read_to_string(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|text| serde_json::from_str::<DrillReport>(&text).map_err(|e| e.to_string()));
+            match parsed {
+                Ok(report) if drill.is_none_or(|d| d == report.drill) => found.reports.push((path, report)),
+                Ok(_) => {}
+                Err(e) => found.skipped.push(format!("{}: {e}", path.display())),
+            }
+        }
+    }
+    found.reports.sort_by(|(pa, a), (pb, b)| {
+        let key = |r: &DrillReport| time(Some(&r.started_at));
+        key(a).cmp(&key(b)).then_with(|| a.started_at.cmp(&b.started_at)).then_with(|| pa.cmp(pb))
+    });
+    found.skipped.sort();
+    Ok(found)
+}
+
+/// The latest report of each drill (only `drill`'s when given), by drill name.
+pub fn latest_reports(reports_root: &Path, drill: Option<&str>) -> std::io::Result<Vec<(PathBuf, DrillReport)>> {
+    let mut latest: BTreeMap<String, (PathBuf, DrillReport)> = BTreeMap::new();
+    for (path, report) in load(reports_root, drill)?.reports {
+        latest.insert(report.drill.clone(), (path, report));
+    }
+    Ok(latest.into_values().collect())
+}
+
+/// The history table: date, drill, RTO and RPO measured against their objectives, the verdict, and
+/// per drill a sparkline of its RTOs so far with the change since its previous drill.
+pub fn history(reports_root: &Path, drill: Option<&str>) -> std::io::Result<String> {
+    let found = load(reports_root, drill)?;
+    let mut out = String::new();
+    if found.reports.is_empty() {
+        let _ = writeln!(out, "no drill reports in {}", reports_root.display());
+    } else {
+        let mut max: BTreeMap<&str, f64> = BTreeMap::new();
+        for (_, r) in &found.reports {
+            let m = max.entry(&r.drill).or_insert(0.0);
+            *m = m.max(r.objectives.rto.measured_s.unwrap_or(0.0));
+        }
+        let mut series: BTreeMap<&str, Vec<Option<f64>>> = BTreeMap::new();
+        let header = ["date", "drill", "RTO (objective)", "RPO (objective)", "verdict", "RTO trend"].map(String::from);
+        let mut rows = vec![header.to_vec()];
+        for (_, r) in &found.reports {
+            let rto = r.objectives.rto.measured_s;
+            let previous = series.get(r.drill.as_str()).and_then(|s| s.iter().rev().flatten().next().copied());
+            let line = series.entry(&r.drill).or_default();
+            line.push(rto);
+            let change = match (rto, previous) {
+                (Some(now), Some(before)) if now > before => {
+                    format!("RTO ↑ {} s since the previous drill", secs(now - before))
+                }
+                (Some(now), Some(before)) if now < before => {
+                    format!("RTO ↓ {} s since the previous drill", secs(before - now))
+                }
+                (Some(_), Some(_)) => "RTO unchanged since the previous drill".into(),
+                (None, _) => "RTO not measured".into(),
+                (Some(_), None) => "first measured drill".into(),
+            };
+            rows.push(vec![
+                date(&r.started_at),
+                r.drill.clone(),
+                measure(&r.objectives.rto),
+                measure(&r.objectives.rpo),
+                if r.outcome.passed { "PASSED" } else { "FAILED" }.into(),
+                format!("{} {change}", sparkline(line, max[r.drill.as_str()])),
+            ]);
+        }
+        let widths: Vec<usize> =
+            (0..rows[0].len()).map(|c| rows.iter().map(|row| row[c].chars().count()).max().unwrap_or(0)).collect();
+        for row in &rows {
+            let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+            let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+        }
+    }
+    for skipped in &found.skipped {
+        let _ = writeln!(out, "note: skipped {skipped}");
+    }
+    Ok(out)
+}
+
+fn measure(m: &Measurement) -> String {
+    let measured = m.measured_s.map_or_else(|| "—".into(), |v| format!("{} s", secs(v)));
+    format!("{measured} ({} s)", secs(m.objective_s))
+}
+
+/// `▁▂▃▄▅▆▇█` scaled to `max`; `·` for a drill whose RTO was not measured.
+fn sparkline(values: &[Option<f64>], max: f64) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    values
+        .iter()
+        .map(|v| match v {
+            Some(v) if max > 0.0 => BARS[((v / max * 7.0).round() as usize).min(7)],
+            Some(_) => BARS[0],
+            None => '·',
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drill::report::{sample, sample_failed};
+
+    fn root(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("drctl-history-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn put(root: &Path, report: &DrillReport, stamp: &str) {
+        let dir = root.join(&report.drill).join(stamp);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(report).unwrap()).unwrap();
+    }
+
+    fn drill_at(mut report: DrillReport, started: &str, rto: f64) -> DrillReport {
+        report.started_at = started.into();
+        report.objectives.rto.measured_s = Some(rto);
+        report
+    }
+
+    #[test]
+    fn a_table_sorted_by_time_with_a_trend_per_drill() {
+        let root = root("table");
+        put(&root, &drill_at(sample(), "2026-10-22T07:00:00.000Z", 20.0), "b");
+        put(&root, &drill_at(sample(), "2026-09-22T07:00:00.000Z", 10.0), "a");
+        put(&root, &drill_at(sample(), "2026-11-22T07:00:00.000Z", 12.3), "c");
+        put(&root, &drill_at(sample_failed(), "2026-11-01T07:00:00.000Z", 12.3), "d");
+        std::fs::create_dir_all(root.join("us-west-2-monthly/broken")).unwrap();
+        std::fs::write(root.join("us-west-2-monthly/broken/report.json"), "{\"drill\": 1}").unwrap();
+        let text = history(&root, None).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].starts_with("date        drill"), "{text}");
+        assert!(lines[1].starts_with("2026-09-22  us-west-2-monthly   10 s (120 s)"), "{text}");
+        assert!(lines[1].ends_with("PASSED   ▅ first measured drill"), "{text}");
+        assert!(lines[2].ends_with("▅█ RTO ↑ 10 s since the previous drill"), "{text}");
+        assert!(
+            lines[3].contains("us-west-2-zero-rpo") && lines[3].contains("2.3 s (0 s)") && lines[3].contains("FAILED"),
+            "{text}"
+        );
+        assert!(lines[4].ends_with("▅█▅ RTO ↓ 7.7 s since the previous drill"), "{text}");
+        assert!(lines[5].starts_with("note: skipped ") && lines[5].contains("broken"), "{text}");
+
+        let only = history(&root, Some("us-west-2-zero-rpo")).unwrap();
+        assert_eq!(only.lines().count(), 2, "{only}");
+        let latest = latest_reports(&root, None).unwrap();
+        assert_eq!(latest.len(), 2);
+        assert_eq!(latest[0].1.started_at, "2026-11-22T07:00:00.000Z");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn no_reports_is_said_not_an_error() {
+        let root = root("none");
+        assert!(history(&root, None).unwrap().starts_with("no drill reports in "));
+        assert!(history(&root, Some("x")).unwrap().starts_with("no drill reports in "));
+        assert_eq!(sparkline(&[Some(0.0), None, Some(4.0), Some(8.0)], 8.0), "▁·▅█");
+    }
+}

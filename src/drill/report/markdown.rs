@@ -1,0 +1,173 @@
+//! `report.md`: the drill for people and auditors, in plain Markdown: verdict, objectives with by
+//! how much they were met or missed, the fault, the heartbeats, each run's steps, checks, failures.
+
+use std::fmt::Write;
+
+use super::model::{DrillReport, HeartbeatReport, Measurement, RunReport};
+use super::text::{clock, clock_ms, column, date, judged, run_title, secs, since_fault, step_state, verdict};
+
+/// The Markdown report. Deterministic: the same report gives the same text.
+pub fn render(report: &DrillReport) -> String {
+    let mut out = String::new();
+    let r = report;
+    let _ = writeln!(out, "# DR drill {}: {}\n", cell(&r.drill), verdict(r));
+    let _ = writeln!(out, "| | |\n| --- | --- |");
+    let _ = writeln!(out, "| Drill | {} |", cell(&r.drill));
+    let _ = writeln!(out, "| Plan | {} |", cell(&r.plan));
+    let _ = writeln!(out, "| Environment | {} |", cell(&r.environment));
+    let _ = writeln!(out, "| Host | {} |", cell(&r.host));
+    let _ =
+        writeln!(out, "| Date | {} ({} to {} UTC) |", date(&r.started_at), clock(&r.started_at), clock(&r.finished_at));
+    let _ = writeln!(out, "| Verdict | **{}** |\n", verdict(r));
+
+    let _ = writeln!(out, "## Objectives\n");
+    let _ = writeln!(out, "| Objective | Target | Measured | Met | By how much |\n| --- | --- | --- | --- | --- |");
+    for (name, m) in [("RTO", &r.objectives.rto), ("RPO", &r.objectives.rpo)] {
+        let measured = m.measured_s.map_or_else(|| "not measured".into(), |v| format!("{} s", secs(v)));
+        let _ = writeln!(out, "| {name} | {} s | {measured} | {} | {} |", secs(m.objective_s), met(m), judged(name, m));
+    }
+    let _ = writeln!(out, "\n- RTO: {}\n- RPO: {}\n", line(&r.objectives.rto.detail), line(&r.objectives.rpo.detail));
+
+    let _ = writeln!(out, "## Fault\n");
+    let _ = writeln!(
+        out,
+        "`{}` injected at {} UTC: {}.\n",
+        r.fault.kind,
+        clock(&r.fault.injected_at),
+        line(&r.fault.description)
+    );
+
+    heartbeats(&mut out, &r.heartbeats);
+    for run in &r.runs {
+        run_section(&mut out, r, run);
+    }
+
+    let _ = writeln!(out, "## Checks\n");
+    if r.checks.is_empty() {
+        let _ = writeln!(out, "No checks were made.\n");
+    } else {
+        let _ = writeln!(out, "| Check | Result | Detail |\n| --- | --- | --- |");
+        for check in &r.checks {
+            let result = if check.passed { "✅ passed" } else { "❌ failed" };
+            let _ = writeln!(out, "| {} | {result} | {} |", cell(&check.name), cell(&check.detail));
+        }
+        out.push('\n');
+    }
+
+    let _ = writeln!(out, "## Failures\n");
+    if r.outcome.failures.is_empty() {
+        let _ = writeln!(out, "None: every objective was met, both runs succeeded and every check passed.");
+    }
+    for failure in &r.outcome.failures {
+        let _ = writeln!(out, "- {}", line(failure));
+    }
+    out
+}
+
+fn met(m: &Measurement) -> &'static str {
+    match m.met {
+        Some(true) => "✅",
+        Some(false) => "❌",
+        None => "—",
+    }
+}
+
+fn heartbeats(out: &mut String, h: &HeartbeatReport) {
+    let beat = |seq: Option<u64>, at: &Option<String>| match (seq, at) {
+        (Some(seq), Some(at)) => format!("#{seq} at {} UTC", clock_ms(at)),
+        (Some(seq), None) => format!("#{seq}"),
+        _ => "none".into(),
+    };
+    let _ = writeln!(out, "## Heartbeats\n");
+    let _ = writeln!(out, "- Written every {} ms; committed on the old primary: {}", h.interval_ms, h.committed);
+    let _ = writeln!(out, "- Last committed on the old primary: {}", beat(h.last_committed_seq, &h.last_committed_at));
+    let _ = writeln!(out, "- Last present on the new primary: {}", beat(h.last_present_seq, &h.last_present_at));
+    let _ = writeln!(out, "- Lost (committed, missing after the failover): {}\n", h.lost);
+}
+
+fn run_section(out: &mut String, r: &DrillReport, run: &RunReport) {
+    let _ = writeln!(out, "## {} run `{}`: {}\n", run_title(run), run.run_id, run.state);
+    let finished =
+        run.finished_at.as_deref().map_or_else(|| "not finished".into(), |f| format!("finished {} UTC", clock(f)));
+    let rto = run.rto_s.map_or_else(String::new, |v| format!("; its own RTO (start to recovery): {} s", secs(v)));
+    let _ = writeln!(out, "Started {} UTC, {finished}{rto}.\n", clock(&run.started_at));
+    let _ = writeln!(
+        out,
+        "| Step | Type | State | Start (s after fault) | Duration (s) | Attempts | Note |\n| --- | --- | --- | --- | --- | --- | --- |"
+    );
+    for step in &run.steps {
+        let critical = if run.critical_path.contains(&step.id) { " ◆" } else { "" };
+        let start = since_fault(r, step.started_at.as_deref()).map_or_else(|| "—".into(), column);
+        let duration = step.duration_s.map_or_else(|| "—".into(), column);
+        let mut notes = Vec::new();
+        if step.already_done {
+            notes.push("already done: nothing changed".to_string());
+        }
+        if let Some(error) = &step.error {
+            notes.push(format!("{}: {}", if step.state == "failed" { "error" } else { "reason" }, error));
+        }
+        let _ = writeln!(
+            out,
+            "| {}{critical} | `{}` | {} | {start} | {duration} | {} | {} |",
+            cell(&step.name),
+            step.step_type,
+            step_state(step),
+            step.attempts,
+            cell(&notes.join("; "))
+        );
+    }
+    if !run.critical_path.is_empty() {
+        let _ = writeln!(out, "\n◆ critical path: {}", cell(&run.critical_path.join(" → ")));
+    }
+    out.push('\n');
+}
+
+/// Text inside a table cell: one line, no column breaks, no HTML.
+fn cell(text: &str) -> String {
+    line(text).replace('|', "\\|")
+}
+
+/// Text on one line, with `<` escaped so Markdown renderers do not take it for HTML.
+fn line(text: &str) -> String {
+    text.split(['\n', '\r']).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ").replace('<', "\\<")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::drill::report::{sample, sample_failed};
+
+    #[test]
+    fn a_passed_drill_reads_passed_with_its_objectives() {
+        let text = render(&sample());
+        assert!(text.starts_with("# DR drill us-west-2-monthly: PASSED\n"), "{text}");
+        assert!(
+            text.contains("| RTO | 120 s | 12.3 s | ✅ | RTO 12.3 s against 120 s: met with 107.7 s to spare |"),
+            "{text}"
+        );
+        assert!(text.contains("| Date | 2026-11-22 (07:12:00 to 07:13:00 UTC) |"));
+        assert!(text.contains("None: every objective was met"));
+        assert_eq!(text, render(&sample()), "deterministic");
+    }
+
+    #[test]
+    fn a_failed_drill_says_what_and_by_how_much() {
+        let text = render(&sample_failed());
+        assert!(text.starts_with("# DR drill us-west-2-zero-rpo: FAILED\n"));
+        assert!(text.contains("| RPO | 0 s | 2.3 s | ❌ | RPO 2.3 s against 0 s: missed by 2.3 s |"), "{text}");
+        assert!(text.contains("- Last present on the new primary: #389 at 07:12:01.800 UTC"));
+        assert!(text.contains("- Lost (committed, missing after the failover): 23"));
+        assert!(text.contains("## Failback run `us-west-2-failback-20261122T071240Z-9c2e`: failed"));
+        // Offsets from the fault at 07:12:04.120; the failed step's error, escaped for a table.
+        assert!(text.contains("| Promote the DR database ◆ | `pg.promote` | succeeded | 2.28 | 4.50 | 2 |"), "{text}");
+        assert!(
+            text.contains("error: POST https://hooks.example/x?a=1&b=2 answered 500: \\<error code=\"E1\"> & 'retry'")
+        );
+        assert!(text.contains(
+            "| Primary region healthy ◆ | `http.check` | skipped | — | — | 0 | reason: a step it depends on failed |"
+        ));
+        assert!(text.contains("| Check replica lag | `pg.check` | already done |"));
+        assert!(text.contains("| nothing left behind | ❌ failed |"));
+        assert!(text.contains("- RPO missed: 2.3 s of writes lost"));
+    }
+}

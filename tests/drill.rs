@@ -1,0 +1,155 @@
+//! Drill mode end to end: the README's drill command (`localstack/drill.sh`) brings up the local
+//! emulated environment (moto, the Kubernetes API emulator, a PostgreSQL primary and standby,
+//! health endpoints) and runs a whole drill; the tests read the evidence it wrote.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use support::{TestDir, drctl, run};
+
+/// `localstack/drill.sh DRILL` with this build of drctl and state and environment in `dir`.
+fn drill(dir: &TestDir, name: &str) -> support::Out {
+    let mut command = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("localstack/drill.sh"));
+    command
+        .arg(name)
+        .env("DRCTL", env!("CARGO_BIN_EXE_drctl"))
+        .env("DRCTL_STATE_DIR", dir.state())
+        .env("DRCTL_ENV_DIR", dir.path().join("env"))
+        .env("CI", "1")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env_remove("RUST_LOG")
+        .env_remove("KUBECONFIG")
+        .env_remove("AWS_ENDPOINT_URL");
+    run(command)
+}
+
+/// The report of the one drill run under `dir`.
+fn report(dir: &TestDir, name: &str) -> (PathBuf, Value) {
+    let root = dir.state().join("drills").join(name);
+    let runs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("no reports in {}: {e}", root.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let text = std::fs::read_to_string(runs[0].join("report.json")).expect("report.json");
+    (runs[0].clone(), serde_json::from_str(&text).expect("report.json is JSON"))
+}
+
+#[test]
+fn the_monthly_drill_passes_measures_the_lost_writes_and_leaves_the_primary_as_it_was() {
+    let dir = TestDir::new("drill-monthly");
+    let out = drill(&dir, "us-west-2-monthly");
+    out.expect_code(0, "the monthly drill passes");
+    assert!(
+        out.stdout.contains("drill us-west-2-monthly (plan us-west-2-local, fault database_stop): PASSED"),
+        "{out}"
+    );
+    let (reports, report) = report(&dir, "us-west-2-monthly");
+    for file in ["report.json", "report.md", "junit.xml", "report.html", "postmortem.md"] {
+        assert!(reports.join(file).is_file(), "{file} was written\n{out}");
+    }
+    assert_eq!(report["outcome"]["passed"], true, "{report:#}");
+    let states: Vec<&Value> = report["runs"].as_array().unwrap().iter().map(|r| &r["state"]).collect();
+    assert_eq!(states, ["succeeded", "succeeded"], "failover and failback");
+
+    let rto = &report["objectives"]["rto"];
+    assert_eq!(rto["met"], true, "{rto}");
+    assert!(rto["measured_s"].as_f64().unwrap() > 0.0);
+
+    // The DR database was cut off 1 s before the primary died: about 1 s of heartbeats is lost,
+    // and the RPO is what they add up to, within one heartbeat interval.
+    let rpo = report["objectives"]["rpo"]["measured_s"].as_f64().unwrap();
+    let beats = &report["heartbeats"];
+    let lost = beats["lost"].as_u64().unwrap();
+    let interval = beats["interval_ms"].as_f64().unwrap() / 1000.0;
+    assert!((0.9..=3.0).contains(&rpo), "rpo {rpo} s\n{report:#}");
+    assert!((rpo - lost as f64 * interval).abs() <= interval + 1e-6, "rpo {rpo} s vs {lost} heartbeats lost");
+    assert_eq!(beats["last_committed_seq"].as_u64().unwrap() - beats["last_present_seq"].as_u64().unwrap(), lost);
+
+    let checks: Vec<(&str, bool)> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["passed"].as_bool().unwrap()))
+        .collect();
+    for wanted in [
+        "heartbeat-table-dropped",
+        "dns-on-primary",
+        "database-on-primary",
+        "secret-restored",
+        "deployments",
+        "no-leftovers",
+    ] {
+        assert!(checks.contains(&(wanted, true)), "check {wanted} passed: {checks:?}");
+    }
+
+    let mut history = drctl(&dir);
+    history.args(["drill", "history"]);
+    let history = run(history);
+    history.expect_code(0, "history");
+    assert!(history.stdout.contains("us-west-2-monthly"), "{history}");
+}
+
+#[test]
+fn a_drill_held_to_an_rpo_of_zero_fails_saying_by_how_much() {
+    let dir = TestDir::new("drill-zero-rpo");
+    let out = drill(&dir, "us-west-2-zero-rpo");
+    out.expect_code(1, "an RPO of zero cannot be met with a lagging replica");
+    let (_, report) = report(&dir, "us-west-2-zero-rpo");
+    let rpo = report["objectives"]["rpo"]["measured_s"].as_f64().unwrap();
+    let expected = format!("RPO missed: {rpo:.3} s against an objective of 0 s ({rpo:.3} s over)");
+    assert!(out.stdout.contains(&expected), "{expected}\n{out}");
+    assert_eq!(report["outcome"]["passed"], false);
+    assert_eq!(report["objectives"]["rto"]["met"], true, "only the RPO is missed\n{report:#}");
+}
+
+#[test]
+fn when_only_the_primary_health_checks_fail_the_failover_loses_no_heartbeat() {
+    let dir = TestDir::new("drill-health-fail");
+    let out = drill(&dir, "us-west-2-health-fail");
+    out.expect_code(0, "the health-fail drill passes with an RPO objective of zero");
+    let (_, report) = report(&dir, "us-west-2-health-fail");
+    assert_eq!(report["fault"]["kind"], "health_fail");
+    let beats = &report["heartbeats"];
+    assert_eq!(beats["lost"], 0, "the primary database kept running and the standby had everything\n{report:#}");
+    assert!(beats["committed"].as_u64().unwrap() > 0);
+    assert_eq!(beats["last_committed_seq"], beats["last_present_seq"]);
+    assert_eq!(report["objectives"]["rpo"]["measured_s"].as_f64(), Some(0.0));
+    assert!(report["checks"].as_array().unwrap().iter().all(|c| c["passed"] == true), "{report:#}");
+}
+
+#[test]
+fn the_safety_fence_refuses_an_endpoint_that_is_not_local() {
+    let dir = TestDir::new("drill-fence");
+    let env = serde_json::json!({
+        "name": "staging",
+        "variables": { "PRIMARY_DATABASE_DSN": "postgres://drctl@127.0.0.1:1/x", "DR_DATABASE_DSN": "postgres://drctl@127.0.0.1:2/x",
+                       "DR_HEALTH_URL": "http://127.0.0.1:3/health" },
+        "endpoints": { "aws": "https://rds.us-west-2.amazonaws.com", "kubernetes": { "dr": "https://10.0.0.1:6443" },
+                       "postgres": { "primary": "127.0.0.1:1" }, "health": "http://127.0.0.1:3" },
+        "actions": { "inject": { "database_stop": ["false"] }, "repair": ["false"], "restore": ["false"], "checks": {} }
+    });
+    let env_path = dir.path().join("env.json");
+    std::fs::write(&env_path, env.to_string()).unwrap();
+    let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
+    let drill = Path::new(env!("CARGO_MANIFEST_DIR")).join("drills/us-west-2-monthly.yaml");
+    let mut command = drctl(&dir);
+    command.arg("--plans-dir").arg(&plans).args(["drill", "run"]).arg(&drill).arg("--environment").arg(&env_path);
+    let out = run(command);
+    out.expect_code(4, "the fence refuses");
+    assert!(
+        out.stderr.contains("aws is https://rds.us-west-2.amazonaws.com, not an emulator on this machine"),
+        "{out}"
+    );
+    assert!(out.stderr.contains("--allow-live kubernetes.dr"), "{out}");
+    assert!(!dir.state().join("drills").exists(), "nothing ran, no report");
+
+    let mut allowed = drctl(&dir);
+    allowed.arg("--plans-dir").arg(&plans).args(["drill", "run"]).arg(&drill).arg("--environment").arg(&env_path);
+    allowed.args(["--allow-live", "aws", "--allow-live", "kubernetes.dr"]);
+    let out = run(allowed);
+    assert_ne!(out.code(), Some(4), "allowed endpoints pass the fence (the drill then fails on its own)\n{out}");
+}
