@@ -52,6 +52,14 @@ fn the_monthly_drill_passes_measures_the_lost_writes_and_leaves_the_primary_as_i
         assert!(reports.join(file).is_file(), "{file} was written\n{out}");
     }
     assert_eq!(report["outcome"]["passed"], true, "{report:#}");
+    let schema_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("drills/drill-report.schema.json");
+    let schema: Value = serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let errors: Vec<String> = jsonschema::validator_for(&schema)
+        .unwrap()
+        .iter_errors(&report)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "report.json does not match its published schema: {errors:?}");
     let states: Vec<&Value> = report["runs"].as_array().unwrap().iter().map(|r| &r["state"]).collect();
     assert_eq!(states, ["succeeded", "succeeded"], "failover and failback");
 
@@ -91,6 +99,30 @@ fn the_monthly_drill_passes_measures_the_lost_writes_and_leaves_the_primary_as_i
     let history = run(history);
     history.expect_code(0, "history");
     assert!(history.stdout.contains("us-west-2-monthly"), "{history}");
+
+    // The app's DATABASE_URL carries a password the environment made up; the plan only ever names it
+    // as `${secret:password}`. No output, journal, report or environment log may hold it.
+    let leaks =
+        |text: &str| text.match_indices("postgres://portfolio:").any(|(i, m)| !text[i + m.len()..].starts_with("${"));
+    assert!(!leaks(&out.stdout) && !leaks(&out.stderr), "a password in the drill's output\n{out}");
+    for file in files_under(dir.path()) {
+        let text = String::from_utf8_lossy(&std::fs::read(&file).unwrap()).into_owned();
+        assert!(!leaks(&text), "a password in {}", file.display());
+    }
+}
+
+/// Every file under `root`.
+fn files_under(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().map(Result::unwrap) {
+            let path = entry.path();
+            if path.is_dir() { pending.push(path) } else { files.push(path) }
+        }
+    }
+    assert!(!files.is_empty(), "nothing under {}", root.display());
+    files
 }
 
 #[test]

@@ -125,25 +125,20 @@ const MAX_ALIAS_NODES: usize = 10_000;
 
 /// Parses one YAML document. An empty file is `Null`.
 pub fn parse(source: &str) -> Result<Node, SyntaxError> {
-    let mut parser = Parser::new_from_str(source);
-    let mut builder = Builder::default();
-    while let Some(next) = parser.next_event() {
-        let (event, span) = next.map_err(|e| SyntaxError {
-            pos: Pos { line: e.marker().line(), col: e.marker().col() + 1 },
-            message: e.info().to_string(),
-        })?;
-        if builder.push(event, &span)? {
-            break;
-        }
-    }
+    let builder = build(source, Builder::default())?;
     Ok(builder.root.unwrap_or(Node { value: Value::Null, pos: Pos { line: 1, col: 1 } }))
 }
 
 /// Parses every document of a multi-document stream (Kubernetes manifests separated by `---`).
 /// Empty documents are left out.
 pub fn parse_documents(source: &str) -> Result<Vec<Node>, SyntaxError> {
+    let builder = build(source, Builder { multi_document: true, ..Builder::default() })?;
+    Ok(builder.documents_done)
+}
+
+/// Feeds `source`'s parser events to `builder` until it has what it wants.
+fn build(source: &str, mut builder: Builder) -> Result<Builder, SyntaxError> {
     let mut parser = Parser::new_from_str(source);
-    let mut builder = Builder { multi_document: true, ..Builder::default() };
     while let Some(next) = parser.next_event() {
         let (event, span) = next.map_err(|e| SyntaxError {
             pos: Pos { line: e.marker().line(), col: e.marker().col() + 1 },
@@ -153,7 +148,7 @@ pub fn parse_documents(source: &str) -> Result<Vec<Node>, SyntaxError> {
             break;
         }
     }
-    Ok(builder.documents_done)
+    Ok(builder)
 }
 
 #[derive(Default)]

@@ -22,7 +22,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The database superuser every server has; trusted on 127.0.0.1.
 pub const SUPERUSER: &str = "drctl";
@@ -214,7 +214,7 @@ impl Postgres {
         let mut server = Postgres { socket_dir: base.join("socket"), log: base.join("server.log"), data, port: 0 };
         hand_over(&server.socket_dir);
         server.start();
-        let streaming = wait(Duration::from_secs(20), || {
+        let streaming = super::wait_until(Duration::from_secs(20), || {
             server.try_query("SELECT status FROM pg_stat_wal_receiver").is_ok_and(|s| s == "streaming")
         });
         assert!(streaming, "the standby does not stream from the primary\n{}", server.log_text());
@@ -295,7 +295,7 @@ impl Postgres {
         let ms = delay.as_millis();
         self.query(&format!("ALTER SYSTEM SET recovery_min_apply_delay = '{ms}ms'"));
         self.query("SELECT pg_reload_conf()");
-        let set = wait(Duration::from_secs(10), || {
+        let set = super::wait_until(Duration::from_secs(10), || {
             self.try_query("SELECT setting FROM pg_settings WHERE name = 'recovery_min_apply_delay'")
                 .is_ok_and(|s| s == ms.to_string())
         });
@@ -307,7 +307,7 @@ impl Postgres {
     pub fn wait_for_replay_of(&self, primary: &Postgres) {
         let lsn = primary.current_lsn();
         let sql = format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn");
-        let caught_up = wait(Duration::from_secs(20), || self.try_query(&sql).is_ok_and(|s| s == "t"));
+        let caught_up = super::wait_until(Duration::from_secs(20), || self.try_query(&sql).is_ok_and(|s| s == "t"));
         assert!(caught_up, "the standby never replayed up to {lsn}\n{}", self.log_text());
     }
 
@@ -317,7 +317,7 @@ impl Postgres {
     pub fn wait_for_receipt_of(&self, primary: &Postgres) {
         let lsn = primary.current_lsn();
         let sql = format!("SELECT pg_last_wal_receive_lsn() >= '{lsn}'::pg_lsn");
-        let received = wait(Duration::from_secs(20), || self.try_query(&sql).is_ok_and(|s| s == "t"));
+        let received = super::wait_until(Duration::from_secs(20), || self.try_query(&sql).is_ok_and(|s| s == "t"));
         assert!(received, "the standby never received up to {lsn}\n{}", self.log_text());
     }
 
@@ -358,18 +358,4 @@ fn append(path: &Path, text: &str) {
     use std::io::Write;
     let mut file = std::fs::OpenOptions::new().append(true).open(path).expect("open the configuration");
     file.write_all(text.as_bytes()).expect("append to the configuration");
-}
-
-/// Polls `condition` every 50 ms until it holds; false if `timeout` passes first.
-pub fn wait(timeout: Duration, mut condition: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if condition() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }

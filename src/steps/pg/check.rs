@@ -14,7 +14,10 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Dsn, EnvLookup, Lag, connect, dsn_from, measure, primary_view, process_env, seconds, status, write_probe};
+use super::{
+    Dsn, EnvLookup, Lag, check_dsn_fields, connect, dsn_from, measure, primary_view, process_env, seconds, status,
+    write_probe,
+};
 use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
 use crate::steps::HumanDuration;
 
@@ -87,13 +90,7 @@ pub struct CheckFields {
 impl TryFrom<CheckFields> for CheckParams {
     type Error = String;
     fn try_from(f: CheckFields) -> Result<Self, String> {
-        dsn_from(f.dsn.clone(), f.dsn_env.clone(), ("with.dsn", "with.dsn_env"), true)?;
-        dsn_from(
-            f.primary_dsn.clone(),
-            f.primary_dsn_env.clone(),
-            ("with.primary_dsn", "with.primary_dsn_env"),
-            false,
-        )?;
+        check_dsn_fields(&f.dsn, &f.dsn_env, &f.primary_dsn, &f.primary_dsn_env)?;
         if f.role == Role::Standby && f.writable {
             return Err("`writable` is for `role: primary`: a standby never takes writes".into());
         }

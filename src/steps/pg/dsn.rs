@@ -32,6 +32,19 @@ pub enum Dsn {
 
 /// `dsn` or `dsn_env` (`prefix` is `""` or `"primary_"`): exactly one when `required`, else at
 /// most one; a literal DSN must not hold a password.
+/// Checks the `dsn`/`dsn_env` pair (required) and the `primary_dsn`/`primary_dsn_env` pair
+/// (optional) that `pg.promote` and `pg.check` both take.
+pub(crate) fn check_dsn_fields(
+    dsn: &Option<String>,
+    dsn_env: &Option<String>,
+    primary_dsn: &Option<String>,
+    primary_dsn_env: &Option<String>,
+) -> Result<(), String> {
+    dsn_from(dsn.clone(), dsn_env.clone(), ("with.dsn", "with.dsn_env"), true)?;
+    dsn_from(primary_dsn.clone(), primary_dsn_env.clone(), ("with.primary_dsn", "with.primary_dsn_env"), false)?;
+    Ok(())
+}
+
 pub(crate) fn dsn_from(
     literal: Option<String>,
     env: Option<String>,

@@ -56,7 +56,7 @@ pub use check::{Check, CheckParams, Role};
 pub use dsn::{Dsn, has_password, redact};
 pub use promote::{Promote, PromoteParams};
 
-pub(crate) use dsn::{EnvLookup, Target, connect, dsn_from, process_env};
+pub(crate) use dsn::{EnvLookup, Target, check_dsn_fields, connect, dsn_from, process_env};
 pub(crate) use errors::pg_error;
 pub(crate) use lag::{Lag, Measurement, measure, primary_view, seconds, status};
 pub(crate) use probe::write_probe;

@@ -26,8 +26,8 @@ use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 use super::{
-    Dsn, EnvLookup, Lag, Measurement, Target, connect, dsn_from, measure, pg_error, primary_view, process_env, seconds,
-    status, write_probe,
+    Dsn, EnvLookup, Lag, Measurement, Target, check_dsn_fields, connect, dsn_from, measure, pg_error, primary_view,
+    process_env, seconds, status, write_probe,
 };
 use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
 use crate::steps::{HumanDuration, Services};
@@ -89,13 +89,7 @@ struct Checked {
 impl TryFrom<PromoteFields> for PromoteParams {
     type Error = String;
     fn try_from(f: PromoteFields) -> Result<Self, String> {
-        dsn_from(f.dsn.clone(), f.dsn_env.clone(), ("with.dsn", "with.dsn_env"), true)?;
-        dsn_from(
-            f.primary_dsn.clone(),
-            f.primary_dsn_env.clone(),
-            ("with.primary_dsn", "with.primary_dsn_env"),
-            false,
-        )?;
+        check_dsn_fields(&f.dsn, &f.dsn_env, &f.primary_dsn, &f.primary_dsn_env)?;
         Ok(PromoteParams(f))
     }
 }
