@@ -14,6 +14,7 @@ PG8000_VERSION=1.31.6
 packages=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
 [ -x /usr/bin/chromium ] || packages+=(chromium)
+python3 -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "installing ${packages[*]} (Debian's packages)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null

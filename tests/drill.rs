@@ -154,13 +154,26 @@ fn when_only_the_primary_health_checks_fail_the_failover_loses_no_heartbeat() {
 }
 
 #[test]
-fn the_safety_fence_refuses_an_endpoint_that_is_not_local() {
+fn the_safety_fence_refuses_whatever_the_plan_would_reach_that_is_not_local() {
     let dir = TestDir::new("drill-fence");
+    // Everything env.json declares is local but AWS; the kubeconfig's `dr` context, the chat
+    // webhook and the plan's AWS calls (no endpoint set: real AWS) are not.
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\n\
+         clusters:\n- {name: primary, cluster: {server: 'https://127.0.0.1:6443'}}\n\
+         - {name: dr, cluster: {server: 'https://10.0.0.1:6443'}}\n\
+         contexts:\n- {name: primary, context: {cluster: primary, user: u}}\n- {name: dr, context: {cluster: dr, user: u}}\n\
+         users:\n- {name: u, user: {token: t}}\n",
+    )
+    .unwrap();
     let env = serde_json::json!({
         "name": "staging",
         "variables": { "PRIMARY_DATABASE_DSN": "postgres://drctl@127.0.0.1:1/x", "DR_DATABASE_DSN": "postgres://drctl@127.0.0.1:2/x",
-                       "DR_HEALTH_URL": "http://127.0.0.1:3/health" },
-        "endpoints": { "aws": "https://rds.us-west-2.amazonaws.com", "kubernetes": { "dr": "https://10.0.0.1:6443" },
+                       "DR_HEALTH_URL": "http://127.0.0.1:3/health", "KUBECONFIG": kubeconfig,
+                       "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/x" },
+        "endpoints": { "aws": "https://rds.us-west-2.amazonaws.com", "kubernetes": { "dr": "https://127.0.0.1:6444" },
                        "postgres": { "primary": "127.0.0.1:1" }, "health": "http://127.0.0.1:3" },
         "actions": { "inject": { "database_stop": ["false"] }, "repair": ["false"], "restore": ["false"], "checks": {} }
     });
@@ -168,20 +181,33 @@ fn the_safety_fence_refuses_an_endpoint_that_is_not_local() {
     std::fs::write(&env_path, env.to_string()).unwrap();
     let plans = Path::new(env!("CARGO_MANIFEST_DIR")).join("plans");
     let drill = Path::new(env!("CARGO_MANIFEST_DIR")).join("drills/us-west-2-monthly.yaml");
-    let mut command = drctl(&dir);
-    command.arg("--plans-dir").arg(&plans).args(["drill", "run"]).arg(&drill).arg("--environment").arg(&env_path);
-    let out = run(command);
+    let drill_run = |allow: &[&str]| {
+        let mut command = drctl(&dir);
+        command.arg("--plans-dir").arg(&plans).args(["drill", "run"]).arg(&drill).arg("--environment").arg(&env_path);
+        for name in allow {
+            command.args(["--allow-live", name]);
+        }
+        run(command)
+    };
+    let out = drill_run(&[]);
     out.expect_code(4, "the fence refuses");
-    assert!(
-        out.stderr.contains("aws is https://rds.us-west-2.amazonaws.com, not an emulator on this machine"),
-        "{out}"
-    );
-    assert!(out.stderr.contains("--allow-live kubernetes.dr"), "{out}");
+    for refused in [
+        "aws is https://rds.us-west-2.amazonaws.com, not an emulator on this machine (pass `--allow-live aws`",
+        "aws.plan is https://amazonaws.com (no aws.endpoint_url in the plan, no AWS_ENDPOINT_URL), not an emulator",
+        "kubernetes.context.dr is https://10.0.0.1:6443, not an emulator",
+        "variables.SLACK_WEBHOOK_URL is https://hooks.slack.com/…, not an emulator",
+    ] {
+        assert!(out.stderr.contains(refused), "refused: {refused}\n{out}");
+    }
+    assert!(!out.stderr.contains("kubernetes.context.primary"), "the local context passes\n{out}");
+    assert!(!out.stderr.contains("T0/B0"), "a webhook's path is its secret: never printed\n{out}");
     assert!(!dir.state().join("drills").exists(), "nothing ran, no report");
 
-    let mut allowed = drctl(&dir);
-    allowed.arg("--plans-dir").arg(&plans).args(["drill", "run"]).arg(&drill).arg("--environment").arg(&env_path);
-    allowed.args(["--allow-live", "aws", "--allow-live", "kubernetes.dr"]);
-    let out = run(allowed);
+    let out = drill_run(&["aws", "aws.plan", "kubernetes.context.dr"]);
+    out.expect_code(4, "one endpoint is still not allowed");
+    assert!(out.stderr.contains("--allow-live variables.SLACK_WEBHOOK_URL"), "{out}");
+    assert!(!out.stderr.contains("--allow-live aws`"), "{out}");
+
+    let out = drill_run(&["aws", "aws.plan", "kubernetes.context.dr", "variables.SLACK_WEBHOOK_URL"]);
     assert_ne!(out.code(), Some(4), "allowed endpoints pass the fence (the drill then fails on its own)\n{out}");
 }

@@ -12,3 +12,4 @@ pub mod heartbeat;
 pub mod probe;
 pub mod report;
 pub mod runner;
+pub mod targets;

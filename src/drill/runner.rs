@@ -19,7 +19,7 @@ use super::probe::Probe;
 use super::report::model::{
     CheckReport, DrillReport, FaultReport, HeartbeatReport, ObjectivesReport, RunReport, SCHEMA_VERSION,
 };
-use super::{fence, report};
+use super::{fence, report, targets};
 use crate::engine::lifecycle::load_run;
 use crate::journal::StateDir;
 use crate::journal::hostname;
@@ -68,7 +68,8 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     let plan = crate::plan::load(&plan_path, &registry).map_err(|e| DrillError::Invalid(e.to_string()))?;
     let environment_path = options.environment.clone().unwrap_or_else(|| PathBuf::from(&drill.environment));
     let environment = Environment::load(&environment_path).map_err(DrillError::Invalid)?;
-    fence::check(&environment.all_endpoints(), &options.allow_live).map_err(DrillError::Fenced)?;
+    let endpoints = targets::endpoints(&plan, &environment).map_err(DrillError::Invalid)?;
+    fence::check(&endpoints, &options.allow_live).map_err(DrillError::Fenced)?;
     let inject = environment.actions.inject.get(drill.fault.as_str()).ok_or_else(|| {
         DrillError::Invalid(format!("the environment `{}` cannot inject `{}`", environment.name, drill.fault.as_str()))
     })?;
