@@ -4,6 +4,7 @@
 # .venv at the repository root, pinned from PyPI: moto's server mode (the AWS emulator), PyYAML
 # (seed files of the Kubernetes API emulator) and pg8000 (the drill environment's health app
 # connects to PostgreSQL as the application would).
+# `setup.sh --drill` leaves Chromium out: the drill environment (localstack/env/up) does not need it.
 # Idempotent: what is already installed is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +14,7 @@ PG8000_VERSION=1.31.6
 
 packages=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
-[ -x /usr/bin/chromium ] || packages+=(chromium)
+[ "${1:-}" = "--drill" ] || [ -x /usr/bin/chromium ] || packages+=(chromium)
 python3 -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
 if [ ${#packages[@]} -gt 0 ]; then
   echo "installing ${packages[*]} (Debian's packages)"
