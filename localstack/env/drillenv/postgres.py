@@ -71,13 +71,17 @@ def hand_over(path):
         shutil.chown(path, user, user)
 
 
+def client_env():
+    """This process's environment without PG* variables, so nothing but the arguments picks the server."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+
+
 def server(name, *args, check=True):
     """Runs server binary `name` as the server's OS user; returns the completed process."""
     argv = [os.path.join(bindir(), name), *args]
     if server_user():
         argv = ["runuser", "-u", server_user(), "--", *argv]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, cwd="/")
+    done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=client_env(), cwd="/")
     if check and done.returncode != 0:
         raise RuntimeError(f"{name} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
     return done
@@ -88,8 +92,7 @@ def psql(port, sql, database=DATABASE, check=True):
     shows); returns the unaligned output."""
     argv = [os.path.join(bindir(), "psql"), "-X", "-qAt", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
             "-p", str(port), "-U", SUPERUSER, "-d", database, "-f", "-"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env["PGCONNECT_TIMEOUT"] = "3"
+    env = dict(client_env(), PGCONNECT_TIMEOUT="3")
     done = subprocess.run(argv, input=sql, capture_output=True, text=True, env=env)
     if check and done.returncode != 0:
         raise RuntimeError(f"psql on 127.0.0.1:{port} failed: {done.stderr.strip()}")
