@@ -376,6 +376,46 @@ fn manifests_of_custom_kinds_are_applied_and_unknown_kinds_are_named() {
 }
 
 #[test]
+fn deleting_a_manifest_removes_its_objects_once_and_a_repeat_sends_nothing() {
+    let f = Fixture::new("kube-delete", Duration::from_millis(100));
+    let Some(emulator) = f.clusters.emulator("deleting_a_manifest_removes_its_objects_once_and_a_repeat_sends_nothing")
+    else {
+        return;
+    };
+    let plans = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/monitoring/dr-alerts.yaml");
+    std::fs::create_dir_all(f.dir.path().join("monitoring")).unwrap();
+    std::fs::copy(plans, f.dir.path().join("monitoring/dr-alerts.yaml")).unwrap();
+    let namespaces: Api<Namespace> = Api::all(f.clusters.client(&f.runtime, "dr"));
+    let monitoring = serde_json::from_value(json!({ "metadata": { "name": "monitoring" } })).unwrap();
+    f.runtime.block_on(namespaces.create(&PostParams::default(), &monitoring)).unwrap();
+    let resource = kube::api::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("monitoring.coreos.com", "v1", "PrometheusRule"),
+        "prometheusrules",
+    );
+    let rules: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(f.clusters.client(&f.runtime, "dr"), "monitoring", &resource);
+    let rule = serde_json::from_value(json!({
+        "apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+        "metadata": { "name": "dr-alerts", "namespace": "monitoring" }, "spec": { "groups": [] }
+    }))
+    .unwrap();
+    f.runtime.block_on(rules.create(&PostParams::default(), &rule)).unwrap();
+
+    f.plan("  - id: alerts-off\n    type: kube.delete\n    with: {file: monitoring/dr-alerts.yaml}");
+    f.failover(&[]).expect_code(0, "the delete succeeds");
+    assert!(f.runtime.block_on(rules.get_opt("dr-alerts")).unwrap().is_none(), "the rule is gone");
+    let journal = f.dir.only_journal();
+    let done = journal.iter().find(|r| r["event"] == "step_succeeded").expect("the step succeeded");
+    assert_eq!(done["outputs"]["objects"], "PrometheusRule monitoring/dr-alerts", "{done}");
+    assert_eq!(emulator.succeeded("dr", "DELETE", "/prometheusrules/dr-alerts"), 1);
+
+    let again = f.failover(&[]);
+    again.expect_code(0, "a repeated delete finds nothing to do");
+    assert!(again.all().contains("already done"), "{again}");
+    assert_eq!(emulator.succeeded("dr", "DELETE", "/prometheusrules/dr-alerts"), 1, "no second DELETE");
+}
+
+#[test]
 fn a_cluster_check_waits_for_nodes_and_names_the_ones_not_ready() {
     let f = Fixture::new("kube-check", Duration::from_millis(100));
     let Some(_) = f.clusters.emulator("a_cluster_check_waits_for_nodes_and_names_the_ones_not_ready") else { return };

@@ -292,6 +292,7 @@ mod tests {
                 "http.request",
                 "kube.apply",
                 "kube.check_cluster",
+                "kube.delete",
                 "kube.rollout_restart",
                 "kube.rollout_undo",
                 "kube.scale",

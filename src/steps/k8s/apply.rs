@@ -10,17 +10,15 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use kube::discovery::{Scope, pinned_kind};
-use kube::{Api, Client};
+use kube::api::{Patch, PatchParams};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::manifests::{Manifest, ManifestFile, outputs};
 use super::secret::FIELD_MANAGER;
 use super::{SharedKube, context_for};
-use crate::k8s::{Target, step_error};
-use crate::plan::yaml::{Pos, parse_documents};
+use crate::k8s::step_error;
 use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// The `kube.apply` step type.
@@ -51,92 +49,18 @@ impl TypedStep for Apply {
     fn build(&self, params: ApplyParams, context: &BuildContext) -> Box<dyn Step> {
         let base = context.plan.path.parent().map(PathBuf::from).unwrap_or_default();
         Box::new(ApplyStep {
-            kube: self.kube.clone(),
-            context: context_for(params.context, context),
-            path: base.join(&params.file),
-            namespace: params.namespace,
+            file: ManifestFile {
+                kube: self.kube.clone(),
+                context: context_for(params.context, context),
+                path: base.join(&params.file),
+                namespace: params.namespace,
+            },
         })
     }
 }
 
 struct ApplyStep {
-    kube: SharedKube,
-    context: Option<String>,
-    path: PathBuf,
-    namespace: Option<String>,
-}
-
-/// One object of the manifest, ready to send.
-struct Manifest {
-    api: Api<DynamicObject>,
-    body: Value,
-    name: String,
-    target: Target,
-}
-
-impl ApplyStep {
-    fn at(&self, pos: Pos) -> String {
-        format!("{}:{pos}", self.path.display())
-    }
-
-    /// Reads the file and finds each object's API.
-    async fn manifests(&self) -> Result<Vec<Manifest>, StepError> {
-        let text = std::fs::read_to_string(&self.path).map_err(|e| {
-            StepError::fatal(format!(
-                "cannot read {}: {e}; `with.file` is relative to the plan's directory",
-                self.path.display()
-            ))
-        })?;
-        let documents =
-            parse_documents(&text).map_err(|e| StepError::fatal(format!("{}: {}", self.at(e.pos), e.message)))?;
-        let client = self.kube.client(self.context.as_deref()).await?;
-        let mut manifests = Vec::new();
-        for document in documents {
-            manifests.push(self.manifest(&client, document.to_json(), document.pos).await?);
-        }
-        Ok(manifests)
-    }
-
-    async fn manifest(&self, client: &Client, mut body: Value, pos: Pos) -> Result<Manifest, StepError> {
-        let field = |name: &str| body.pointer(name).and_then(Value::as_str).map(str::to_string);
-        let (Some(api_version), Some(kind), Some(name)) =
-            (field("/apiVersion"), field("/kind"), field("/metadata/name"))
-        else {
-            return Err(StepError::fatal(format!(
-                "{}: a manifest needs `apiVersion`, `kind` and `metadata.name`",
-                self.at(pos)
-            )));
-        };
-        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", &api_version));
-        let gvk = GroupVersionKind::gvk(group, version, &kind);
-        let cluster = Target::new(self.context.as_deref(), &kind.to_lowercase(), "", &name);
-        let (resource, capabilities) = pinned_kind(client, &gvk).await.map_err(|e| match &e {
-            kube::Error::Api(status) if status.code == 404 => StepError::fatal(format!(
-                "{}: the API server of context {} does not serve {api_version} {kind}; is its CRD installed?",
-                self.at(pos),
-                cluster.context
-            )),
-            _ => step_error(&e, "discover the API of", &cluster),
-        })?;
-        let (api, target) = match capabilities.scope {
-            Scope::Cluster => (Api::all_with(client.clone(), &resource), cluster),
-            Scope::Namespaced => {
-                let namespace = field("/metadata/namespace")
-                    .or_else(|| self.namespace.clone())
-                    .unwrap_or_else(|| client.default_namespace().to_string());
-                body["metadata"]["namespace"] = Value::String(namespace.clone());
-                let target = Target::new(self.context.as_deref(), &kind.to_lowercase(), &namespace, &name);
-                (Api::namespaced_with(client.clone(), &namespace, &resource), target)
-            }
-        };
-        Ok(Manifest { api, body, name, target: with_kind(target, &resource) })
-    }
-}
-
-/// Names the target by its kind as written (`PrometheusRule`), for messages and outputs.
-fn with_kind(mut target: Target, resource: &ApiResource) -> Target {
-    target.kind = resource.kind.clone();
-    target
+    file: ManifestFile,
 }
 
 /// Whether `live` has every field `wanted` sets, with the same value.
@@ -151,17 +75,6 @@ fn contains(live: &Value, wanted: &Value) -> bool {
         (Value::Number(live), Value::Number(wanted)) => live.as_f64() == wanted.as_f64(),
         _ => live == wanted,
     }
-}
-
-fn outputs(manifests: &[Manifest]) -> Outputs {
-    let objects: Vec<String> = manifests
-        .iter()
-        .map(|m| match m.target.namespace.is_empty() {
-            true => format!("{} {}", m.target.kind, m.name),
-            false => format!("{} {}/{}", m.target.kind, m.target.namespace, m.name),
-        })
-        .collect();
-    Outputs::from([("objects".into(), objects.join(", ")), ("count".into(), manifests.len().to_string())])
 }
 
 /// Whether every object is live as the manifest says.
@@ -179,12 +92,12 @@ async fn all_in_place(manifests: &[Manifest]) -> Result<bool, StepError> {
 #[async_trait]
 impl Step for ApplyStep {
     fn describe(&self) -> String {
-        let context = self.context.as_ref().map(|c| format!(" in context {c}")).unwrap_or_default();
-        format!("apply {} (server-side){context}", self.path.display())
+        let context = self.file.context.as_ref().map(|c| format!(" in context {c}")).unwrap_or_default();
+        format!("apply {} (server-side){context}", self.file.path.display())
     }
 
     async fn observe(&self, _ctx: &StepContext) -> Result<Observation, StepError> {
-        let manifests = self.manifests().await?;
+        let manifests = self.file.load().await?;
         Ok(match all_in_place(&manifests).await? {
             true => Observation::Done(outputs(&manifests)),
             false => Observation::NotDone,
@@ -193,7 +106,7 @@ impl Step for ApplyStep {
 
     async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        for manifest in self.manifests().await? {
+        for manifest in self.file.load().await? {
             manifest
                 .api
                 .patch(&manifest.name, &params, &Patch::Apply(&manifest.body))
@@ -204,12 +117,13 @@ impl Step for ApplyStep {
     }
 
     async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
-        let manifests = self.manifests().await?;
+        let manifests = self.file.load().await?;
         match all_in_place(&manifests).await? {
             true => Ok(outputs(&manifests)),
-            false => {
-                Err(StepError::retryable(format!("the objects of {} are not all in place yet", self.path.display())))
-            }
+            false => Err(StepError::retryable(format!(
+                "the objects of {} are not all in place yet",
+                self.file.path.display()
+            ))),
         }
     }
 }

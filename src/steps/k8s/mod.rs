@@ -8,7 +8,9 @@
 
 mod apply;
 mod check;
+mod delete;
 mod env;
+mod manifests;
 mod restart;
 mod rollout;
 mod scale;
@@ -26,6 +28,7 @@ use kube::{Api, Client};
 
 pub use apply::Apply;
 pub use check::CheckCluster;
+pub use delete::Delete;
 pub use env::SetEnv;
 pub use restart::RolloutRestart;
 pub use scale::Scale;
@@ -129,6 +132,7 @@ pub fn register(registry: &mut crate::step::Registry, services: &crate::steps::S
         .register(RolloutRestart { kube: kube.clone() })
         .register(RolloutUndo { kube: kube.clone() })
         .register(Apply { kube: kube.clone() })
+        .register(Delete { kube: kube.clone() })
         .register(CheckCluster { kube: kube.clone() });
 }
 

@@ -1,0 +1,130 @@
+//! `kube.delete`: deletes the objects a manifest file declares (`kubectl delete -f --wait`), such
+//! as the DR alerts a failover applied and its failback switches off.
+//!
+//! The file is read like `kube.apply` reads it. Objects already gone are left alone, so a resumed
+//! or repeated step sends nothing; each object deleted is watched until it is gone (finalizers
+//! done), not polled. Outputs: `objects` and `count`, as `kube.apply` has them.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use futures::future::try_join_all;
+use kube::api::{DeleteParams as ApiDeleteParams, Preconditions};
+use kube::runtime::wait::{await_condition, conditions};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::manifests::{Manifest, ManifestFile, outputs};
+use super::{SharedKube, context_for};
+use crate::k8s::step_error;
+use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+
+/// The `kube.delete` step type.
+pub struct Delete {
+    pub kube: SharedKube,
+}
+
+/// `with:` of a `kube.delete` step.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteParams {
+    /// The kubeconfig context (default: the plan's context of the region the run moves to).
+    #[serde(default)]
+    pub context: Option<String>,
+    /// The manifest file naming the objects (YAML, `---` between objects), relative to the plan's
+    /// directory; only `apiVersion`, `kind` and `metadata` matter.
+    pub file: String,
+    /// The namespace of namespaced objects that name none (default: the context's namespace).
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
+
+impl TypedStep for Delete {
+    type Params = DeleteParams;
+    const NAME: &'static str = "kube.delete";
+    const SUMMARY: &'static str = "Delete the objects a manifest file names and wait until they are gone.";
+    const OUTPUTS: &'static [&'static str] = &["objects", "count"];
+
+    fn build(&self, params: DeleteParams, context: &BuildContext) -> Box<dyn Step> {
+        let base = context.plan.path.parent().map(PathBuf::from).unwrap_or_default();
+        Box::new(DeleteStep {
+            file: ManifestFile {
+                kube: self.kube.clone(),
+                context: context_for(params.context, context),
+                path: base.join(&params.file),
+                namespace: params.namespace,
+            },
+        })
+    }
+}
+
+struct DeleteStep {
+    file: ManifestFile,
+}
+
+/// The uid of each object still there, by its index in `manifests`.
+async fn present(manifests: &[Manifest]) -> Result<Vec<(usize, String)>, StepError> {
+    let mut found = Vec::new();
+    for (index, manifest) in manifests.iter().enumerate() {
+        let live = manifest.api.get_opt(&manifest.name).await.map_err(|e| step_error(&e, "read", &manifest.target))?;
+        if let Some(live) = live {
+            found.push((index, live.metadata.uid.unwrap_or_default()));
+        }
+    }
+    Ok(found)
+}
+
+/// Deletes the object (this very one: its uid is a precondition) and waits until it is gone.
+async fn delete_and_wait(manifest: &Manifest, uid: &str) -> Result<(), StepError> {
+    let params = ApiDeleteParams {
+        preconditions: Some(Preconditions { uid: Some(uid.to_string()), resource_version: None }),
+        ..ApiDeleteParams::background()
+    };
+    match manifest.api.delete(&manifest.name, &params).await {
+        Ok(_) => {}
+        // Gone already, or replaced by a new object someone else made: not ours to delete.
+        Err(kube::Error::Api(status)) if status.code == 404 || status.code == 409 => return Ok(()),
+        Err(e) => return Err(step_error(&e, "delete", &manifest.target)),
+    }
+    await_condition(manifest.api.clone(), &manifest.name, conditions::is_deleted(uid))
+        .await
+        .map(drop)
+        .map_err(|e| StepError::retryable(format!("{}: watching it go away failed: {e}", manifest.target)))
+}
+
+#[async_trait]
+impl Step for DeleteStep {
+    fn describe(&self) -> String {
+        let context = self.file.context.as_ref().map(|c| format!(" in context {c}")).unwrap_or_default();
+        format!("delete the objects of {}{context}", self.file.path.display())
+    }
+
+    async fn observe(&self, _ctx: &StepContext) -> Result<Observation, StepError> {
+        let manifests = self.file.load().await?;
+        Ok(match present(&manifests).await?.is_empty() {
+            true => Observation::Done(outputs(&manifests)),
+            false => Observation::NotDone,
+        })
+    }
+
+    async fn act(&self, ctx: &StepContext) -> Result<(), StepError> {
+        let manifests = self.file.load().await?;
+        let present = present(&manifests).await?;
+        let names: Vec<String> = present.iter().map(|(i, _)| manifests[*i].target.to_string()).collect();
+        ctx.waiting_for(format!("{} to be deleted", names.join(", ")));
+        try_join_all(present.iter().map(|(i, uid)| delete_and_wait(&manifests[*i], uid))).await?;
+        Ok(())
+    }
+
+    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+        let manifests = self.file.load().await?;
+        let left = present(&manifests).await?;
+        match left.is_empty() {
+            true => Ok(outputs(&manifests)),
+            false => Err(StepError::retryable(format!(
+                "{} still there",
+                left.iter().map(|(i, _)| manifests[*i].target.to_string()).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+}
