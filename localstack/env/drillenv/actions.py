@@ -52,14 +52,12 @@ def repair(directory):
 
 
 def restore(directory):
-    """After the failback: the DR database rebuilt as a standby of the primary again, and the DR alerts
-    the failover enabled removed (the plan's failback has no step for them)."""
+    """After the failback: the DR database rebuilt as a standby of the primary again."""
     state = load_state(directory)
     clear_faults(state)
     pg = servers(state)
     pg["dr"].rebuild_as_standby_of(pg["primary"].port)
-    kube.Cluster(state["kubeconfig"], "dr").call("DELETE", kube.DR_ALERTS)
-    return f"the DR database streams from the primary on :{pg['primary'].port}; DR alerts removed"
+    return f"the DR database streams from the primary on :{pg['primary'].port}"
 
 
 def check(directory, name):

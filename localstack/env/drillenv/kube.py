@@ -12,9 +12,6 @@ import yaml
 NAMESPACE, APP, DB_SECRET = "production", "app", "app-database"
 #: Replicas each cluster's app runs with when the primary region serves.
 STEADY_REPLICAS = {"primary": 3, "dr": 1}
-#: What a failover adds that its failback does not take away: the DR alerts (`kube.apply` of
-#: plans/monitoring/dr-alerts.yaml). `restore` deletes them; the leak check would name them otherwise.
-DR_ALERTS = "/apis/monitoring.coreos.com/v1/namespaces/monitoring/prometheusrules/dr-alerts"
 
 
 def seed_manifests(cluster, database_url):
