@@ -85,6 +85,17 @@ impl Fixture {
         command
     }
 
+    /// The runbook's `monitoring/dr-alerts.yaml` beside the test's plan, and the `monitoring`
+    /// namespace it goes to in the DR cluster.
+    fn dr_alerts_file(&self) {
+        let plans = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/monitoring/dr-alerts.yaml");
+        std::fs::create_dir_all(self.dir.path().join("monitoring")).unwrap();
+        std::fs::copy(plans, self.dir.path().join("monitoring/dr-alerts.yaml")).unwrap();
+        let namespaces: Api<Namespace> = Api::all(self.clusters.client(&self.runtime, "dr"));
+        let monitoring = serde_json::from_value(json!({ "metadata": { "name": "monitoring" } })).unwrap();
+        self.runtime.block_on(namespaces.create(&PostParams::default(), &monitoring)).unwrap();
+    }
+
     fn failover(&self, extra: &[&str]) -> support::Out {
         let mut command = self.drctl();
         command.args(["failover", "--plan"]).arg(self.dir.path().join("kube.yaml")).args(["--yes"]).args(extra);
@@ -340,12 +351,7 @@ fn manifests_of_custom_kinds_are_applied_and_unknown_kinds_are_named() {
         return;
     };
     f.seed_app("dr", 1, IMAGE);
-    let plans = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/monitoring/dr-alerts.yaml");
-    std::fs::create_dir_all(f.dir.path().join("monitoring")).unwrap();
-    std::fs::copy(plans, f.dir.path().join("monitoring/dr-alerts.yaml")).unwrap();
-    let namespaces: Api<Namespace> = Api::all(f.clusters.client(&f.runtime, "dr"));
-    let monitoring = serde_json::from_value(json!({ "metadata": { "name": "monitoring" } })).unwrap();
-    f.runtime.block_on(namespaces.create(&PostParams::default(), &monitoring)).unwrap();
+    f.dr_alerts_file();
     std::fs::write(
         f.dir.path().join("unknown.yaml"),
         "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n",
@@ -382,12 +388,7 @@ fn deleting_a_manifest_removes_its_objects_once_and_a_repeat_sends_nothing() {
     else {
         return;
     };
-    let plans = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("plans/monitoring/dr-alerts.yaml");
-    std::fs::create_dir_all(f.dir.path().join("monitoring")).unwrap();
-    std::fs::copy(plans, f.dir.path().join("monitoring/dr-alerts.yaml")).unwrap();
-    let namespaces: Api<Namespace> = Api::all(f.clusters.client(&f.runtime, "dr"));
-    let monitoring = serde_json::from_value(json!({ "metadata": { "name": "monitoring" } })).unwrap();
-    f.runtime.block_on(namespaces.create(&PostParams::default(), &monitoring)).unwrap();
+    f.dr_alerts_file();
     let resource = kube::api::ApiResource::from_gvk_with_plural(
         &kube::api::GroupVersionKind::gvk("monitoring.coreos.com", "v1", "PrometheusRule"),
         "prometheusrules",

@@ -7,17 +7,13 @@
 //! value, nothing is sent. Errors name the manifest's file, line and column. Outputs: `objects`
 //! (`PrometheusRule monitoring/dr-alerts, ...`) and `count`.
 
-use std::path::PathBuf;
-
 use async_trait::async_trait;
 use kube::api::{Patch, PatchParams};
-use schemars::JsonSchema;
-use serde::Deserialize;
 use serde_json::Value;
 
-use super::manifests::{Manifest, ManifestFile, outputs};
+use super::SharedKube;
+use super::manifests::{Manifest, ManifestFile, ManifestParams, outputs};
 use super::secret::FIELD_MANAGER;
-use super::{SharedKube, context_for};
 use crate::k8s::step_error;
 use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
 
@@ -26,36 +22,14 @@ pub struct Apply {
     pub kube: SharedKube,
 }
 
-/// `with:` of a `kube.apply` step.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApplyParams {
-    /// The kubeconfig context (default: the plan's context of the region the run moves to).
-    #[serde(default)]
-    pub context: Option<String>,
-    /// The manifest file (YAML, `---` between objects), relative to the plan's directory.
-    pub file: String,
-    /// The namespace of namespaced objects that name none (default: the context's namespace).
-    #[serde(default)]
-    pub namespace: Option<String>,
-}
-
 impl TypedStep for Apply {
-    type Params = ApplyParams;
+    type Params = ManifestParams;
     const NAME: &'static str = "kube.apply";
     const SUMMARY: &'static str = "Server-side apply the manifests of a file (any kind the cluster serves).";
     const OUTPUTS: &'static [&'static str] = &["objects", "count"];
 
-    fn build(&self, params: ApplyParams, context: &BuildContext) -> Box<dyn Step> {
-        let base = context.plan.path.parent().map(PathBuf::from).unwrap_or_default();
-        Box::new(ApplyStep {
-            file: ManifestFile {
-                kube: self.kube.clone(),
-                context: context_for(params.context, context),
-                path: base.join(&params.file),
-                namespace: params.namespace,
-            },
-        })
+    fn build(&self, params: ManifestParams, context: &BuildContext) -> Box<dyn Step> {
+        Box::new(ApplyStep { file: ManifestFile::new(&self.kube, params, context) })
     }
 }
 

@@ -5,17 +5,13 @@
 //! or repeated step sends nothing; each object deleted is watched until it is gone (finalizers
 //! done), not polled. Outputs: `objects` and `count`, as `kube.apply` has them.
 
-use std::path::PathBuf;
-
 use async_trait::async_trait;
 use futures::future::try_join_all;
 use kube::api::{DeleteParams as ApiDeleteParams, Preconditions};
 use kube::runtime::wait::{await_condition, conditions};
-use schemars::JsonSchema;
-use serde::Deserialize;
 
-use super::manifests::{Manifest, ManifestFile, outputs};
-use super::{SharedKube, context_for};
+use super::SharedKube;
+use super::manifests::{Manifest, ManifestFile, ManifestParams, outputs};
 use crate::k8s::step_error;
 use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
 
@@ -24,37 +20,14 @@ pub struct Delete {
     pub kube: SharedKube,
 }
 
-/// `with:` of a `kube.delete` step.
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DeleteParams {
-    /// The kubeconfig context (default: the plan's context of the region the run moves to).
-    #[serde(default)]
-    pub context: Option<String>,
-    /// The manifest file naming the objects (YAML, `---` between objects), relative to the plan's
-    /// directory; only `apiVersion`, `kind` and `metadata` matter.
-    pub file: String,
-    /// The namespace of namespaced objects that name none (default: the context's namespace).
-    #[serde(default)]
-    pub namespace: Option<String>,
-}
-
 impl TypedStep for Delete {
-    type Params = DeleteParams;
+    type Params = ManifestParams;
     const NAME: &'static str = "kube.delete";
     const SUMMARY: &'static str = "Delete the objects a manifest file names and wait until they are gone.";
     const OUTPUTS: &'static [&'static str] = &["objects", "count"];
 
-    fn build(&self, params: DeleteParams, context: &BuildContext) -> Box<dyn Step> {
-        let base = context.plan.path.parent().map(PathBuf::from).unwrap_or_default();
-        Box::new(DeleteStep {
-            file: ManifestFile {
-                kube: self.kube.clone(),
-                context: context_for(params.context, context),
-                path: base.join(&params.file),
-                namespace: params.namespace,
-            },
-        })
+    fn build(&self, params: ManifestParams, context: &BuildContext) -> Box<dyn Step> {
+        Box::new(DeleteStep { file: ManifestFile::new(&self.kube, params, context) })
     }
 }
 

@@ -7,12 +7,28 @@ use std::path::PathBuf;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use kube::discovery::{Scope, pinned_kind};
 use kube::{Api, Client};
+use schemars::JsonSchema;
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::SharedKube;
+use super::{SharedKube, context_for};
 use crate::k8s::{Target, step_error};
 use crate::plan::yaml::{Pos, parse_documents};
-use crate::step::{Outputs, StepError};
+use crate::step::{BuildContext, Outputs, StepError};
+
+/// `with:` of `kube.apply` and `kube.delete`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestParams {
+    /// The kubeconfig context (default: the plan's context of the region the run moves to).
+    #[serde(default)]
+    pub context: Option<String>,
+    /// The manifest file (YAML, `---` between objects), relative to the plan's directory.
+    pub file: String,
+    /// The namespace of namespaced objects that name none (default: the context's namespace).
+    #[serde(default)]
+    pub namespace: Option<String>,
+}
 
 /// A manifest file in one cluster.
 pub struct ManifestFile {
@@ -33,6 +49,17 @@ pub struct Manifest {
 }
 
 impl ManifestFile {
+    /// The file `params` names, in the cluster the step talks to.
+    pub fn new(kube: &SharedKube, params: ManifestParams, context: &BuildContext) -> ManifestFile {
+        let base = context.plan.path.parent().map(PathBuf::from).unwrap_or_default();
+        ManifestFile {
+            kube: kube.clone(),
+            context: context_for(params.context, context),
+            path: base.join(&params.file),
+            namespace: params.namespace,
+        }
+    }
+
     fn at(&self, pos: Pos) -> String {
         format!("{}:{pos}", self.path.display())
     }
