@@ -1,5 +1,7 @@
 //! A real AWS emulator for integration tests: moto's server mode (installed into `.venv` by
-//! `localstack/setup.sh`) on a free 127.0.0.1 port, one per test, stopped by its PID on drop.
+//! `localstack/setup.sh`) on a free 127.0.0.1 port, one per test, stopped by its PID on drop. It is
+//! started through `localstack/env/moto-server`, the same launcher (and Secrets Manager fix) the
+//! drill environment uses, so tests and drills see one emulator.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -28,7 +30,8 @@ impl Moto {
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
             let child = Command::new(&python)
-                .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+                .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("localstack/env/moto-server"))
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                 .env("MOTO_ALLOW_NONEXISTENT_REGION", "true")
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
