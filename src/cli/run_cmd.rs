@@ -35,6 +35,9 @@ pub struct RunArgs {
     /// When the outage began (RFC 3339, or a time ago such as `20m`); RTO is measured from it.
     #[arg(long, value_name = "TIME", value_parser = parse_incident_start)]
     incident_start: Option<SystemTime>,
+    /// Start a new run even though the newest run of the plan already succeeded in this direction.
+    #[arg(long)]
+    new_run: bool,
     #[command(flatten)]
     common: CommonRunArgs,
 }
@@ -45,9 +48,13 @@ pub struct CommonRunArgs {
     /// Approve `approval` steps without asking (for automation; without a terminal they are refused).
     #[arg(short, long)]
     yes: bool,
-    /// Take over the plan's lock from a run whose process is gone.
+    /// Take over the plan's lock from a holder on another host (whose machine died) or from an
+    /// unreadable lock file. A holder proven dead on this host is taken over without it.
     #[arg(long)]
     break_lock: bool,
+    /// With --break-lock: take the lock even from a live process of this host.
+    #[arg(long, requires = "break_lock")]
+    force: bool,
     /// Resume even though the plan file changed since the run started.
     #[arg(long)]
     allow_plan_change: bool,
@@ -78,9 +85,12 @@ pub struct ResumeArgs {
 pub struct AbandonArgs {
     /// The run to give up on.
     run_id: String,
-    /// Take the plan's lock from a process that is gone.
+    /// Take over the plan's lock from a holder on another host or an unreadable lock file.
     #[arg(long)]
     break_lock: bool,
+    /// With --break-lock: take the lock even from a live process of this host.
+    #[arg(long, requires = "break_lock")]
+    force: bool,
 }
 
 /// Runs `direction` of the plan, or continues its unfinished run.
@@ -101,7 +111,9 @@ pub async fn run(global: &Global, args: RunArgs, direction: Direction) -> u8 {
     let options = RunOptions {
         incident_start: args.incident_start,
         break_lock: args.common.break_lock,
+        force: args.common.force,
         allow_plan_change: args.common.allow_plan_change,
+        new_run: args.new_run,
     };
     let state = StateDir::new(&global.state_dir);
     match lifecycle::begin(&state, &plan, direction, &SystemClock, &options) {
@@ -121,6 +133,15 @@ pub async fn resume(global: &Global, args: ResumeArgs) -> u8 {
         Some(p) => plan::resolve_path(p, &global.plans_dir),
         None => view.plan_path.clone().into(),
     };
+    if args.plan.is_none() && !path.exists() {
+        eprintln!(
+            "error: the plan file {} that run {} started with is not there (moved, deleted, or the run started in \
+             another directory); pass --plan PATH to point at it",
+            path.display(),
+            args.run_id
+        );
+        return exit_code::PLAN_INVALID;
+    }
     let reporting = Reporting::new(global.output);
     let registry = steps::builtin(&reporting.services(&args.common, &view.plan));
     let plan = match plan::load(&path, &registry) {
@@ -133,7 +154,9 @@ pub async fn resume(global: &Global, args: ResumeArgs) -> u8 {
     let options = RunOptions {
         incident_start: None,
         break_lock: args.common.break_lock,
+        force: args.common.force,
         allow_plan_change: args.common.allow_plan_change,
+        new_run: false,
     };
     match lifecycle::resume(&state, &args.run_id, &plan, &SystemClock, &options) {
         Ok(active) => execute(&plan, active, registry, reporting).await,
@@ -145,9 +168,14 @@ pub async fn resume(global: &Global, args: ResumeArgs) -> u8 {
 pub fn abandon(global: &Global, args: AbandonArgs) -> u8 {
     let state = StateDir::new(&global.state_dir);
     let by = format!("{}@{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()), crate::journal::hostname());
-    match lifecycle::abandon(&state, &args.run_id, &SystemClock, &by, args.break_lock) {
-        Ok(view) => {
-            println!("run {} abandoned; plan `{}` can run afresh", view.run_id, view.plan);
+    let policy = crate::journal::LockPolicy { break_lock: args.break_lock, force: args.force };
+    match lifecycle::abandon(&state, &args.run_id, &SystemClock, &by, policy) {
+        Ok(done) => {
+            if !done.damaged_lines.is_empty() {
+                let lines: Vec<String> = done.damaged_lines.iter().map(usize::to_string).collect();
+                println!("the abandonment was recorded after the damaged journal lines {}", lines.join(", "));
+            }
+            println!("run {} abandoned; plan `{}` can run afresh", done.run_id, done.plan);
             exit_code::OK
         }
         Err(e) => refuse(&e),
@@ -277,8 +305,5 @@ fn print_dry_run(plan: &Plan, direction: Direction, registry: &Registry, output:
 
 fn refuse(error: &RunError) -> u8 {
     eprintln!("error: {error}");
-    match error {
-        RunError::Journal(_) | RunError::Invalid(_) => exit_code::STATE_ERROR,
-        _ => exit_code::REFUSED,
-    }
+    if error.is_state_error() { exit_code::STATE_ERROR } else { exit_code::REFUSED }
 }

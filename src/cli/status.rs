@@ -1,12 +1,17 @@
 //! `drctl status [RUN_ID]`: the runs in the state directory, or one run's steps with their times.
+//! Anything that cannot be read is listed as damaged (exit 5), never left out.
+
+use std::time::Duration;
 
 use clap::Args;
 
 use super::{Global, Output};
+use crate::clock::{human_duration, rfc3339};
 use crate::engine::lifecycle::load_run;
-use crate::engine::state::RunView;
+use crate::engine::runs::{Catalog, DamagedRun};
+use crate::engine::state::{RunState, RunView};
 use crate::exit_code;
-use crate::journal::{self, PlanLock, StateDir};
+use crate::journal::{PlanLock, StateDir};
 use crate::report::json::print_json_line;
 use crate::report::summary::RunSummary;
 
@@ -19,22 +24,41 @@ pub struct StatusArgs {
 pub fn status(global: &Global, args: StatusArgs) -> u8 {
     let state = StateDir::new(&global.state_dir);
     match args.run_id {
-        Some(run_id) => match load_run(&state, &run_id) {
-            Ok(view) => {
-                let summary = RunSummary::new(&view, plan_of(&view).as_ref());
-                match global.output {
-                    Output::Human => print!("{}", summary.render()),
-                    Output::Json => print_json_line(&summary),
-                }
-                exit_code::OK
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                exit_code::REFUSED
-            }
-        },
+        Some(run_id) => one(global, &state, &run_id),
         None => list(global, &state),
     }
+}
+
+fn one(global: &Global, state: &StateDir, run_id: &str) -> u8 {
+    match load_run(state, run_id) {
+        Ok(view) => {
+            let mut summary = RunSummary::new(&view, plan_of(&view).as_ref());
+            if is_crashed(state, &view) {
+                summary.state = CRASHED;
+            }
+            match global.output {
+                Output::Human => print!("{}", summary.render()),
+                Output::Json => print_json_line(&summary),
+            }
+            exit_code::OK
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            if e.is_state_error() { exit_code::STATE_ERROR } else { exit_code::REFUSED }
+        }
+    }
+}
+
+const CRASHED: &str = "crashed (resumable)";
+
+/// Whether a run journaled as running has no live process holding its plan's lock.
+fn is_crashed(state: &StateDir, view: &RunView) -> bool {
+    view.state == RunState::Running && live_holder(state, view).is_none()
+}
+
+/// The holder of the run's plan lock, if it is this run and not proven dead.
+fn live_holder(state: &StateDir, view: &RunView) -> Option<crate::journal::LockHolder> {
+    PlanLock::holder_of(&state.lock_path(&view.plan)).filter(|h| h.run_id == view.run_id && !h.is_dead())
 }
 
 /// The run's plan, if it is still where the run found it, for the RTO objective.
@@ -44,48 +68,102 @@ fn plan_of(view: &RunView) -> Option<crate::plan::Plan> {
         .filter(|p| p.name == view.plan)
 }
 
+/// One row of the listing.
+struct Row {
+    run_id: String,
+    direction: String,
+    state: String,
+    steps: String,
+    rto: String,
+    started: String,
+}
+
 fn list(global: &Global, state: &StateDir) -> u8 {
-    let runs = state.runs();
-    if runs.is_empty() && global.output == Output::Human {
-        println!("no runs in {}", state.root().display());
+    let catalog = match Catalog::load(state) {
+        Ok(catalog) => catalog,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit_code::STATE_ERROR;
+        }
+    };
+    if catalog.runs.is_empty() && catalog.damaged.is_empty() {
+        if global.output == Output::Human {
+            println!("no runs in {}", state.root().display());
+        }
+        return exit_code::OK;
+    }
+    let mut rows = Vec::new();
+    for view in &catalog.runs {
+        rows.push(run_row(global, state, view));
     }
     let mut code = exit_code::OK;
-    for run in runs {
-        let view = match journal::read(&run.journal)
-            .map_err(|e| e.to_string())
-            .and_then(|e| RunView::replay(&e).map_err(|e| e.to_string()))
-        {
-            Ok(view) => view,
-            Err(e) => {
-                eprintln!("{}: {e}", run.run_id);
-                code = exit_code::STATE_ERROR;
-                continue;
-            }
-        };
-        let done =
-            view.steps.iter().filter(|s| s.state.label() == "succeeded" || s.state.label() == "already done").count();
-        let holder = PlanLock::holder_of(&state.lock_path(&view.plan)).filter(|h| h.run_id == view.run_id);
-        let state_label = match (&holder, view.state.label()) {
-            (None, "running") => "crashed (resumable)".to_string(),
-            (Some(h), "running") if h.is_dead() => "crashed (resumable)".to_string(),
-            (Some(h), "running") => format!("running (pid {} on {})", h.pid, h.host),
-            (_, label) => label.to_string(),
-        };
-        match global.output {
-            Output::Human => println!(
-                "{:48} {:9} {:22} {:>3}/{:<3} started {}",
-                view.run_id,
-                view.direction.to_string(),
-                state_label,
-                done,
-                view.steps.len(),
-                crate::clock::rfc3339(view.started_at)
-            ),
-            Output::Json => print_json_line(&serde_json::json!({
-                "run_id": view.run_id, "plan": view.plan, "direction": view.direction, "state": state_label,
-                "steps_done": done, "steps": view.steps.len(), "started_at": crate::clock::rfc3339(view.started_at),
-            })),
+    for damaged in &catalog.damaged {
+        if !damaged.acknowledged {
+            code = exit_code::STATE_ERROR;
+        }
+        eprintln!("{}: {}", damaged.run_id, damaged.problem);
+        rows.push(damaged_row(global, damaged));
+    }
+    if global.output == Output::Human {
+        let width = rows.iter().map(|r| r.run_id.len()).max().unwrap_or(0).max(3);
+        println!("{:width$}  {:9}  {:22}  {:>7}  {:>9}  STARTED", "RUN", "DIRECTION", "STATE", "STEPS", "RTO");
+        for r in &rows {
+            println!(
+                "{:width$}  {:9}  {:22}  {:>7}  {:>9}  {}",
+                r.run_id, r.direction, r.state, r.steps, r.rto, r.started
+            );
         }
     }
     code
+}
+
+fn run_row(global: &Global, state: &StateDir, view: &RunView) -> Row {
+    let done = view.steps.iter().filter(|s| matches!(s.state, crate::engine::state::StepState::Succeeded { .. })).count();
+    let state_label = match (&view.state, live_holder(state, view)) {
+        (RunState::Running, None) => CRASHED.to_string(),
+        (RunState::Running, Some(h)) => format!("running (pid {} on {})", h.pid, h.host),
+        (other, _) => other.label().to_string(),
+    };
+    let summary = RunSummary::new(view, plan_of(view).as_ref());
+    let rto = summary.rto.as_ref();
+    let measured = rto.and_then(|o| o.measured_ms);
+    let rto_text = match (measured, rto.and_then(|o| o.met)) {
+        (Some(ms), Some(false)) => format!("{} (missed)", human_duration(Duration::from_millis(ms))),
+        (Some(ms), _) => human_duration(Duration::from_millis(ms)),
+        (None, _) => "-".to_string(),
+    };
+    if global.output == Output::Json {
+        print_json_line(&serde_json::json!({
+            "run_id": view.run_id, "plan": view.plan, "direction": view.direction, "state": state_label,
+            "steps_done": done, "steps": view.steps.len(), "started_at": rfc3339(view.started_at),
+            "rto_ms": measured, "rto_objective_ms": rto.map(|o| o.objective_ms),
+        }));
+    }
+    Row {
+        run_id: view.run_id.clone(),
+        direction: view.direction.to_string(),
+        state: state_label,
+        steps: format!("{done}/{}", view.steps.len()),
+        rto: rto_text,
+        started: rfc3339(view.started_at),
+    }
+}
+
+fn damaged_row(global: &Global, damaged: &DamagedRun) -> Row {
+    let label = if damaged.acknowledged { "abandoned (damaged)" } else { "damaged" };
+    if global.output == Output::Json {
+        print_json_line(&serde_json::json!({
+            "run_id": damaged.run_id, "plan": damaged.plans.first(), "direction": damaged.direction,
+            "state": label, "problem": damaged.problem, "acknowledged": damaged.acknowledged,
+            "started_at": damaged.started_at.map(rfc3339),
+        }));
+    }
+    Row {
+        run_id: damaged.run_id.clone(),
+        direction: damaged.direction.map_or("-".to_string(), |d| d.to_string()),
+        state: label.to_string(),
+        steps: "-".into(),
+        rto: "-".into(),
+        started: damaged.started_at.map_or("-".to_string(), rfc3339),
+    }
 }

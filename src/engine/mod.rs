@@ -8,6 +8,7 @@ pub mod events;
 mod executor;
 pub mod lifecycle;
 pub mod retry;
+pub mod runs;
 pub mod state;
 
 pub use dry_run::{DryRunStep, dry_run};

@@ -49,6 +49,20 @@ impl StepState {
         }
     }
 
+    /// The state in a sentence about the step: "step `a` has succeeded".
+    pub fn phrase(&self) -> &'static str {
+        match self {
+            StepState::Succeeded { already_done: true, .. } => "was already done",
+            StepState::Succeeded { .. } => "has succeeded",
+            StepState::Failed { .. } => "has failed",
+            StepState::Skipped { .. } => "was skipped",
+            StepState::Pending => "has not started",
+            StepState::Running { acting: false, .. } => "is observing",
+            StepState::Running { acting: true, .. } => "is acting",
+            StepState::Backoff { .. } => "is waiting to retry",
+        }
+    }
+
     /// Whether the step has finished (for this attempt of the run).
     pub fn is_finished(&self) -> bool {
         matches!(self, StepState::Succeeded { .. } | StepState::Failed { .. } | StepState::Skipped { .. })
@@ -74,6 +88,17 @@ impl RunState {
     /// Whether `drctl resume` can continue it.
     pub fn is_resumable(&self) -> bool {
         matches!(self, RunState::Running | RunState::Failed { .. } | RunState::Interrupted { .. })
+    }
+
+    /// The state in a sentence about the run: "run X has succeeded".
+    pub fn phrase(&self) -> &'static str {
+        match self {
+            RunState::Running => "is running (or its process died)",
+            RunState::Succeeded => "has succeeded",
+            RunState::Failed { .. } => "has failed",
+            RunState::Interrupted { .. } => "was interrupted",
+            RunState::Abandoned => "was abandoned",
+        }
     }
 
     /// A short name for displays and JSON.
@@ -182,7 +207,7 @@ impl RunView {
         let Record::RunStarted { run_id, plan, plan_path, plan_digest, direction, incident_start, steps, .. } =
             &first.record
         else {
-            return Err(invalid(first.seq, &first.record, "a journal that must begin with run_started"));
+            return Err(invalid(first.seq, &first.record, "a journal must begin with run_started".into()));
         };
         let mut view = RunView {
             run_id: run_id.clone(),
@@ -216,7 +241,8 @@ impl RunView {
     pub fn apply(&mut self, entry: &Entry) -> Result<(), InvalidTransition> {
         let record = &entry.record;
         self.state =
-            run_transition(&self.state, record).ok_or_else(|| invalid(entry.seq, record, self.state.label()))?;
+            run_transition(&self.state, record)
+            .ok_or_else(|| invalid(entry.seq, record, format!("the run {}", self.state.phrase())))?;
         match record {
             Record::RunResumed { plan_digest, steps, .. } => {
                 self.resumes += 1;
@@ -239,9 +265,9 @@ impl RunView {
                 .steps
                 .iter_mut()
                 .find(|s| s.id == id)
-                .ok_or_else(|| invalid(entry.seq, record, "a run without that step"))?;
-            step.state =
-                transition(&step.state, record).ok_or_else(|| invalid(entry.seq, record, step.state.label()))?;
+                .ok_or_else(|| invalid(entry.seq, record, format!("the run has no step `{id}`")))?;
+            step.state = transition(&step.state, record)
+                .ok_or_else(|| invalid(entry.seq, record, format!("step `{id}` {}", step.state.phrase())))?;
             match record {
                 Record::StepStarted { .. } => {
                     step.started_at.get_or_insert(entry.at);
@@ -310,10 +336,10 @@ pub fn step_of(record: &Record) -> Option<&str> {
     }
 }
 
-fn invalid(seq: u64, record: impl std::fmt::Debug, state: &str) -> InvalidTransition {
-    let record = format!("{record:?}");
-    let record = record.split([' ', '{', '(']).next().unwrap_or_default().to_string();
-    InvalidTransition { seq, message: format!("{record} does not apply to {state}") }
+/// "journal entry 7: step_succeeded (step `a`) cannot happen here: the run has succeeded".
+fn invalid(seq: u64, record: &Record, why: String) -> InvalidTransition {
+    let about = step_of(record).map(|id| format!(" (step `{id}`)")).unwrap_or_default();
+    InvalidTransition { seq, message: format!("{}{about} cannot happen here: {why}", record.event()) }
 }
 
 #[cfg(test)]

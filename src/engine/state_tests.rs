@@ -88,7 +88,7 @@ fn run_states() -> Vec<RunState> {
 fn run_transitions_follow_the_rules() {
     let finish_ok = Record::RunFinished { succeeded: true, message: String::new() };
     let finish_failed = Record::RunFinished { succeeded: false, message: "m".into() };
-    let abandon = Record::RunAbandoned { by: "me".into() };
+    let abandon = Record::RunAbandoned { by: "me".into(), damaged_lines: vec![] };
     for state in run_states() {
         let running = state == RunState::Running;
         for (_, record) in records() {

@@ -1,11 +1,21 @@
 //! One run per plan at a time: a lock file that names its holder.
+//!
+//! The lock file appears whole or not at all: it is written and synced under a temporary name in
+//! the locks directory, then hard-linked to `PLAN.lock`, which fails when a lock is there (`link(2)`
+//! never replaces a file). So a reader never sees an empty lock from a live writer, and an empty or
+//! unreadable lock on disk (a full disk, an older drctl) is refused, never taken over silently.
+//! Taking over a lock (its holder is proven dead, or `--break-lock`) and releasing one happen under
+//! an exclusive `flock` of the locks directory after reading the file again, so two processes
+//! never both take over the same stale lock, and nobody removes a lock that is not the one they read.
 
-use std::fs::OpenOptions;
-use std::io::Write;
+use std::fs::File;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
+
+use super::process;
 
 /// Who holds a plan's lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -15,12 +25,23 @@ pub struct LockHolder {
     pub pid: u32,
     #[serde(with = "super::time")]
     pub since: SystemTime,
+    /// When the holding process started (clock ticks since boot, Linux): tells the holder apart
+    /// from a later process that reused its pid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process_start: Option<u64>,
 }
 
 impl LockHolder {
     /// This process, holding the lock for `run_id` from `since`.
     pub fn this_process(run_id: &str, since: SystemTime) -> Self {
-        LockHolder { run_id: run_id.to_string(), host: hostname(), pid: std::process::id(), since }
+        let pid = std::process::id();
+        LockHolder {
+            run_id: run_id.to_string(),
+            host: hostname(),
+            pid,
+            since,
+            process_start: process::start_ticks(pid),
+        }
     }
 
     /// Whether `other` is the same process holding the lock for the same run.
@@ -28,33 +49,69 @@ impl LockHolder {
         (&self.run_id, &self.host, self.pid) == (&other.run_id, &other.host, other.pid)
     }
 
-    /// Whether the holder is known to be gone: a process of this host that no longer runs.
-    /// A holder on another host is never presumed dead.
+    /// Whether the holder is proven gone: a process of this host that no longer runs (or whose pid
+    /// now belongs to a process started later). A holder on another host is never presumed dead.
     pub fn is_dead(&self) -> bool {
-        self.host == hostname() && !process_alive(self.pid)
+        if self.host != hostname() {
+            return false;
+        }
+        if !process::alive(self.pid) {
+            return true;
+        }
+        matches!((self.process_start, process::start_ticks(self.pid)), (Some(was), Some(now)) if was != now)
     }
+
+    /// "run R (host H, pid P, since T)".
+    pub fn describe(&self) -> String {
+        let since = crate::clock::rfc3339(self.since);
+        format!("run {} (host {}, pid {}, since {since})", self.run_id, self.host, self.pid)
+    }
+}
+
+/// What the operator allows when a plan's lock is held.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LockPolicy {
+    /// `--break-lock`: take over a lock whose holder cannot be proven alive (another host, or an
+    /// unreadable lock file).
+    pub break_lock: bool,
+    /// `--force` with `--break-lock`: take the lock even from a live process of this host.
+    pub force: bool,
 }
 
 /// Why a lock could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("{}", held_message(.holder, .plan))]
-    Held { plan: String, holder: LockHolder },
+    /// Another run holds the lock and may be running.
+    #[error("{}", held_message(.plan, .holder, *.live_here, *.break_asked))]
+    Held { plan: String, holder: LockHolder, live_here: bool, break_asked: bool },
+    /// A lock file is there but names nobody.
+    #[error(
+        "{path}: {reason}, so nothing says who holds the lock of plan `{plan}` (a full disk or an older drctl leaves \
+         such a file). If no run of the plan is under way (check `drctl status` and the other machines), pass \
+         --break-lock to take it over"
+    )]
+    Unreadable { plan: String, path: PathBuf, reason: String },
+    /// The locks directory cannot be used.
     #[error("cannot take the lock {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
 }
 
-fn held_message(holder: &LockHolder, plan: &str) -> String {
-    let since = crate::clock::rfc3339(holder.since);
-    let who = format!("run {} (host {}, pid {}, since {since})", holder.run_id, holder.host, holder.pid);
-    if holder.is_dead() {
-        format!(
-            "plan `{plan}` is locked by {who}, but that process is no longer running; pass --break-lock to take over"
-        )
-    } else {
-        format!(
-            "plan `{plan}` is locked by {who}; only one run per plan at a time. If that process is gone (its machine died), pass --break-lock"
-        )
+fn held_message(plan: &str, holder: &LockHolder, live_here: bool, break_asked: bool) -> String {
+    let who = holder.describe();
+    match (live_here, break_asked) {
+        (true, true) => format!(
+            "plan `{plan}` is locked by {who}, and pid {} is running on this host: --break-lock does not take a lock \
+             from a live process. Stop that run (Ctrl-C journals it as interrupted), or, if pid {} is not that run \
+             (its pid was reused), add --force",
+            holder.pid, holder.pid
+        ),
+        (true, false) => format!(
+            "plan `{plan}` is locked by {who}, a process running on this host; only one run per plan at a time"
+        ),
+        (false, _) => format!(
+            "plan `{plan}` is locked by {who}; only one run per plan at a time. A holder on another host is never \
+             presumed dead: if that machine is down and the run is not going on, pass --break-lock"
+        ),
     }
 }
 
@@ -65,58 +122,226 @@ pub struct PlanLock {
     holder: LockHolder,
 }
 
+/// Lock files larger than this are not read (drctl writes about 150 bytes).
+const MAX_LOCK_BYTES: u64 = 64 * 1024;
+
 impl PlanLock {
-    /// Takes the lock at `path` for `holder`; with `break_existing`, replaces a lock someone else holds.
-    pub fn acquire(path: &Path, plan: &str, holder: LockHolder, break_existing: bool) -> Result<PlanLock, LockError> {
+    /// Takes the lock of `plan` at `path` for `holder`. A holder proven dead is replaced (with a
+    /// warning); anything else is refused unless `policy` allows it.
+    pub fn acquire(path: &Path, plan: &str, holder: LockHolder, policy: LockPolicy) -> Result<PlanLock, LockError> {
         let io = |source| LockError::Io { path: path.to_path_buf(), source };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        loop {
-            match OpenOptions::new().write(true).create_new(true).open(path) {
-                Ok(mut file) => {
-                    let text = serde_json::to_string(&holder).expect("lock holders serialize");
-                    file.write_all(text.as_bytes()).and_then(|_| file.sync_all()).map_err(io)?;
+        let dir = locks_dir(path).map_err(io)?;
+        remove_stale_temporaries(&dir);
+        let temp = TempFile::write(&dir, path, &holder).map_err(io)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match std::fs::hard_link(&temp.0, path) {
+                Ok(()) => {
+                    sync_dir(&dir).map_err(io)?;
                     return Ok(PlanLock { path: path.to_path_buf(), holder });
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let existing = read_holder(path);
-                    match existing {
-                        Some(h) if h.same_holder(&holder) => return Ok(PlanLock { path: path.to_path_buf(), holder }),
-                        Some(h) if !break_existing => {
-                            return Err(LockError::Held { plan: plan.to_string(), holder: h });
-                        }
-                        _ => {
-                            tracing::warn!(lock = %path.display(), "breaking the lock of {:?}", existing.map(|h| h.run_id));
-                            std::fs::remove_file(path).or_else(ignore_not_found).map_err(io)?;
-                        }
-                    }
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(io(e)),
             }
+            let bytes = match read_lock(path) {
+                Ok(bytes) => bytes,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // released meanwhile
+                Err(e) => return Err(io(e)),
+            };
+            match parse_holder(&bytes) {
+                Ok(existing) if existing.same_holder(&holder) => {
+                    return Ok(PlanLock { path: path.to_path_buf(), holder: existing });
+                }
+                Ok(existing) => {
+                    let reason = takeover_reason(plan, &existing, policy)?;
+                    tracing::warn!("taking over the lock of plan `{plan}` from {}: {reason}", existing.describe());
+                }
+                Err(reason) if policy.break_lock => {
+                    tracing::warn!("taking over the lock {} ({reason}), as --break-lock asks", path.display());
+                }
+                Err(reason) => {
+                    return Err(LockError::Unreadable { plan: plan.to_string(), path: path.to_path_buf(), reason });
+                }
+            }
+            remove_if_unchanged(&dir, path, &bytes).map_err(io)?;
         }
+        Err(io(std::io::Error::other("the lock kept changing hands for 10 s; try again")))
     }
 
-    /// The current holder of the lock at `path`, if any.
+    /// Makes the held lock name `run_id` instead (the run turned out to be a resume).
+    pub fn retarget(&mut self, run_id: &str) -> Result<(), LockError> {
+        let io = |source| LockError::Io { path: self.path.clone(), source };
+        let dir = locks_dir(&self.path).map_err(io)?;
+        let holder = LockHolder { run_id: run_id.to_string(), ..self.holder.clone() };
+        let temp = TempFile::write(&dir, &self.path, &holder).map_err(io)?;
+        let _guard = DirGuard::lock(&dir).map_err(io)?;
+        let current = read_lock(&self.path).ok().and_then(|b| parse_holder(&b).ok());
+        match current {
+            Some(h) if h.same_holder(&self.holder) => {}
+            other => {
+                let who = other.map_or("nobody".to_string(), |h| h.describe());
+                return Err(io(std::io::Error::other(format!("the lock was taken over by {who}"))));
+            }
+        }
+        std::fs::rename(&temp.0, &self.path).map_err(io)?;
+        sync_dir(&dir).map_err(io)?;
+        self.holder = holder;
+        Ok(())
+    }
+
+    /// Who holds this lock.
+    pub fn holder(&self) -> &LockHolder {
+        &self.holder
+    }
+
+    /// The current holder of the lock at `path`, if any can be read.
     pub fn holder_of(path: &Path) -> Option<LockHolder> {
-        read_holder(path)
+        parse_holder(&read_lock(path).ok()?).ok()
     }
 }
 
 impl Drop for PlanLock {
     fn drop(&mut self) {
-        if read_holder(&self.path).is_some_and(|h| h.same_holder(&self.holder)) {
+        let Some(dir) = self.path.parent() else { return };
+        let Ok(_guard) = DirGuard::lock(dir) else { return };
+        let ours = read_lock(&self.path).ok().and_then(|b| parse_holder(&b).ok());
+        if ours.is_some_and(|h| h.same_holder(&self.holder)) {
             let _ = std::fs::remove_file(&self.path);
         }
     }
 }
 
-fn read_holder(path: &Path) -> Option<LockHolder> {
-    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+/// Whether `existing` may be replaced under `policy`, and why; otherwise the refusal.
+fn takeover_reason(plan: &str, existing: &LockHolder, policy: LockPolicy) -> Result<&'static str, LockError> {
+    let held = |live_here| LockError::Held {
+        plan: plan.to_string(),
+        holder: existing.clone(),
+        live_here,
+        break_asked: policy.break_lock,
+    };
+    if existing.is_dead() {
+        Ok("that process is no longer running on this host")
+    } else if existing.host == hostname() {
+        if policy.break_lock && policy.force { Ok("--break-lock --force") } else { Err(held(true)) }
+    } else if policy.break_lock {
+        Ok("--break-lock")
+    } else {
+        Err(held(false))
+    }
+}
+
+/// Reads a lock file's holder. Errors say what is wrong with it, for messages.
+pub fn parse_holder(bytes: &[u8]) -> Result<LockHolder, String> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err("the lock file is empty".into());
+    }
+    let holder: LockHolder =
+        serde_json::from_slice(bytes).map_err(|e| format!("the lock file is not a lock drctl wrote ({e})"))?;
+    if holder.run_id.is_empty() || holder.host.is_empty() || holder.pid == 0 {
+        return Err("the lock file names no run, host or pid".into());
+    }
+    Ok(holder)
+}
+
+fn read_lock(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    File::open(path)?.take(MAX_LOCK_BYTES + 1).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// The locks directory of the lock at `path`, created if missing.
+fn locks_dir(path: &Path) -> std::io::Result<PathBuf> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+    if dir.exists() && !dir.is_dir() {
+        return Err(std::io::Error::other(format!("{} is a file, not a directory", dir.display())));
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Removes the lock at `path` if it still holds `expected` (under the directory's flock).
+fn remove_if_unchanged(dir: &Path, path: &Path, expected: &[u8]) -> std::io::Result<()> {
+    let _guard = DirGuard::lock(dir)?;
+    match read_lock(path) {
+        Ok(current) if current == expected => std::fs::remove_file(path).or_else(ignore_not_found),
+        Ok(_) => Ok(()), // someone else got there first: look again
+        Err(e) => ignore_not_found(e),
+    }
 }
 
 fn ignore_not_found(e: std::io::Error) -> std::io::Result<()> {
     if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// A holder written and synced under a temporary name in the locks directory; removed when dropped.
+struct TempFile(PathBuf);
+
+const TEMP_SUFFIX: &str = ".tmp";
+
+impl TempFile {
+    fn write(dir: &Path, lock: &Path, holder: &LockHolder) -> std::io::Result<TempFile> {
+        let name = lock.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let path = dir.join(format!(".{name}.{}.{:08x}{TEMP_SUFFIX}", std::process::id(), fastrand::u32(..)));
+        let temp = TempFile(path);
+        let mut file = File::options().write(true).create_new(true).open(&temp.0)?;
+        let text = serde_json::to_vec(holder).expect("lock holders serialize");
+        file.write_all(&text)?;
+        file.sync_all()?;
+        Ok(temp)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Removes temporary lock files left by processes of this host that died before linking them.
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(inner) = name.strip_prefix('.').and_then(|n| n.strip_suffix(TEMP_SUFFIX)) else { continue };
+        let pid = inner.rsplit('.').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !process::alive(pid)) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// An exclusive `flock` of a directory, held while a lock is replaced or released.
+struct DirGuard(File);
+
+impl DirGuard {
+    fn lock(dir: &Path) -> std::io::Result<DirGuard> {
+        use std::os::fd::AsRawFd;
+        let file = File::open(dir)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            // SAFETY: flock on a descriptor this function owns; it has no memory effects.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Ok(DirGuard(file));
+            }
+            let error = std::io::Error::last_os_error();
+            if error.raw_os_error() != Some(libc::EWOULDBLOCK) || Instant::now() > deadline {
+                return Err(error);
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for DirGuard {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: as above; closing the file would release the lock too.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
 }
 
 /// This machine's host name.
@@ -124,39 +349,6 @@ pub fn hostname() -> String {
     gethostname::gethostname().to_string_lossy().into_owned()
 }
 
-fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else { return false };
-    // SAFETY: kill with signal 0 only checks that the process exists and may be signalled.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_second_holder_is_refused_with_the_holders_name() {
-        let dir = crate::journal::tests::tempdir();
-        let path = dir.join("p.lock");
-        let now = SystemTime::now();
-        let first = PlanLock::acquire(&path, "p", LockHolder::this_process("run-1", now), false).unwrap();
-        let err = PlanLock::acquire(&path, "p", LockHolder::this_process("run-2", now), false).unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("run-1") && msg.contains(&format!("pid {}", std::process::id())), "{msg}");
-        drop(first);
-        PlanLock::acquire(&path, "p", LockHolder::this_process("run-2", now), false).unwrap();
-    }
-
-    #[test]
-    fn a_dead_holder_is_named_as_such_and_can_be_broken() {
-        let dir = crate::journal::tests::tempdir();
-        let path = dir.join("p.lock");
-        let dead = LockHolder { run_id: "old".into(), host: hostname(), pid: u32::MAX - 1, since: SystemTime::now() };
-        std::fs::write(&path, serde_json::to_string(&dead).unwrap()).unwrap();
-        let me = LockHolder::this_process("new", SystemTime::now());
-        let msg = PlanLock::acquire(&path, "p", me.clone(), false).unwrap_err().to_string();
-        assert!(msg.contains("no longer running") && msg.contains("--break-lock"), "{msg}");
-        PlanLock::acquire(&path, "p", me.clone(), true).unwrap();
-    }
-}
+#[path = "lock_tests.rs"]
+mod tests;

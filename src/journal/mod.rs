@@ -2,18 +2,21 @@
 //! outputs are written and synced before the run proceeds, so a crashed run can be rebuilt from it
 //! (see [`crate::engine::state`]) and resumed, on this machine or another.
 
-mod lock;
+pub mod lock;
+mod process;
+pub mod read;
 mod store;
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-pub use lock::{LockError, LockHolder, PlanLock, hostname};
-pub use store::{RunSummary, StateDir};
+pub use lock::{LockError, LockHolder, LockPolicy, PlanLock, hostname, parse_holder};
+pub use read::{Damage, Ending, Scan, scan_bytes};
+pub use store::{RunDir, RunSummary, StateDir, StateError, parse_run_id};
 
 use crate::plan::Direction;
 use crate::step::Outputs;
@@ -72,7 +75,31 @@ pub enum Record {
     /// The run ended.
     RunFinished { succeeded: bool, message: String },
     /// The operator gave up on the run; it will not be resumed.
-    RunAbandoned { by: String },
+    RunAbandoned {
+        by: String,
+        /// The journal's damaged lines the operator saw when abandoning (empty for a sound journal).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        damaged_lines: Vec<usize>,
+    },
+}
+
+impl Record {
+    /// The record's name as the journal spells it: `step_succeeded`, `run_finished`...
+    pub fn event(&self) -> &'static str {
+        match self {
+            Record::RunStarted { .. } => "run_started",
+            Record::RunResumed { .. } => "run_resumed",
+            Record::StepStarted { .. } => "step_started",
+            Record::StepActing { .. } => "step_acting",
+            Record::StepRetrying { .. } => "step_retrying",
+            Record::StepSucceeded { .. } => "step_succeeded",
+            Record::StepFailed { .. } => "step_failed",
+            Record::StepSkipped { .. } => "step_skipped",
+            Record::RunInterrupted { .. } => "run_interrupted",
+            Record::RunFinished { .. } => "run_finished",
+            Record::RunAbandoned { .. } => "run_abandoned",
+        }
+    }
 }
 
 /// A record with its sequence number and wall-clock time.
@@ -98,7 +125,7 @@ pub enum JournalError {
     #[error("cannot access the journal {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error(
-        "{path}:{line}: the journal is damaged ({message}); it was not written by this version of drctl or was edited"
+        "{path}:{line}: the journal is damaged ({message}); it was edited, or not written by this version of drctl"
     )]
     Corrupt { path: PathBuf, line: usize, message: String },
 }
@@ -126,17 +153,32 @@ impl Journal {
     }
 
     /// Opens an existing journal for appending after reading its entries. A torn last line (a crash
-    /// in the middle of a write) is cut off.
+    /// in the middle of a write) is cut off; a damaged line is an error naming it.
     pub fn open(path: &Path) -> Result<(Journal, Vec<Entry>), JournalError> {
-        let (entries, valid_len) = read_entries(path)?;
+        let scan = scan_file(path)?;
+        if let Some(damage) = scan.damage.first() {
+            return Err(corrupt(path, damage));
+        }
+        let (journal, scan) = Journal::open_scanned(path, scan)?;
+        Ok((journal, scan.entries))
+    }
+
+    /// Opens a journal for appending even though it has damaged lines (to record its abandonment),
+    /// with what could be read. A torn last line is cut off.
+    pub fn open_damaged(path: &Path) -> Result<(Journal, Scan), JournalError> {
+        let scan = scan_file(path)?;
+        Journal::open_scanned(path, scan)
+    }
+
+    fn open_scanned(path: &Path, scan: Scan) -> Result<(Journal, Scan), JournalError> {
         let io = |source| JournalError::Io { path: path.to_path_buf(), source };
         let file = OpenOptions::new().append(true).open(path).map_err(io)?;
-        if file.metadata().map_err(io)?.len() != valid_len {
-            file.set_len(valid_len).map_err(io)?;
+        if file.metadata().map_err(io)?.len() != scan.valid_len {
+            file.set_len(scan.valid_len).map_err(io)?;
             file.sync_all().map_err(io)?;
         }
-        let next_seq = entries.last().map_or(1, |e| e.seq + 1);
-        Ok((Journal { file, path: path.to_path_buf(), next_seq }, entries))
+        let next_seq = scan.entries.last().map_or(1, |e| e.seq + 1);
+        Ok((Journal { file, path: path.to_path_buf(), next_seq }, scan))
     }
 
     /// Appends records stamped `at` and syncs them to disk before returning (one sync for the batch).
@@ -175,36 +217,24 @@ impl Journal {
     }
 }
 
-/// Reads every entry of the journal at `path` (a torn last line is ignored).
+/// Reads every entry of the journal at `path` (a torn last line is ignored); a damaged line is an
+/// error naming the file and the line.
 pub fn read(path: &Path) -> Result<Vec<Entry>, JournalError> {
-    read_entries(path).map(|(entries, _)| entries)
+    let scan = scan_file(path)?;
+    match scan.damage.first() {
+        Some(damage) => Err(corrupt(path, damage)),
+        None => Ok(scan.entries),
+    }
 }
 
-/// Entries and the byte length of the well-formed prefix.
-fn read_entries(path: &Path) -> Result<(Vec<Entry>, u64), JournalError> {
-    let io = |source| JournalError::Io { path: path.to_path_buf(), source };
-    let mut reader = BufReader::new(File::open(path).map_err(io)?);
-    let (mut entries, mut valid_len, mut line_no) = (Vec::new(), 0u64, 0usize);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        let n = reader.read_line(&mut line).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        line_no += 1;
-        if !line.ends_with('\n') {
-            break; // torn write at the tail: the record was never acknowledged
-        }
-        let entry: Entry = serde_json::from_str(&line).map_err(|e| JournalError::Corrupt {
-            path: path.to_path_buf(),
-            line: line_no,
-            message: e.to_string(),
-        })?;
-        entries.push(entry);
-        valid_len += n as u64;
-    }
-    Ok((entries, valid_len))
+/// Reads the journal at `path` without stopping at damage (see [`scan_bytes`]).
+pub fn scan_file(path: &Path) -> Result<Scan, JournalError> {
+    let bytes = std::fs::read(path).map_err(|source| JournalError::Io { path: path.to_path_buf(), source })?;
+    Ok(scan_bytes(&bytes))
+}
+
+fn corrupt(path: &Path, damage: &Damage) -> JournalError {
+    JournalError::Corrupt { path: path.to_path_buf(), line: damage.line, message: damage.message.clone() }
 }
 
 /// RFC 3339 timestamps in the journal, readable by people and by other tools.
