@@ -125,7 +125,10 @@ fn a_damaged_unfinished_journal_blocks_until_abandoned_which_records_it() {
     out.expect_code(0, "abandon works on a damaged journal");
     assert!(out.stdout.contains(&format!("lines {}", lines + 1)), "{out}");
     let last = std::fs::read_to_string(&journal).unwrap().lines().last().unwrap().to_string();
-    assert!(last.contains("\"run_abandoned\"") && last.contains(&format!("\"damaged_lines\":[{}]", lines + 1)), "{last}");
+    assert!(
+        last.contains("\"run_abandoned\"") && last.contains(&format!("\"damaged_lines\":[{}]", lines + 1)),
+        "{last}"
+    );
 
     let listing = cmd(&dir, &["status"]);
     listing.expect_code(0, "acknowledged damage is no longer an error");

@@ -118,7 +118,8 @@ fn list(global: &Global, state: &StateDir) -> u8 {
 }
 
 fn run_row(global: &Global, state: &StateDir, view: &RunView) -> Row {
-    let done = view.steps.iter().filter(|s| matches!(s.state, crate::engine::state::StepState::Succeeded { .. })).count();
+    let done =
+        view.steps.iter().filter(|s| matches!(s.state, crate::engine::state::StepState::Succeeded { .. })).count();
     let state_label = match (&view.state, live_holder(state, view)) {
         (RunState::Running, None) => CRASHED.to_string(),
         (RunState::Running, Some(h)) => format!("running (pid {} on {})", h.pid, h.host),

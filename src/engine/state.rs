@@ -240,8 +240,7 @@ impl RunView {
     /// Applies one journal entry.
     pub fn apply(&mut self, entry: &Entry) -> Result<(), InvalidTransition> {
         let record = &entry.record;
-        self.state =
-            run_transition(&self.state, record)
+        self.state = run_transition(&self.state, record)
             .ok_or_else(|| invalid(entry.seq, record, format!("the run {}", self.state.phrase())))?;
         match record {
             Record::RunResumed { plan_digest, steps, .. } => {

@@ -105,9 +105,9 @@ fn held_message(plan: &str, holder: &LockHolder, live_here: bool, break_asked: b
              (its pid was reused), add --force",
             holder.pid, holder.pid
         ),
-        (true, false) => format!(
-            "plan `{plan}` is locked by {who}, a process running on this host; only one run per plan at a time"
-        ),
+        (true, false) => {
+            format!("plan `{plan}` is locked by {who}, a process running on this host; only one run per plan at a time")
+        }
         (false, _) => format!(
             "plan `{plan}` is locked by {who}; only one run per plan at a time. A holder on another host is never \
              presumed dead: if that machine is down and the run is not going on, pass --break-lock"

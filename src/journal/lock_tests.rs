@@ -35,7 +35,13 @@ fn a_dead_holder_of_this_host_is_taken_over_without_being_asked() {
     let mut child = std::process::Command::new("true").spawn().unwrap();
     let dead_pid = child.id();
     child.wait().unwrap();
-    let dead = LockHolder { run_id: "old".into(), host: hostname(), pid: dead_pid, since: SystemTime::now(), process_start: None };
+    let dead = LockHolder {
+        run_id: "old".into(),
+        host: hostname(),
+        pid: dead_pid,
+        since: SystemTime::now(),
+        process_start: None,
+    };
     write_holder(&path, &dead);
     let lock = acquire(&path, "new", LockPolicy::default()).unwrap();
     assert_eq!(PlanLock::holder_of(&path).unwrap().run_id, "new");
@@ -55,7 +61,13 @@ fn a_reused_pid_is_a_dead_holder() {
 
 #[test]
 fn empty_or_garbage_lock_files_are_refused_naming_the_file_and_broken_only_when_asked() {
-    for content in ["", "  \n", "{\"run_id\":\"x\"", "\u{0}\u{1}garbage", "{\"run_id\":\"\",\"host\":\"h\",\"pid\":1,\"since\":\"2026-01-01T00:00:00Z\"}"] {
+    for content in [
+        "",
+        "  \n",
+        "{\"run_id\":\"x\"",
+        "\u{0}\u{1}garbage",
+        "{\"run_id\":\"\",\"host\":\"h\",\"pid\":1,\"since\":\"2026-01-01T00:00:00Z\"}",
+    ] {
         let path = lock_path();
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, content).unwrap();
@@ -94,7 +106,13 @@ fn break_lock_refuses_a_live_holder_of_this_host_unless_forced() {
 #[test]
 fn a_holder_on_another_host_is_never_presumed_dead() {
     let path = lock_path();
-    let remote = LockHolder { run_id: "far".into(), host: "elsewhere.invalid".into(), pid: 1, since: SystemTime::now(), process_start: None };
+    let remote = LockHolder {
+        run_id: "far".into(),
+        host: "elsewhere.invalid".into(),
+        pid: 1,
+        since: SystemTime::now(),
+        process_start: None,
+    };
     write_holder(&path, &remote);
     let msg = acquire(&path, "new", LockPolicy::default()).unwrap_err().to_string();
     assert!(msg.contains("another host") && msg.contains("--break-lock"), "{msg}");
@@ -107,7 +125,13 @@ fn retarget_renames_the_run_and_release_leaves_a_foreign_lock_alone() {
     let mut lock = acquire(&path, "provisional", LockPolicy::default()).unwrap();
     lock.retarget("resumed").unwrap();
     assert_eq!(PlanLock::holder_of(&path).unwrap().run_id, "resumed");
-    let other = LockHolder { run_id: "other".into(), host: "elsewhere.invalid".into(), pid: 7, since: SystemTime::now(), process_start: None };
+    let other = LockHolder {
+        run_id: "other".into(),
+        host: "elsewhere.invalid".into(),
+        pid: 7,
+        since: SystemTime::now(),
+        process_start: None,
+    };
     write_holder(&path, &other);
     assert!(lock.retarget("again").is_err(), "a lock taken over is not ours to rename");
     drop(lock);
@@ -150,7 +174,13 @@ fn the_locks_directory_being_a_file_is_an_io_error_that_says_so() {
 
 #[test]
 fn parse_holder_never_panics_on_odd_bytes() {
-    for bytes in [&b"\xff\xfe"[..], b"null", b"[]", b"{\"pid\":-1}", b"{\"run_id\":\"r\",\"host\":\"h\",\"pid\":1,\"since\":\"x\"}"] {
+    for bytes in [
+        &b"\xff\xfe"[..],
+        b"null",
+        b"[]",
+        b"{\"pid\":-1}",
+        b"{\"run_id\":\"r\",\"host\":\"h\",\"pid\":1,\"since\":\"x\"}",
+    ] {
         assert!(parse_holder(bytes).is_err(), "{bytes:?}");
     }
     let good = serde_json::to_vec(&LockHolder::this_process("r", SystemTime::now())).unwrap();

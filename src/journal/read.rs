@@ -95,7 +95,8 @@ pub fn scan_bytes(bytes: &[u8]) -> Scan {
         };
         let expected = last_seq.map_or(1, |s| s.saturating_add(1));
         if last_seq.is_some_and(|last| entry.seq <= last) {
-            let message = format!("record number {} repeats or goes back (after {expected}): a copy or an edit", entry.seq);
+            let message =
+                format!("record number {} repeats or goes back (after {expected}): a copy or an edit", entry.seq);
             scan.damage.push(damage(message));
             damaged_since_last = true;
             continue;

@@ -94,7 +94,11 @@ impl StateDir {
             let run_id = entry.file_name().to_string_lossy().into_owned();
             let dir = entry.path();
             if !dir.is_dir() {
-                found.push(RunDir::Broken { run_id, path: dir, problem: "a file where a run directory belongs".into() });
+                found.push(RunDir::Broken {
+                    run_id,
+                    path: dir,
+                    problem: "a file where a run directory belongs".into(),
+                });
                 continue;
             }
             remove_dead_side_files(&dir);
