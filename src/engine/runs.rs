@@ -194,3 +194,88 @@ pub fn examine_one(state: &StateDir, run_id: &str) -> Option<Result<RunView, Dam
     };
     Some(examine(entry))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::journal::Journal;
+
+    fn at(secs: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+    }
+
+    /// Writes a run of plan `p` started at `secs`, ending with `last` records; returns its id.
+    fn write_run(state: &StateDir, direction: Direction, secs: u64, last: Vec<Record>) -> String {
+        let run_id = StateDir::new_run_id("p", direction, at(secs));
+        let started = Record::RunStarted {
+            run_id: run_id.clone(),
+            plan: "p".into(),
+            plan_path: "/p.yaml".into(),
+            plan_digest: "d".into(),
+            direction,
+            incident_start: None,
+            host: "h".into(),
+            pid: 1,
+            drctl_version: "0".into(),
+            steps: vec![],
+        };
+        let (mut journal, _) = Journal::create(&state.journal_path(&run_id), at(secs), started).unwrap();
+        journal.append(at(secs + 1), last).unwrap();
+        run_id
+    }
+
+    fn finished(succeeded: bool) -> Vec<Record> {
+        vec![Record::RunFinished { succeeded, message: String::new() }]
+    }
+
+    #[test]
+    fn the_newest_run_decides_whether_a_direction_already_succeeded() {
+        let state = StateDir::new(crate::journal::tests::tempdir());
+        let over = write_run(&state, Direction::Failover, 10, finished(true));
+        let catalog = Catalog::load(&state).unwrap();
+        assert_eq!(catalog.latest_success("p", Direction::Failover), Some((over, at(11))));
+        assert_eq!(catalog.latest_success("p", Direction::Failback), None);
+        assert_eq!(catalog.latest_success("other", Direction::Failover), None);
+        write_run(&state, Direction::Failback, 20, finished(false));
+        let catalog = Catalog::load(&state).unwrap();
+        assert_eq!(catalog.latest_success("p", Direction::Failover), None, "a later failback ends the window");
+        assert!(catalog.unfinished("p").is_some(), "the failed failback is unfinished");
+    }
+
+    #[test]
+    fn damage_blocks_only_a_run_that_may_be_unfinished() {
+        let state = StateDir::new(crate::journal::tests::tempdir());
+        let done = write_run(&state, Direction::Failover, 10, finished(true));
+        let open = write_run(&state, Direction::Failback, 20, finished(false));
+        for id in [&done, &open] {
+            let path = state.journal_path(id);
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, format!("{text}garbage\n")).unwrap();
+        }
+        let catalog = Catalog::load(&state).unwrap();
+        assert!(catalog.runs.is_empty());
+        let blocking = catalog.blocking("p").expect("the failed run's damage blocks");
+        assert_eq!(blocking.run_id, open);
+        assert!(blocking.problem.contains("journal.jsonl:3:"), "{}", blocking.problem);
+        let settled: Vec<&str> = catalog.settled_damage("p").map(|d| d.run_id.as_str()).collect();
+        assert_eq!(settled, vec![done.as_str()]);
+        assert!(catalog.blocking("other").is_none());
+    }
+
+    #[test]
+    fn invalid_transitions_are_damage_in_words() {
+        let state = StateDir::new(crate::journal::tests::tempdir());
+        let mut records = finished(true);
+        records.push(Record::RunFinished { succeeded: true, message: String::new() });
+        let id = write_run(&state, Direction::Failover, 10, records);
+        let catalog = Catalog::load(&state).unwrap();
+        let problem = &catalog.damaged[0].problem;
+        assert!(
+            problem.ends_with("journal.jsonl:3: run_finished cannot happen here: the run has succeeded"),
+            "{problem}"
+        );
+        assert_eq!(catalog.damaged[0].run_id, id);
+    }
+}
