@@ -91,7 +91,7 @@ pub async fn run(global: &Global, args: RunArgs, direction: Direction) -> u8 {
     let plan = match plan::load(&path, &registry) {
         Ok(plan) => plan,
         Err(errors) => {
-            eprintln!("{errors}");
+            crate::errln!("{errors}");
             return exit_code::PLAN_INVALID;
         }
     };
@@ -126,7 +126,7 @@ pub async fn resume(global: &Global, args: ResumeArgs) -> u8 {
     let plan = match plan::load(&path, &registry) {
         Ok(plan) => plan,
         Err(errors) => {
-            eprintln!("{errors}");
+            crate::errln!("{errors}");
             return exit_code::PLAN_INVALID;
         }
     };
@@ -147,7 +147,7 @@ pub fn abandon(global: &Global, args: AbandonArgs) -> u8 {
     let by = format!("{}@{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()), crate::journal::hostname());
     match lifecycle::abandon(&state, &args.run_id, &SystemClock, &by, args.break_lock) {
         Ok(view) => {
-            println!("run {} abandoned; plan `{}` can run afresh", view.run_id, view.plan);
+            crate::outln!("run {} abandoned; plan `{}` can run afresh", view.run_id, view.plan);
             exit_code::OK
         }
         Err(e) => refuse(&e),
@@ -201,7 +201,7 @@ async fn execute(plan: &Plan, mut active: ActiveRun, registry: Registry, reporti
     let state = match result {
         Ok(state) => state,
         Err(e) => {
-            eprintln!(
+            crate::errln!(
                 "error: {e}\nThe run stopped; its journal holds everything up to this point. Fix the state directory and `drctl resume {}`.",
                 active.view.run_id
             );
@@ -212,13 +212,13 @@ async fn execute(plan: &Plan, mut active: ActiveRun, registry: Registry, reporti
     match reporting.output {
         Output::Json => print_json_line(&serde_json::json!({ "event": "run_summary", "summary": summary })),
         Output::Human => {
-            print!("{}", summary.render());
+            crate::out!("{}", summary.render());
             let run_id = &active.view.run_id;
             match &state {
-                RunState::Failed { .. } => println!(
+                RunState::Failed { .. } => crate::outln!(
                     "Fix the cause, then continue with `drctl resume {run_id}` (steps that succeeded are not repeated)."
                 ),
-                RunState::Interrupted { .. } => println!("Continue with `drctl resume {run_id}`."),
+                RunState::Interrupted { .. } => crate::outln!("Continue with `drctl resume {run_id}`."),
                 _ => {}
             }
         }
@@ -258,17 +258,19 @@ fn print_dry_run(plan: &Plan, direction: Direction, registry: &Registry, output:
             }
         }
         Output::Human => {
-            println!(
+            crate::outln!(
                 "dry run: {direction} of plan {} ({} → {}); nothing will be changed",
-                plan.name, plan.regions.primary, plan.regions.secondary
+                plan.name,
+                plan.regions.primary,
+                plan.regions.secondary
             );
             let mut wave = usize::MAX;
             for step in &steps {
                 if step.wave != wave {
                     wave = step.wave;
-                    println!("wave {}:", wave + 1);
+                    crate::outln!("wave {}:", wave + 1);
                 }
-                println!("  {:24} {}", step.id, step.action);
+                crate::outln!("  {:24} {}", step.id, step.action);
             }
         }
     }
@@ -276,7 +278,7 @@ fn print_dry_run(plan: &Plan, direction: Direction, registry: &Registry, output:
 }
 
 fn refuse(error: &RunError) -> u8 {
-    eprintln!("error: {error}");
+    crate::errln!("error: {error}");
     match error {
         RunError::Journal(_) | RunError::Invalid(_) => exit_code::STATE_ERROR,
         _ => exit_code::REFUSED,

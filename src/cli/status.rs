@@ -23,13 +23,13 @@ pub fn status(global: &Global, args: StatusArgs) -> u8 {
             Ok(view) => {
                 let summary = RunSummary::new(&view, plan_of(&view).as_ref());
                 match global.output {
-                    Output::Human => print!("{}", summary.render()),
+                    Output::Human => crate::out!("{}", summary.render()),
                     Output::Json => print_json_line(&summary),
                 }
                 exit_code::OK
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                crate::errln!("error: {e}");
                 exit_code::REFUSED
             }
         },
@@ -47,7 +47,7 @@ fn plan_of(view: &RunView) -> Option<crate::plan::Plan> {
 fn list(global: &Global, state: &StateDir) -> u8 {
     let runs = state.runs();
     if runs.is_empty() && global.output == Output::Human {
-        println!("no runs in {}", state.root().display());
+        crate::outln!("no runs in {}", state.root().display());
     }
     let mut code = exit_code::OK;
     for run in runs {
@@ -57,7 +57,7 @@ fn list(global: &Global, state: &StateDir) -> u8 {
         {
             Ok(view) => view,
             Err(e) => {
-                eprintln!("{}: {e}", run.run_id);
+                crate::errln!("{}: {e}", run.run_id);
                 code = exit_code::STATE_ERROR;
                 continue;
             }
@@ -72,7 +72,7 @@ fn list(global: &Global, state: &StateDir) -> u8 {
             (_, label) => label.to_string(),
         };
         match global.output {
-            Output::Human => println!(
+            Output::Human => crate::outln!(
                 "{:48} {:9} {:22} {:>3}/{:<3} started {}",
                 view.run_id,
                 view.direction.to_string(),
