@@ -29,7 +29,8 @@ pub enum PlanCommand {
         #[arg(long, value_enum)]
         direction: Option<DirectionArg>,
     },
-    /// Print the plans' JSON Schema (for editors: `# yaml-language-server: $schema=drctl-plan.json`).
+    /// Print the plans' JSON Schema, as in plans/drctl-plan.schema.json (for editors: put
+    /// `# yaml-language-server: $schema=drctl-plan.schema.json` at the top of a plan in plans/).
     Schema,
 }
 
