@@ -174,7 +174,7 @@ fn a_wait_too_long_for_the_clock_times_out_instead_of_overflowing() {
 }
 
 #[test]
-fn nothing_prints_colour_codes_when_the_output_is_not_a_terminal() {
+fn logs_and_help_carry_no_colour_codes_or_rust_debug_text_when_not_on_a_terminal() {
     let dir = TestDir::new("no-colour");
     let marker = dir.path().join("marked");
     let plan = marker_plan(&dir, &marker);
@@ -183,6 +183,9 @@ fn nothing_prints_colour_codes_when_the_output_is_not_a_terminal() {
     let out = run(verbose);
     out.expect_code(0, "failover -vv");
     assert!(out.stderr.contains("DEBUG"), "logs were written\n{out}");
+    for debug_text in ["Some(", "None"] {
+        assert!(!out.stderr.contains(debug_text), "a log line shows Rust's `{debug_text}`\n{out}");
+    }
     let mut usage = drctl(&dir);
     usage.args(["failover", "--plan"]);
     let mut help = drctl(&dir);
