@@ -2,11 +2,17 @@
 # Runs the sample plan (plans/local.yaml) end to end against the local two-region demo app:
 # injects an outage of the primary, fails over, repairs the primary, fails back, and prints the
 # chat messages the plan sent. Needs only cargo and python3; everything binds to 127.0.0.1.
+# DRCTL (a drctl binary; default: build target/debug/drctl) and DRCTL_STATE_DIR (default: a new
+# temporary directory) can be set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cargo build --quiet --bin drctl
-drctl=target/debug/drctl
+drctl="${DRCTL:-}"
+if [ -z "$drctl" ]; then
+  echo "== building drctl (cargo build --bin drctl: a few minutes the first time, seconds after)"
+  cargo build --quiet --bin drctl
+  drctl=target/debug/drctl
+fi
 work=$(mktemp -d)
 export DRCTL_STATE_DIR="${DRCTL_STATE_DIR:-$work/state}"
 

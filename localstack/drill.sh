@@ -10,16 +10,23 @@
 # DRCTL (a drctl binary; default: build target/debug/drctl), DRCTL_STATE_DIR (default .drctl) and
 # DRCTL_ENV_DIR (default $DRCTL_STATE_DIR/env) can be set. Exit code: drctl drill's (0 passed,
 # 1 an objective missed or a check failed).
+#
+# Each phase says what it is doing on standard error, one line each, before it starts: the first
+# run builds drctl and installs the environment, and is quiet for minutes otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 drill="${1:-us-west-2-monthly}"
+say() { echo "drill.sh: $*" >&2; }
 if [ -z "${DRCTL:-}" ]; then
+  say "building drctl (cargo build --bin drctl: a few minutes the first time, seconds after)"
   cargo build --quiet --bin drctl
   DRCTL=target/debug/drctl
 fi
 export DRCTL_STATE_DIR="${DRCTL_STATE_DIR:-.drctl}"
 env_dir="${DRCTL_ENV_DIR:-$DRCTL_STATE_DIR/env}"
 
+say "installing what the environment lacks (PostgreSQL from Debian's packages, moto in .venv: about a minute the first time), then starting it in $env_dir"
 localstack/env/up --dir "$env_dir"
-trap 'localstack/env/down --dir "$env_dir"' EXIT
+trap 'say "stopping the environment in $env_dir"; localstack/env/down --dir "$env_dir"' EXIT
+say "running the drill $drill with $DRCTL (state in $DRCTL_STATE_DIR)"
 "$DRCTL" drill run "$drill" --environment "$env_dir/env.json"

@@ -46,7 +46,8 @@ impl TokioClock {
 
 impl Clock for TokioClock {
     fn now(&self) -> SystemTime {
-        self.anchor_wall + self.anchor.elapsed()
+        // Checked rather than panicking; tokio's timer never runs past SystemTime's range.
+        self.anchor_wall.checked_add(self.anchor.elapsed()).unwrap_or(self.anchor_wall)
     }
 
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + 'static>> {
@@ -54,9 +55,26 @@ impl Clock for TokioClock {
     }
 }
 
-/// Formats a wall-clock time as RFC 3339 with milliseconds, in UTC.
+/// Formats a wall-clock time as RFC 3339 with milliseconds, in UTC. A time RFC 3339 cannot write
+/// (before 1970, after 9999, from a clock gone wrong) is written as the nearest one it can, rather
+/// than failing: humantime panics on those.
 pub fn rfc3339(time: SystemTime) -> String {
-    humantime::format_rfc3339_millis(time).to_string()
+    humantime::format_rfc3339_millis(representable(time)).to_string()
+}
+
+/// [`rfc3339`] to the second: `2026-11-22T07:12:04Z`.
+pub fn rfc3339_seconds(time: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(representable(time)).to_string()
+}
+
+/// `time` moved into 1970-01-01T00:00:00Z ..= 9999-12-31T23:59:59.999999999Z.
+fn representable(time: SystemTime) -> SystemTime {
+    const LAST: Duration = Duration::new(253_402_300_799, 999_999_999);
+    match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Err(_) => SystemTime::UNIX_EPOCH,
+        Ok(since) if since > LAST => SystemTime::UNIX_EPOCH + LAST,
+        Ok(_) => time,
+    }
 }
 
 /// Formats a duration for people: `1m 12s`, `340ms`.
@@ -84,6 +102,16 @@ mod tests {
         let clock = TokioClock::starting_at(start);
         clock.sleep(Duration::from_secs(90)).await;
         assert_eq!(clock.now(), start + Duration::from_secs(90));
+    }
+
+    #[test]
+    fn times_rfc3339_cannot_write_are_clamped_not_a_panic() {
+        let epoch = SystemTime::UNIX_EPOCH;
+        assert_eq!(rfc3339(epoch + Duration::from_millis(1_500)), "1970-01-01T00:00:01.500Z");
+        assert_eq!(rfc3339(epoch - Duration::from_secs(1000 * 365 * 86_400)), "1970-01-01T00:00:00.000Z");
+        let far = epoch + Duration::from_secs(4_000_000_000_000_000 * 3600 / 1000);
+        assert_eq!(rfc3339(far), "9999-12-31T23:59:59.999Z");
+        assert_eq!(rfc3339_seconds(far), "9999-12-31T23:59:59Z");
     }
 
     #[test]

@@ -27,7 +27,7 @@ impl Approver for TerminalApprover {
         let bars = self.bars.clone();
         let answer = tokio::task::spawn_blocking(move || {
             let ask = || {
-                eprint!("{prompt}");
+                crate::report::console::Stream::Err.write_fmt(format_args!("{prompt}"));
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line).map(|_| line)
             };

@@ -56,11 +56,11 @@ pub async fn drill(global: &Global, command: DrillCommand) -> u8 {
             let root = args.reports_dir.unwrap_or_else(|| global.state_dir.join("drills"));
             match crate::drill::report::history::history(&root, args.drill.as_deref()) {
                 Ok(text) => {
-                    print!("{text}");
+                    crate::out!("{text}");
                     exit_code::OK
                 }
                 Err(e) => {
-                    eprintln!("error: cannot read the drill reports in {}: {e}", root.display());
+                    crate::errln!("error: cannot read the drill reports in {}: {e}", root.display());
                     exit_code::STATE_ERROR
                 }
             }
@@ -73,7 +73,7 @@ async fn run(global: &Global, args: RunArgs) -> u8 {
     let drctl = match std::env::current_exe() {
         Ok(path) => path,
         Err(e) => {
-            eprintln!("error: cannot find the drctl binary to run the plan with: {e}");
+            crate::errln!("error: cannot find the drctl binary to run the plan with: {e}");
             return exit_code::STATE_ERROR;
         }
     };
@@ -87,27 +87,27 @@ async fn run(global: &Global, args: RunArgs) -> u8 {
     };
     match runner::run(&path, &options).await {
         Ok(finished) => {
-            println!("{}", summary(&finished.report));
-            println!("reports:");
+            crate::outln!("{}", summary(&finished.report));
+            crate::outln!("reports:");
             for file in &finished.files {
-                println!("  {}", file.display());
+                crate::outln!("  {}", file.display());
             }
             if finished.report.outcome.passed { exit_code::OK } else { exit_code::RUN_FAILED }
         }
         Err(DrillError::Invalid(message)) => {
-            eprintln!("error: {message}");
+            crate::errln!("error: {message}");
             exit_code::PLAN_INVALID
         }
         Err(DrillError::Fenced(refused)) => {
-            eprintln!("error: the safety fence refused to run the drill {}:", path.display());
+            crate::errln!("error: the safety fence refused to run the drill {}:", path.display());
             for line in refused {
-                eprintln!("  {line}");
+                crate::errln!("  {line}");
             }
             exit_code::REFUSED
         }
         Err(DrillError::Broken(message)) => {
-            eprintln!("error: the drill stopped: {message}");
-            eprintln!("  the environment may be half-way; reset it with localstack/env/down && localstack/env/up");
+            crate::errln!("error: the drill stopped: {message}");
+            crate::errln!("  the environment may be half-way; reset it with localstack/env/down && localstack/env/up");
             exit_code::RUN_FAILED
         }
     }

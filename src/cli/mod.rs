@@ -9,7 +9,7 @@ mod status;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
@@ -87,7 +87,7 @@ pub fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            crate::errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(exit_code::STATE_ERROR);
         }
     };
@@ -108,7 +108,10 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Plan(command) => plan_cmd::plan(&global, command),
         Command::Drill(command) => drill_cmd::drill(&global, command).await,
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "drctl", &mut std::io::stdout());
+            // Generated whole, then written quietly: clap_complete panics when its writer fails.
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "drctl", &mut script);
+            crate::report::console::Stream::Out.write_bytes(&script);
             exit_code::OK
         }
     }
@@ -123,8 +126,13 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    // Colours only for a person at a terminal; a closed stderr drops log lines instead of panicking.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| crate::report::console::QuietStderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
 }
 
 /// Whether standard error is a terminal a person watches.
@@ -132,19 +140,91 @@ fn interactive() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
 }
 
-/// Parses `--incident-start`: RFC 3339 (`2026-11-22T07:00:00Z`) or a time ago (`20m`).
+/// How far ahead of this machine's clock an `--incident-start` may be and still count (as now):
+/// the clock of the system that saw the outage may run a little ahead of this one.
+const INCIDENT_CLOCK_SKEW: Duration = Duration::from_secs(60);
+
+/// Parses `--incident-start`: RFC 3339 (`2026-11-22T07:00:00Z`) or a time ago (`20m`). The time must
+/// be after 1970 and not in the future; up to [`INCIDENT_CLOCK_SKEW`] ahead is taken as now.
 fn parse_incident_start(text: &str) -> Result<SystemTime, String> {
-    if let Ok(t) = humantime::parse_rfc3339_weak(text) {
-        return Ok(t);
-    }
-    let ago = text.strip_suffix(" ago").unwrap_or(text);
-    match crate::plan::parse_duration(ago) {
-        Ok(d) => SystemTime::now().checked_sub(d).ok_or_else(|| "too long ago".to_string()),
-        Err(_) => Err(format!("`{text}` is neither an RFC 3339 time (2026-11-22T07:00:00Z) nor a time ago (20m)")),
+    incident_start_at(text, SystemTime::now())
+}
+
+fn incident_start_at(text: &str, now: SystemTime) -> Result<SystemTime, String> {
+    let start = match humantime::parse_rfc3339_weak(text) {
+        Ok(t) => t,
+        Err(humantime::TimestampError::OutOfRange) => {
+            return Err(format!(
+                "`{text}` is out of range: the year must be 1970 or later, and the month, day and time real"
+            ));
+        }
+        Err(humantime::TimestampError::InvalidFormat | humantime::TimestampError::InvalidDigit) => {
+            let ago = text.strip_suffix(" ago").unwrap_or(text);
+            // humantime's own reading, not the plan's durations: their limits are for steps.
+            let Ok(ago) = humantime::parse_duration(ago.trim()) else {
+                return Err(format!(
+                    "`{text}` is neither an RFC 3339 time (2026-11-22T07:00:00Z) nor a time ago (20m)"
+                ));
+            };
+            match now.checked_sub(ago).filter(|t| *t >= SystemTime::UNIX_EPOCH) {
+                Some(t) => t,
+                None => return Err(format!("`{text}` ago is before 1970; give how long ago the outage began")),
+            }
+        }
+    };
+    match start.duration_since(now) {
+        Ok(ahead) if ahead > INCIDENT_CLOCK_SKEW => Err(format!(
+            "`{text}` is {} in the future (this machine's clock says {}); the incident start is when the outage \
+             began. Times without `Z` or an offset are UTC",
+            crate::clock::human_duration(ahead),
+            humantime::format_rfc3339_seconds(now)
+        )),
+        // Within the allowed skew: the outage began now, as far as this machine can tell.
+        Ok(_) => Ok(now),
+        Err(_) => Ok(start),
     }
 }
 
 /// Step types for reading plans when nothing will run, so no approval is ever asked.
 fn checking_registry() -> crate::step::Registry {
     crate::steps::builtin(&crate::steps::Services::for_checking())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> SystemTime {
+        humantime::parse_rfc3339(text).unwrap()
+    }
+
+    #[test]
+    fn incident_start_is_a_time_or_a_time_ago() {
+        let now = at("2026-11-22T07:30:00Z");
+        assert_eq!(incident_start_at("2026-11-22T07:00:00Z", now), Ok(at("2026-11-22T07:00:00Z")));
+        assert_eq!(incident_start_at("20m", now), Ok(at("2026-11-22T07:10:00Z")));
+        assert_eq!(incident_start_at("1h ago", now), Ok(at("2026-11-22T06:30:00Z")));
+        let e = incident_start_at("yesterday", now).unwrap_err();
+        assert!(e.contains("neither an RFC 3339 time"), "{e}");
+    }
+
+    #[test]
+    fn incident_start_before_1970_is_refused_saying_so() {
+        let now = at("2026-11-22T07:30:00Z");
+        for text in ["1000y", "99999999h", "57years"] {
+            let e = incident_start_at(text, now).unwrap_err();
+            assert_eq!(e, format!("`{text}` ago is before 1970; give how long ago the outage began"));
+        }
+        let e = incident_start_at("0001-01-01T00:00:00Z", now).unwrap_err();
+        assert!(e.contains("the year must be 1970 or later"), "{e}");
+    }
+
+    #[test]
+    fn incident_start_in_the_future_is_refused_beyond_the_clock_skew() {
+        let now = at("2026-11-22T07:30:00Z");
+        let e = incident_start_at("2026-11-22T08:00:00Z", now).unwrap_err();
+        assert!(e.contains("is 30m 00s in the future (this machine's clock says 2026-11-22T07:30:00Z)"), "{e}");
+        assert_eq!(incident_start_at("2026-11-22T07:30:45Z", now), Ok(now), "within the skew counts as now");
+        assert!(incident_start_at("2026-11-22T07:31:01Z", now).is_err());
+    }
 }

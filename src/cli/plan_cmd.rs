@@ -29,7 +29,8 @@ pub enum PlanCommand {
         #[arg(long, value_enum)]
         direction: Option<DirectionArg>,
     },
-    /// Print the plans' JSON Schema (for editors: `# yaml-language-server: $schema=drctl-plan.json`).
+    /// Print the plans' JSON Schema, as in plans/drctl-plan.schema.json (for editors: put
+    /// `# yaml-language-server: $schema=drctl-plan.schema.json` at the top of a plan in plans/).
     Schema,
 }
 
@@ -44,7 +45,7 @@ pub fn plan(global: &Global, command: PlanCommand) -> u8 {
         PlanCommand::Validate { files } => validate(global, &files),
         PlanCommand::Show { file, direction } => show(global, &file, direction),
         PlanCommand::Schema => {
-            println!(
+            crate::outln!(
                 "{}",
                 serde_json::to_string_pretty(&plan_schema(&checking_registry())).expect("schemas serialize")
             );
@@ -60,7 +61,7 @@ fn validate(global: &Global, files: &[String]) -> u8 {
         let path: PathBuf = plan::resolve_path(file, &global.plans_dir);
         match plan::load(&path, &registry) {
             Ok(plan) => match global.output {
-                Output::Human => println!(
+                Output::Human => crate::outln!(
                     "{}: ok (plan {}, {} failover steps, {} failback steps)",
                     path.display(),
                     plan.name,
@@ -72,7 +73,7 @@ fn validate(global: &Global, files: &[String]) -> u8 {
             Err(errors) => {
                 code = exit_code::PLAN_INVALID;
                 match global.output {
-                    Output::Human => eprintln!("{errors}"),
+                    Output::Human => crate::errln!("{errors}"),
                     Output::Json => {
                         let problems: Vec<_> = errors
                             .diagnostics
@@ -93,7 +94,7 @@ fn show(global: &Global, file: &str, direction: Option<DirectionArg>) -> u8 {
     let plan = match plan::load(&path, &checking_registry()) {
         Ok(plan) => plan,
         Err(errors) => {
-            eprintln!("{errors}");
+            crate::errln!("{errors}");
             return exit_code::PLAN_INVALID;
         }
     };
@@ -102,7 +103,7 @@ fn show(global: &Global, file: &str, direction: Option<DirectionArg>) -> u8 {
         Some(DirectionArg::Failback) => vec![Direction::Failback],
         None => vec![Direction::Failover, Direction::Failback],
     };
-    println!(
+    crate::outln!(
         "plan {} ({} → {}), RTO {}, RPO {}",
         plan.name,
         plan.regions.primary,
@@ -111,7 +112,7 @@ fn show(global: &Global, file: &str, direction: Option<DirectionArg>) -> u8 {
         human_duration(plan.objectives.rpo)
     );
     for direction in directions {
-        print!("{}", render_graph(&plan, direction));
+        crate::out!("{}", render_graph(&plan, direction));
     }
     exit_code::OK
 }

@@ -101,7 +101,7 @@ pub async fn run(global: &Global, args: RunArgs, direction: Direction) -> u8 {
     let plan = match plan::load(&path, &registry) {
         Ok(plan) => plan,
         Err(errors) => {
-            eprintln!("{errors}");
+            crate::errln!("{errors}");
             return exit_code::PLAN_INVALID;
         }
     };
@@ -134,7 +134,7 @@ pub async fn resume(global: &Global, args: ResumeArgs) -> u8 {
         None => view.plan_path.clone().into(),
     };
     if args.plan.is_none() && !path.exists() {
-        eprintln!(
+        crate::errln!(
             "error: the plan file {} that run {} started with is not there (moved, deleted, or the run started in \
              another directory); pass --plan PATH to point at it",
             path.display(),
@@ -147,7 +147,7 @@ pub async fn resume(global: &Global, args: ResumeArgs) -> u8 {
     let plan = match plan::load(&path, &registry) {
         Ok(plan) => plan,
         Err(errors) => {
-            eprintln!("{errors}");
+            crate::errln!("{errors}");
             return exit_code::PLAN_INVALID;
         }
     };
@@ -173,9 +173,9 @@ pub fn abandon(global: &Global, args: AbandonArgs) -> u8 {
         Ok(done) => {
             if !done.damaged_lines.is_empty() {
                 let lines: Vec<String> = done.damaged_lines.iter().map(usize::to_string).collect();
-                println!("the abandonment was recorded after the damaged journal lines {}", lines.join(", "));
+                crate::outln!("the abandonment was recorded after the damaged journal lines {}", lines.join(", "));
             }
-            println!("run {} abandoned; plan `{}` can run afresh", done.run_id, done.plan);
+            crate::outln!("run {} abandoned; plan `{}` can run afresh", done.run_id, done.plan);
             exit_code::OK
         }
         Err(e) => refuse(&e),
@@ -229,7 +229,7 @@ async fn execute(plan: &Plan, mut active: ActiveRun, registry: Registry, reporti
     let state = match result {
         Ok(state) => state,
         Err(e) => {
-            eprintln!(
+            crate::errln!(
                 "error: {e}\nThe run stopped; its journal holds everything up to this point. Fix the state directory and `drctl resume {}`.",
                 active.view.run_id
             );
@@ -240,13 +240,13 @@ async fn execute(plan: &Plan, mut active: ActiveRun, registry: Registry, reporti
     match reporting.output {
         Output::Json => print_json_line(&serde_json::json!({ "event": "run_summary", "summary": summary })),
         Output::Human => {
-            print!("{}", summary.render());
+            crate::out!("{}", summary.render());
             let run_id = &active.view.run_id;
             match &state {
-                RunState::Failed { .. } => println!(
+                RunState::Failed { .. } => crate::outln!(
                     "Fix the cause, then continue with `drctl resume {run_id}` (steps that succeeded are not repeated)."
                 ),
-                RunState::Interrupted { .. } => println!("Continue with `drctl resume {run_id}`."),
+                RunState::Interrupted { .. } => crate::outln!("Continue with `drctl resume {run_id}`."),
                 _ => {}
             }
         }
@@ -286,7 +286,7 @@ fn print_dry_run(plan: &Plan, direction: Direction, registry: &Registry, output:
             }
         }
         Output::Human => {
-            println!(
+            crate::outln!(
                 "dry run: {direction} of plan {} ({} → {}); nothing will be changed",
                 plan.name, plan.regions.primary, plan.regions.secondary
             );
@@ -294,9 +294,9 @@ fn print_dry_run(plan: &Plan, direction: Direction, registry: &Registry, output:
             for step in &steps {
                 if step.wave != wave {
                     wave = step.wave;
-                    println!("wave {}:", wave + 1);
+                    crate::outln!("wave {}:", wave + 1);
                 }
-                println!("  {:24} {}", step.id, step.action);
+                crate::outln!("  {:24} {}", step.id, step.action);
             }
         }
     }
@@ -304,6 +304,6 @@ fn print_dry_run(plan: &Plan, direction: Direction, registry: &Registry, output:
 }
 
 fn refuse(error: &RunError) -> u8 {
-    eprintln!("error: {error}");
+    crate::errln!("error: {error}");
     if error.is_state_error() { exit_code::STATE_ERROR } else { exit_code::REFUSED }
 }

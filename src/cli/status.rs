@@ -37,13 +37,13 @@ fn one(global: &Global, state: &StateDir, run_id: &str) -> u8 {
                 summary.state = CRASHED;
             }
             match global.output {
-                Output::Human => print!("{}", summary.render()),
+                Output::Human => crate::out!("{}", summary.render()),
                 Output::Json => print_json_line(&summary),
             }
             exit_code::OK
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             if e.is_state_error() { exit_code::STATE_ERROR } else { exit_code::REFUSED }
         }
     }
@@ -82,13 +82,13 @@ fn list(global: &Global, state: &StateDir) -> u8 {
     let catalog = match Catalog::load(state) {
         Ok(catalog) => catalog,
         Err(e) => {
-            eprintln!("error: {e}");
+            crate::errln!("error: {e}");
             return exit_code::STATE_ERROR;
         }
     };
     if catalog.runs.is_empty() && catalog.damaged.is_empty() {
         if global.output == Output::Human {
-            println!("no runs in {}", state.root().display());
+            crate::outln!("no runs in {}", state.root().display());
         }
         return exit_code::OK;
     }
@@ -101,14 +101,14 @@ fn list(global: &Global, state: &StateDir) -> u8 {
         if !damaged.acknowledged {
             code = exit_code::STATE_ERROR;
         }
-        eprintln!("{}: {}", damaged.run_id, damaged.problem);
+        crate::errln!("{}: {}", damaged.run_id, damaged.problem);
         rows.push(damaged_row(global, damaged));
     }
     if global.output == Output::Human {
         let width = rows.iter().map(|r| r.run_id.len()).max().unwrap_or(0).max(3);
-        println!("{:width$}  {:9}  {:22}  {:>7}  {:>9}  STARTED", "RUN", "DIRECTION", "STATE", "STEPS", "RTO");
+        crate::outln!("{:width$}  {:9}  {:22}  {:>7}  {:>9}  STARTED", "RUN", "DIRECTION", "STATE", "STEPS", "RTO");
         for r in &rows {
-            println!(
+            crate::outln!(
                 "{:width$}  {:9}  {:22}  {:>7}  {:>9}  {}",
                 r.run_id, r.direction, r.state, r.steps, r.rto, r.started
             );

@@ -184,7 +184,7 @@ fn objectives(drill: &DrillDefinition, plan: &Plan) -> (Duration, Duration) {
 }
 
 fn say(line: &str) {
-    eprintln!("{} == {line}", humantime::format_rfc3339_seconds(SystemTime::now()));
+    crate::errln!("{} == {line}", humantime::format_rfc3339_seconds(SystemTime::now()));
 }
 
 /// Runs one of the environment's commands; its output goes to the drill's standard error.

@@ -24,7 +24,9 @@ impl RetryPolicy {
     pub fn delay(&self, attempt: u32, unit: f64) -> Duration {
         let exp = self.base.saturating_mul(1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX));
         let capped = exp.min(self.max);
-        capped / 2 + capped.mul_f64(unit.clamp(0.0, 1.0) / 2.0)
+        // `clamp` keeps NaN, and `mul_f64` panics on it.
+        let unit = if unit.is_finite() { unit.clamp(0.0, 1.0) } else { 0.0 };
+        (capped / 2).saturating_add(capped.mul_f64(unit / 2.0))
     }
 }
 
@@ -40,5 +42,13 @@ mod tests {
         assert_eq!(p.delay(3, 1.0), Duration::from_secs(4));
         assert_eq!(p.delay(10, 1.0), Duration::from_secs(10));
         assert_eq!(p.delay(u32::MAX, 0.5), Duration::from_millis(7500));
+    }
+
+    #[test]
+    fn no_policy_or_jitter_overflows_or_panics() {
+        let p = RetryPolicy { base: Duration::MAX, max: Duration::MAX };
+        assert_eq!(p.delay(u32::MAX, 1.0), Duration::MAX);
+        assert_eq!(p.delay(1, f64::NAN), Duration::MAX / 2);
+        assert_eq!(p.delay(1, f64::INFINITY), Duration::MAX / 2);
     }
 }

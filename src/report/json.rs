@@ -1,6 +1,5 @@
 //! `--output json`: one JSON object per line on standard output, one per event.
 
-use std::io::Write;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -24,9 +23,9 @@ impl Reporter for JsonLines {
     }
 }
 
-/// Prints one value as a JSON line on standard output.
+/// Prints one value as a JSON line on standard output (nothing once standard output is closed).
 pub fn print_json_line(value: &impl Serialize) {
-    let mut out = std::io::stdout().lock();
-    let _ = serde_json::to_writer(&mut out, value);
-    let _ = writeln!(out);
+    let Ok(mut line) = serde_json::to_vec(value) else { return };
+    line.push(b'\n');
+    crate::report::console::Stream::Out.write_bytes(&line);
 }

@@ -2,7 +2,6 @@
 //! time and finished steps printed above; elsewhere (CI logs, pipes), plain timestamped lines.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
@@ -41,9 +40,9 @@ impl Progress {
                 let _ = bars.println(text);
             }
             None => {
-                let stamp = humantime::format_rfc3339_seconds(at).to_string();
+                let stamp = crate::clock::rfc3339_seconds(at);
                 let time = stamp.get(11..19).unwrap_or(&stamp);
-                let _ = writeln!(std::io::stderr().lock(), "{time} {text}");
+                crate::errln!("{time} {text}");
             }
         }
     }

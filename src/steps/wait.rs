@@ -42,9 +42,10 @@ struct WaitStep {
 }
 
 impl WaitStep {
-    /// What is left of the wait at the clock's current time (never more than the whole wait).
+    /// What is left of the wait at the clock's current time (never more than the whole wait). A
+    /// wait so long that its end is past what the clock can hold is all still to come.
     fn remaining(&self, ctx: &StepContext) -> Duration {
-        let deadline = ctx.first_started_at + self.duration;
+        let Some(deadline) = ctx.first_started_at.checked_add(self.duration) else { return self.duration };
         deadline.duration_since(ctx.clock.now()).unwrap_or(Duration::ZERO).min(self.duration)
     }
 }
@@ -115,6 +116,15 @@ mod tests {
         ctx.first_started_at = t0() + Duration::from_secs(3600);
         step.act(&ctx).await.unwrap();
         assert_eq!(ctx.clock.now(), t0() + Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_wait_past_the_end_of_time_waits_without_overflowing() {
+        // Built directly: validation may refuse such a duration, and the runtime must be safe anyway.
+        let step = WaitStep { duration: Duration::MAX, reason: None };
+        let ctx = ctx_started(Duration::ZERO);
+        let waiting = tokio::time::timeout(Duration::from_secs(24 * 3600), step.act(&ctx)).await;
+        assert!(waiting.is_err(), "still waiting a day later, and no panic");
     }
 
     #[test]

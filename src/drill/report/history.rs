@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use super::model::{DrillReport, Measurement};
-use super::text::{date, secs, time};
+use super::text::{clock, date, secs, time};
 
 /// The reports found under a reports root, oldest first, and those that could not be read.
 #[derive(Debug, Default)]
@@ -61,7 +61,7 @@ pub fn latest_reports(reports_root: &Path, drill: Option<&str>) -> std::io::Resu
     Ok(latest.into_values().collect())
 }
 
-/// The history table: date, drill, RTO and RPO measured against their objectives, the verdict, and
+/// The history table: when it started (UTC, to the second), drill, RTO and RPO measured against their objectives, the verdict, and
 /// per drill a sparkline of its RTOs so far with the change since its previous drill.
 pub fn history(reports_root: &Path, drill: Option<&str>) -> std::io::Result<String> {
     let found = load(reports_root, drill)?;
@@ -75,7 +75,8 @@ pub fn history(reports_root: &Path, drill: Option<&str>) -> std::io::Result<Stri
             *m = m.max(r.objectives.rto.measured_s.unwrap_or(0.0));
         }
         let mut series: BTreeMap<&str, Vec<Option<f64>>> = BTreeMap::new();
-        let header = ["date", "drill", "RTO (objective)", "RPO (objective)", "verdict", "RTO trend"].map(String::from);
+        let header =
+            ["started (UTC)", "drill", "RTO (objective)", "RPO (objective)", "verdict", "RTO trend"].map(String::from);
         let mut rows = vec![header.to_vec()];
         for (_, r) in &found.reports {
             let rto = r.objectives.rto.measured_s;
@@ -94,7 +95,7 @@ pub fn history(reports_root: &Path, drill: Option<&str>) -> std::io::Result<Stri
                 (Some(_), None) => "first measured drill".into(),
             };
             rows.push(vec![
-                date(&r.started_at),
+                format!("{} {}", date(&r.started_at), clock(&r.started_at)),
                 r.drill.clone(),
                 measure(&r.objectives.rto),
                 measure(&r.objectives.rpo),
@@ -162,15 +163,16 @@ mod tests {
         put(&root, &drill_at(sample(), "2026-10-22T07:00:00.000Z", 20.0), "b");
         put(&root, &drill_at(sample(), "2026-09-22T07:00:00.000Z", 10.0), "a");
         put(&root, &drill_at(sample(), "2026-11-22T07:00:00.000Z", 12.3), "c");
-        put(&root, &drill_at(sample_failed(), "2026-11-01T07:00:00.000Z", 12.3), "d");
+        put(&root, &drill_at(sample_failed(), "2026-11-01T13:45:07.250Z", 12.3), "d");
         std::fs::create_dir_all(root.join("us-west-2-monthly/broken")).unwrap();
         std::fs::write(root.join("us-west-2-monthly/broken/report.json"), "{\"drill\": 1}").unwrap();
         let text = history(&root, None).unwrap();
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("date        drill"), "{text}");
-        assert!(lines[1].starts_with("2026-09-22  us-west-2-monthly   10 s (120 s)"), "{text}");
+        assert!(lines[0].starts_with("started (UTC)        drill"), "{text}");
+        assert!(lines[1].starts_with("2026-09-22 07:00:00  us-west-2-monthly   10 s (120 s)"), "{text}");
         assert!(lines[1].ends_with("PASSED   ▅ first measured drill"), "{text}");
         assert!(lines[2].ends_with("▅█ RTO ↑ 10 s since the previous drill"), "{text}");
+        assert!(lines[3].starts_with("2026-11-01 13:45:07  us-west-2-zero-rpo "), "{text}");
         assert!(
             lines[3].contains("us-west-2-zero-rpo") && lines[3].contains("2.3 s (0 s)") && lines[3].contains("FAILED"),
             "{text}"

@@ -263,7 +263,8 @@ pub(crate) async fn connect(dsn: &Dsn, role: &'static str, env: &EnvLookup) -> R
     if config.get_application_name().is_none() {
         config.application_name("drctl");
     }
-    let budget = config.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT) + Duration::from_secs(5);
+    let budget =
+        config.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT).saturating_add(Duration::from_secs(5));
     let connecting = tokio::time::timeout(budget, config.connect(NoTls)).await;
     let (client, connection) = match connecting {
         Ok(Ok(pair)) => pair,
