@@ -64,6 +64,7 @@ fn list(global: &Global, state: &StateDir) -> u8 {
         };
         let done =
             view.steps.iter().filter(|s| s.state.label() == "succeeded" || s.state.label() == "already done").count();
+        let done = done + view.steps.iter().filter(|s| s.state.label() == "passed").count(); // checks that passed
         let holder = PlanLock::holder_of(&state.lock_path(&view.plan)).filter(|h| h.run_id == view.run_id);
         let state_label = match (&holder, view.state.label()) {
             (None, "running") => "crashed (resumable)".to_string(),
