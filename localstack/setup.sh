@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the tests and the local emulators need: PostgreSQL's server (Debian's packages) for
-# the pg.* step types and drills, Chromium (Debian's) to render drill reports in a test, and, in
+# the pg.* step types and drills, Chromium (Debian's) to render drill reports in a test, tmux (the
+# approval prompt is tested in a real terminal), and, in
 # .venv at the repository root, pinned from PyPI: moto's server mode (the AWS emulator), PyYAML
 # (seed files of the Kubernetes API emulator) and pg8000 (the drill environment's health app
 # connects to PostgreSQL as the application would).
-# `setup.sh --drill` leaves Chromium out: the drill environment (localstack/env/up) does not need it.
+# `setup.sh --drill` leaves Chromium and tmux out: the drill environment (localstack/env/up) does not need them.
 # Idempotent: what is already installed is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ packages=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || packages+=(postgresql)
 [ "${1:-}" = "--drill" ] || [ -x /usr/bin/chromium ] || packages+=(chromium)
 python3 -c "import ensurepip" 2>/dev/null || packages+=(python3-venv)
+[ "${1:-}" = "--drill" ] || command -v tmux >/dev/null || packages+=(tmux)  # the approval prompt tests
 if [ ${#packages[@]} -gt 0 ]; then
   echo "installing ${packages[*]} (Debian's packages)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use crate::clock::Clock;
 use crate::plan::de::{DeError, from_node};
 use crate::plan::yaml::Node;
-use crate::plan::{Direction, Plan};
+use crate::plan::{Direction, OnFailure, Plan};
 
 /// What a step hands to the steps that depend on it (`{{ steps.ID.outputs.NAME }}`).
 /// Values are journaled and shown: a secret's value never belongs here, only a reference to it.
@@ -148,6 +148,9 @@ pub trait StepKind: Send + Sync {
     /// The outputs a successful step of this type sets; templates may name only these.
     fn outputs(&self) -> &'static [&'static str];
 
+    /// How plans and the engine treat steps of this type.
+    fn policy(&self) -> TypePolicy;
+
     /// Checks `with:` parameters without building anything (templates left unrendered).
     fn check(&self, with: &Node) -> Result<(), DeError>;
 
@@ -156,6 +159,27 @@ pub trait StepKind: Send + Sync {
 
     /// The JSON Schema of the `with:` parameters.
     fn params_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
+}
+
+/// How plans and the engine treat every step of a type, beyond its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypePolicy {
+    /// A pure check (it changes nothing): its success reads "passed", never "already done".
+    pub check: bool,
+    /// The step's timeout when the plan sets none; `None` takes the plan's default.
+    pub default_timeout: Option<Duration>,
+    /// Whether `retries` may be set (and the plan's default retries apply).
+    pub retries: bool,
+    /// What a failure does to the run when the plan does not say.
+    pub on_failure: OnFailure,
+}
+
+impl TypePolicy {
+    /// A step that changes the world: plan defaults apply, a failure stops the run.
+    pub const ACTION: TypePolicy =
+        TypePolicy { check: false, default_timeout: None, retries: true, on_failure: OnFailure::Stop };
+    /// A pure check: like an action, but its success reads "passed".
+    pub const CHECK: TypePolicy = TypePolicy { check: true, ..TypePolicy::ACTION };
 }
 
 /// The typed way to write a step type: parameters are a plain serde struct; everything else in
@@ -169,6 +193,8 @@ pub trait TypedStep: Send + Sync + 'static {
     const SUMMARY: &'static str;
     /// The outputs a successful step sets.
     const OUTPUTS: &'static [&'static str];
+    /// How plans and the engine treat the type; most types change something ([`TypePolicy::ACTION`]).
+    const POLICY: TypePolicy = TypePolicy::ACTION;
 
     /// Builds the runnable step.
     fn build(&self, params: Self::Params, context: &BuildContext) -> Box<dyn Step>;
@@ -185,6 +211,10 @@ impl<T: TypedStep> StepKind for T {
 
     fn outputs(&self) -> &'static [&'static str] {
         T::OUTPUTS
+    }
+
+    fn policy(&self) -> TypePolicy {
+        T::POLICY
     }
 
     fn check(&self, with: &Node) -> Result<(), DeError> {

@@ -170,7 +170,10 @@ fn checks_pass_on_the_right_roles_and_time_out_saying_what_is_wrong() {
     out.expect_code(0, &ctx);
     let journal = dir.only_journal();
     let (outputs, already_done) = succeeded(&journal, "primary");
-    assert!(already_done, "a passing check is found done\n{ctx}");
+    assert!(!already_done, "a passing check is not \"already done\"\n{ctx}");
+    let passed =
+        journal.iter().any(|r| r["event"] == "step_succeeded" && r["step"] == "primary" && r["passed"] == true);
+    assert!(passed, "a passing check is \"passed\"\n{ctx}");
     assert_eq!((output(&outputs, "role"), output(&outputs, "in_recovery")), ("primary", "false"), "{ctx}");
     let (outputs, _) = succeeded(&journal, "standby");
     assert_eq!((output(&outputs, "role"), output(&outputs, "in_recovery")), ("standby", "true"), "{ctx}");

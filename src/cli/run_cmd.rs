@@ -97,7 +97,7 @@ pub struct AbandonArgs {
 pub async fn run(global: &Global, args: RunArgs, direction: Direction) -> u8 {
     let path = plan::resolve_path(&args.plan, &global.plans_dir);
     let reporting = Reporting::new(global.output);
-    let registry = steps::builtin(&reporting.services(&args.common, &args.plan));
+    let registry = steps::builtin(&reporting.services(&args.common));
     let plan = match plan::load(&path, &registry) {
         Ok(plan) => plan,
         Err(errors) => {
@@ -143,7 +143,7 @@ pub async fn resume(global: &Global, args: ResumeArgs) -> u8 {
         return exit_code::PLAN_INVALID;
     }
     let reporting = Reporting::new(global.output);
-    let registry = steps::builtin(&reporting.services(&args.common, &view.plan));
+    let registry = steps::builtin(&reporting.services(&args.common));
     let plan = match plan::load(&path, &registry) {
         Ok(plan) => plan,
         Err(errors) => {
@@ -194,13 +194,14 @@ impl Reporting {
         Reporting { output, progress }
     }
 
-    /// Services for the step types; approvals go to the terminal when there is one.
-    fn services(&self, common: &CommonRunArgs, plan_name: &str) -> Services {
+    /// Services for the step types; approvals go to the terminal when there is one (the word to
+    /// type is the plan's name, which the approval step takes from the loaded plan).
+    fn services(&self, common: &CommonRunArgs) -> Services {
         let approver: Arc<dyn Approver> = if common.yes {
             Arc::new(AutoApprove)
         } else if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
             let bars = self.progress.as_ref().and_then(|p| p.multi_progress());
-            Arc::new(TerminalApprover::new(plan_name, bars))
+            Arc::new(TerminalApprover::new(bars))
         } else {
             Arc::new(RefuseWithoutTerminal)
         };

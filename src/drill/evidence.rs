@@ -48,7 +48,7 @@ fn step_report(view: &RunView, spec: &StepSpec) -> StepReport {
     let (started, finished) = (step.and_then(|s| s.started_at), step.and_then(|s| s.finished_at));
     let duration = started.zip(finished).map(|(s, f)| f.duration_since(s).unwrap_or_default());
     let error = match &state {
-        StepState::Failed { error } => Some(error.clone()),
+        StepState::Failed { error, .. } => Some(error.clone()),
         StepState::Skipped { reason } => Some(reason.clone()),
         _ => None,
     };
@@ -57,6 +57,7 @@ fn step_report(view: &RunView, spec: &StepSpec) -> StepReport {
         name: spec.title().to_string(),
         step_type: spec.step_type.clone(),
         state: match state {
+            StepState::Succeeded { passed: true, .. } => "passed".into(),
             StepState::Succeeded { .. } => "succeeded".into(),
             ref other => other.label().to_string(),
         },
@@ -66,6 +67,11 @@ fn step_report(view: &RunView, spec: &StepSpec) -> StepReport {
         attempts: step.map_or(0, |s| s.attempts),
         already_done: matches!(state, StepState::Succeeded { already_done: true, .. }),
         error,
+        continued: matches!(state, StepState::Failed { continued: true, .. }),
+        approval: match &state {
+            StepState::Succeeded { outputs, .. } => crate::steps::approval::approval_note(outputs),
+            _ => None,
+        },
         after: spec.after.clone(),
     }
 }

@@ -33,15 +33,56 @@ pub struct StepInfo {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    RunStarted { run_id: String, plan: String, direction: Direction, resumed: bool, steps: Vec<StepInfo> },
-    StepStarted { step: String, attempt: u32 },
-    StepPhase { step: String, phase: Phase },
-    StepRetrying { step: String, attempt: u32, error: String, delay_ms: u64 },
-    StepSucceeded { step: String, already_done: bool, outputs: Outputs, elapsed_ms: u64 },
-    StepFailed { step: String, error: String, elapsed_ms: u64 },
-    StepSkipped { step: String, reason: String },
-    RunInterrupted { reason: String },
-    RunFinished { succeeded: bool, message: String, elapsed_ms: u64 },
+    RunStarted {
+        run_id: String,
+        plan: String,
+        direction: Direction,
+        resumed: bool,
+        steps: Vec<StepInfo>,
+    },
+    StepStarted {
+        step: String,
+        attempt: u32,
+    },
+    StepPhase {
+        step: String,
+        phase: Phase,
+    },
+    StepRetrying {
+        step: String,
+        attempt: u32,
+        error: String,
+        delay_ms: u64,
+    },
+    /// `state` is the step's label, as `drctl status` and reports word it: `succeeded`, `passed`
+    /// (a check) or `already done` (found in place, nothing changed).
+    StepSucceeded {
+        step: String,
+        state: &'static str,
+        already_done: bool,
+        passed: bool,
+        outputs: Outputs,
+        elapsed_ms: u64,
+    },
+    /// `continued`: the step's `on_failure` is `continue`, so the run goes on (a warning).
+    StepFailed {
+        step: String,
+        error: String,
+        continued: bool,
+        elapsed_ms: u64,
+    },
+    StepSkipped {
+        step: String,
+        reason: String,
+    },
+    RunInterrupted {
+        reason: String,
+    },
+    RunFinished {
+        succeeded: bool,
+        message: String,
+        elapsed_ms: u64,
+    },
 }
 
 /// Receives events as they happen. Implementations must be quick: they run on the engine's loop.

@@ -18,7 +18,7 @@ use crate::clock::{Clock, human_duration};
 use crate::journal::{Entry, Journal, JournalError, Record};
 use crate::plan::graph::Graph;
 use crate::plan::template::{self, Scope};
-use crate::plan::{Plan, StepSpec};
+use crate::plan::{OnFailure, Plan, StepSpec};
 use crate::step::{BuildContext, Observation, Outputs, Registry, Step, StepContext, StepError};
 
 /// Executes runs. Holds no run state: that lives in the journal and the [`RunView`] folded from it.
@@ -82,6 +82,7 @@ impl Engine {
             view,
             staged: Vec::new(),
             failure: None,
+            warnings: Vec::new(),
         };
         run.announce();
         run.drive(interrupt).await
@@ -100,6 +101,8 @@ struct Loop<'a> {
     view: &'a mut RunView,
     /// The first failure, which ends the run once running steps finish.
     failure: Option<String>,
+    /// Steps that failed with `on_failure: continue`, in the order they failed.
+    warnings: Vec<String>,
     /// Records applied to the view but not yet synced to the journal.
     staged: Vec<Entry>,
 }
@@ -171,9 +174,20 @@ impl Loop<'_> {
                 }
             }
         }
-        let (succeeded, message) = match &self.failure {
-            Some(message) => (false, message.clone()),
-            None => (true, format!("{} completed", self.view.direction)),
+        let (succeeded, message) = match (&self.failure, self.warnings.as_slice()) {
+            (Some(message), _) => (false, message.clone()),
+            (None, []) => (true, format!("{} completed", self.view.direction)),
+            (None, failed) => {
+                let ids: Vec<String> = failed.iter().map(|id| format!("`{id}`")).collect();
+                let direction = self.view.direction;
+                let ids = ids.join(", ");
+                (
+                    true,
+                    format!(
+                        "{direction} completed with warnings: {ids} failed and the run went on (on_failure: continue)"
+                    ),
+                )
+            }
         };
         self.commit(vec![Record::RunFinished { succeeded, message }])?;
         Ok(self.view.state.clone())
@@ -194,14 +208,13 @@ impl Loop<'_> {
                 continue;
             }
             let deps = &self.graph.deps[i];
-            let blocked_by =
-                deps.iter().find(|&&d| matches!(self.state(d), StepState::Failed { .. } | StepState::Skipped { .. }));
+            let blocked_by = deps.iter().find(|&&d| {
+                matches!(self.state(d), StepState::Failed { continued: false, .. } | StepState::Skipped { .. })
+            });
             if let Some(&dep) = blocked_by {
                 let reason = format!("not run: it runs after `{}`, which did not succeed", self.specs[dep].id);
                 self.stage(vec![Record::StepSkipped { step: self.specs[i].id.clone(), reason }])?;
-            } else if self.failure.is_none()
-                && deps.iter().all(|&d| matches!(self.state(d), StepState::Succeeded { .. }))
-            {
+            } else if self.failure.is_none() && deps.iter().all(|&d| self.state(d).lets_dependants_run()) {
                 self.stage(vec![Record::StepStarted { step: self.specs[i].id.clone(), attempt: 1 }])?;
                 starting.push(i);
             }
@@ -286,12 +299,21 @@ impl Loop<'_> {
     }
 
     fn finish_step(&mut self, index: usize, result: StepResult) -> Result<(), EngineError> {
-        let id = self.specs[index].id.clone();
+        let spec = &self.specs[index];
+        let id = spec.id.clone();
         let record = match result {
-            Ok((outputs, already_done)) => Record::StepSucceeded { step: id, outputs, already_done },
+            Ok((outputs, found_in_place)) => {
+                // A check that passed changed nothing whether or not it had to wait: it "passed".
+                let passed = self.engine.registry.get(&spec.step_type).is_some_and(|k| k.policy().check);
+                Record::StepSucceeded { step: id, outputs, already_done: found_in_place && !passed, passed }
+            }
+            Err(error) if spec.on_failure == OnFailure::Continue => {
+                self.warnings.push(id.clone());
+                Record::StepFailed { step: id, error, continued: true }
+            }
             Err(error) => {
                 self.failure.get_or_insert_with(|| format!("step `{id}` failed: {error}"));
-                Record::StepFailed { step: id, error }
+                Record::StepFailed { step: id, error, continued: false }
             }
         };
         // Flushed with the records of the steps this one unblocks: a chain syncs once per step
@@ -343,11 +365,19 @@ impl Loop<'_> {
             Record::StepRetrying { step, attempt, error, delay_ms } => {
                 Event::StepRetrying { step, attempt, error, delay_ms }
             }
-            Record::StepSucceeded { step, outputs, already_done } => {
-                Event::StepSucceeded { step, already_done, outputs, elapsed_ms: elapsed_ms(step_started) }
+            Record::StepSucceeded { step, outputs, already_done, passed } => {
+                let state = self.view.step(&step).map_or("succeeded", |s| s.state.label());
+                Event::StepSucceeded {
+                    step,
+                    state,
+                    already_done,
+                    passed,
+                    outputs,
+                    elapsed_ms: elapsed_ms(step_started),
+                }
             }
-            Record::StepFailed { step, error } => {
-                Event::StepFailed { step, error, elapsed_ms: elapsed_ms(step_started) }
+            Record::StepFailed { step, error, continued } => {
+                Event::StepFailed { step, error, continued, elapsed_ms: elapsed_ms(step_started) }
             }
             Record::StepSkipped { step, reason } => Event::StepSkipped { step, reason },
             Record::RunInterrupted { reason } => Event::RunInterrupted { reason },

@@ -24,10 +24,16 @@ pub enum StepState {
     },
     Succeeded {
         outputs: Outputs,
+        /// Observation found the effect in place: the step would have changed something and found
+        /// nothing to change.
         already_done: bool,
+        /// A pure check passed.
+        passed: bool,
     },
     Failed {
         error: String,
+        /// The step's `on_failure` is `continue`: the run went on without it.
+        continued: bool,
     },
     Skipped {
         reason: String,
@@ -42,6 +48,7 @@ impl StepState {
             StepState::Running { acting: false, .. } => "observing",
             StepState::Running { acting: true, .. } => "acting",
             StepState::Backoff { .. } => "retrying",
+            StepState::Succeeded { passed: true, .. } => "passed",
             StepState::Succeeded { already_done: true, .. } => "already done",
             StepState::Succeeded { .. } => "succeeded",
             StepState::Failed { .. } => "failed",
@@ -52,6 +59,7 @@ impl StepState {
     /// The state in a sentence about the step: "step `a` has succeeded".
     pub fn phrase(&self) -> &'static str {
         match self {
+            StepState::Succeeded { passed: true, .. } => "has passed",
             StepState::Succeeded { already_done: true, .. } => "was already done",
             StepState::Succeeded { .. } => "has succeeded",
             StepState::Failed { .. } => "has failed",
@@ -61,6 +69,11 @@ impl StepState {
             StepState::Running { acting: true, .. } => "is acting",
             StepState::Backoff { .. } => "is waiting to retry",
         }
+    }
+
+    /// Whether the steps after this one may run: it succeeded, or it failed with `on_failure: continue`.
+    pub fn lets_dependants_run(&self) -> bool {
+        matches!(self, StepState::Succeeded { .. } | StepState::Failed { continued: true, .. })
     }
 
     /// Whether the step has finished (for this attempt of the run).
@@ -134,11 +147,11 @@ pub fn transition(state: &StepState, record: &Record) -> Option<StepState> {
         (S::Running { attempt, .. }, Record::StepRetrying { attempt: a, error, .. }) if a == attempt => {
             Some(S::Backoff { attempt: *attempt, error: error.clone() })
         }
-        (S::Running { .. }, Record::StepSucceeded { outputs, already_done, .. }) => {
-            Some(S::Succeeded { outputs: outputs.clone(), already_done: *already_done })
+        (S::Running { .. }, Record::StepSucceeded { outputs, already_done, passed, .. }) => {
+            Some(S::Succeeded { outputs: outputs.clone(), already_done: *already_done, passed: *passed })
         }
-        (S::Running { .. } | S::Backoff { .. }, Record::StepFailed { error, .. }) => {
-            Some(S::Failed { error: error.clone() })
+        (S::Running { .. } | S::Backoff { .. }, Record::StepFailed { error, continued, .. }) => {
+            Some(S::Failed { error: error.clone(), continued: *continued })
         }
         (S::Pending, Record::StepSkipped { reason, .. }) => Some(S::Skipped { reason: reason.clone() }),
         // Resuming retries everything that has not succeeded; a step cut off mid-attempt observes first.

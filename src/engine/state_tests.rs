@@ -11,8 +11,8 @@ fn states() -> Vec<(&'static str, StepState)> {
         ("observing", StepState::Running { attempt: 1, acting: false }),
         ("acting", StepState::Running { attempt: 1, acting: true }),
         ("retrying", StepState::Backoff { attempt: 1, error: "e".into() }),
-        ("succeeded", StepState::Succeeded { outputs: Outputs::new(), already_done: false }),
-        ("failed", StepState::Failed { error: "e".into() }),
+        ("succeeded", StepState::Succeeded { outputs: Outputs::new(), already_done: false, passed: false }),
+        ("failed", StepState::Failed { error: "e".into(), continued: false }),
         ("skipped", StepState::Skipped { reason: "r".into() }),
     ]
 }
@@ -24,8 +24,8 @@ fn records() -> Vec<(&'static str, Record)> {
         ("start2", Record::StepStarted { step: step(), attempt: 2 }),
         ("act", Record::StepActing { step: step(), attempt: 1 }),
         ("retry", Record::StepRetrying { step: step(), attempt: 1, error: "e".into(), delay_ms: 10 }),
-        ("ok", Record::StepSucceeded { step: step(), outputs: Outputs::new(), already_done: false }),
-        ("fail", Record::StepFailed { step: step(), error: "e".into() }),
+        ("ok", Record::StepSucceeded { step: step(), outputs: Outputs::new(), already_done: false, passed: false }),
+        ("fail", Record::StepFailed { step: step(), error: "e".into(), continued: false }),
         ("skip", Record::StepSkipped { step: step(), reason: "r".into() }),
         (
             "resume",
@@ -126,7 +126,12 @@ fn started(steps: &[&str]) -> Record {
 
 #[test]
 fn replay_rebuilds_a_crashed_run_and_measures_rto_across_resumes() {
-    let ok = |step: &str| Record::StepSucceeded { step: step.into(), outputs: Outputs::new(), already_done: false };
+    let ok = |step: &str| Record::StepSucceeded {
+        step: step.into(),
+        outputs: Outputs::new(),
+        already_done: false,
+        passed: false,
+    };
     let entries = vec![
         entry(1, 100, started(&["a", "b"])),
         entry(2, 100, Record::StepStarted { step: "a".into(), attempt: 1 }),
@@ -150,7 +155,7 @@ fn replay_rebuilds_a_crashed_run_and_measures_rto_across_resumes() {
     entries.push(entry(
         8,
         201,
-        Record::StepSucceeded { step: "b".into(), outputs: Outputs::new(), already_done: true },
+        Record::StepSucceeded { step: "b".into(), outputs: Outputs::new(), already_done: true, passed: false },
     ));
     entries.push(entry(9, 201, Record::RunFinished { succeeded: true, message: String::new() }));
     let view = RunView::replay(&entries).unwrap();
@@ -167,7 +172,11 @@ fn replay_rebuilds_a_crashed_run_and_measures_rto_across_resumes() {
 fn replay_rejects_records_that_cannot_happen() {
     let entries = vec![
         entry(1, 0, started(&["a"])),
-        entry(2, 0, Record::StepSucceeded { step: "a".into(), outputs: Outputs::new(), already_done: false }),
+        entry(
+            2,
+            0,
+            Record::StepSucceeded { step: "a".into(), outputs: Outputs::new(), already_done: false, passed: false },
+        ),
     ];
     let err = RunView::replay(&entries).unwrap_err();
     assert_eq!(err.seq, 2);

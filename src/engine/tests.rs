@@ -187,7 +187,7 @@ async fn retries_run_out_and_fatal_errors_are_not_retried() {
     assert!(message.contains("failed"), "{message}");
     assert_eq!(f.world.lock().unwrap().acts["flaky"], 2);
     assert_eq!(f.world.lock().unwrap().acts["bad"], 1);
-    let StepState::Failed { error } = &view.step("flaky").unwrap().state else { panic!() };
+    let StepState::Failed { error, .. } = &view.step("flaky").unwrap().state else { panic!() };
     assert_eq!(error, "scripted failure 2 (gave up after 2 attempts)");
 }
 
@@ -300,3 +300,6 @@ async fn a_forced_resume_with_a_changed_plan_runs_its_new_steps() {
     let world = f.world.lock().unwrap();
     assert_eq!((world.acts["a"], world.acts["c"]), (1, 1));
 }
+
+#[path = "on_failure_tests.rs"]
+mod on_failure;

@@ -65,9 +65,18 @@ pub enum Record {
         outputs: Outputs,
         /// Observation found the effect already there; nothing was changed.
         already_done: bool,
+        /// A pure check passed (absent in journals written before checks were told apart).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        passed: bool,
     },
     /// The step failed for good.
-    StepFailed { step: String, error: String },
+    StepFailed {
+        step: String,
+        error: String,
+        /// The step's `on_failure` is `continue`: the run goes on, the steps after it included.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        continued: bool,
+    },
     /// The step will not run in this attempt of the run (a dependency failed).
     StepSkipped { step: String, reason: String },
     /// The operator stopped the run (Ctrl-C, SIGTERM); running steps were cancelled.

@@ -10,12 +10,15 @@ use super::diagnostic::{Diagnostic, PlanErrors, source_lines};
 use super::graph::Graph;
 use super::template::{self, Reference};
 use super::yaml::{self, Node, Pos, Value};
-use super::{AwsSettings, Direction, Objectives, Pair, Plan, StepSpec, parse_duration};
+use super::{AwsSettings, Direction, Objectives, OnFailure, Pair, Plan, StepSpec, parse_duration};
 use crate::step::Registry;
+
+mod policy;
 
 const PLAN_KEYS: &[&str] =
     &["name", "description", "regions", "kubernetes", "aws", "objectives", "defaults", "failover", "failback"];
-const STEP_KEYS: &[&str] = &["id", "name", "type", "with", "after", "timeout", "retries", "marks_recovery"];
+const STEP_KEYS: &[&str] =
+    &["id", "name", "type", "with", "after", "timeout", "retries", "marks_recovery", "on_failure"];
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 const DEFAULT_RETRIES: u32 = 2;
 
@@ -362,18 +365,22 @@ impl Checker<'_> {
             Some(n) => self.after(n, &join(path, "after")),
             None => Some(Vec::new()),
         };
+        let policy = self.policy_of(step_type.as_deref());
         let timeout = match fields.get("timeout") {
             Some(n) => self.duration(n, &join(path, "timeout")),
-            None => Some(defaults.timeout),
+            None => Some(policy.default_timeout.unwrap_or(defaults.timeout)),
         };
         let retries = match fields.get("retries") {
-            Some(n) => self.count(n, &join(path, "retries"), 100),
-            None => Some(defaults.retries),
+            Some(n) => self
+                .count(n, &join(path, "retries"), 100)
+                .and_then(|r| self.retries_allowed(n, path, step_type.as_deref(), &policy, r)),
+            None => Some(if policy.retries { defaults.retries } else { 0 }),
         };
         let marks_recovery = match fields.get("marks_recovery") {
             Some(n) => self.boolean(n, &join(path, "marks_recovery")),
             None => Some(false),
         };
+        let on_failure = self.on_failure(&fields, path, step_type.as_deref(), &policy, marks_recovery);
         Some(StepSpec {
             id: id?,
             step_type: step_type?,
@@ -383,6 +390,7 @@ impl Checker<'_> {
             timeout: timeout?,
             retries: retries?,
             marks_recovery: marks_recovery?,
+            on_failure: on_failure?,
             pos: node.pos,
         })
     }
@@ -500,6 +508,14 @@ impl Checker<'_> {
                             &path,
                             format!("the template uses an output of `{dep}`, but `{}` does not run after it", step.id),
                             format!("add `{dep}` to the `after` of `{}`", step.id),
+                        ),
+                        Some(&d) if steps[d].on_failure == OnFailure::Continue => self.error(
+                            node,
+                            &path,
+                            format!(
+                                "the template uses an output of `{dep}`, which may fail without stopping the run (on_failure: continue)"
+                            ),
+                            format!("add `on_failure: stop` to `{dep}`, or do not use its outputs"),
                         ),
                         Some(&d) => {
                             let outputs = self.registry.get(&steps[d].step_type).map(|k| k.outputs()).unwrap_or(&[]);

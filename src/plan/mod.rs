@@ -79,6 +79,8 @@ pub struct StepSpec {
     pub retries: u32,
     /// This step's success ends the outage: RTO is measured to it.
     pub marks_recovery: bool,
+    /// What the step's failure does to the run.
+    pub on_failure: OnFailure,
     /// Where the step starts in the file.
     pub pos: Pos,
 }
@@ -87,6 +89,27 @@ impl StepSpec {
     /// The step's title for people.
     pub fn title(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.id)
+    }
+}
+
+/// What a step's failure does to the run (`on_failure:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFailure {
+    /// The run fails once running steps finish; steps after this one do not run.
+    #[default]
+    Stop,
+    /// The failure is journaled and reported as a warning; the run goes on, steps after this one
+    /// included (they may not use its outputs).
+    Continue,
+}
+
+impl OnFailure {
+    /// The word plans use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFailure::Stop => "stop",
+            OnFailure::Continue => "continue",
+        }
     }
 }
 

@@ -40,9 +40,10 @@ pub fn plan_schema(registry: &Registry) -> Value {
             "type": { "enum": names, "description": descriptions.join("\n") },
             "with": { "type": "object", "description": "The step type's parameters. Strings may use {{ steps.ID.outputs.NAME }}." },
             "after": { "oneOf": [ { "type": "string" }, { "type": "array", "items": { "type": "string" } } ], "description": "Steps this one runs after; others run concurrently." },
-            "timeout": { "$ref": "#/$defs/duration", "description": "Budget for the whole step, retries included (default 5m)." },
-            "retries": { "type": "integer", "minimum": 0, "maximum": 100, "description": "Further attempts after a retryable failure (default 2)." },
-            "marks_recovery": { "type": "boolean", "description": "RTO is measured to this step's success." }
+            "timeout": { "$ref": "#/$defs/duration", "description": "Budget for the whole step, retries included (default 5m; approval steps 30m)." },
+            "retries": { "type": "integer", "minimum": 0, "maximum": 100, "description": "Further attempts after a retryable failure (default 2; approval steps are never retried)." },
+            "marks_recovery": { "type": "boolean", "description": "RTO is measured to this step's success." },
+            "on_failure": { "enum": ["stop", "continue"], "description": "What a failure does: `stop` fails the run (the default); `continue` journals it, warns, and runs the steps after it (the default of notify.webhook). Not allowed with marks_recovery." }
         },
         "allOf": by_type
     }));

@@ -119,13 +119,27 @@ impl Reporter for Progress {
                 );
                 self.set_message(step, &format!("retrying in {delay}"));
             }
-            Event::StepSucceeded { step, already_done, elapsed_ms, .. } => {
+            Event::StepSucceeded { step, already_done, passed, elapsed_ms, outputs, .. } => {
                 self.end_bar(step);
-                let note = if *already_done { " (found in place, nothing changed)" } else { "" };
                 let took = human_duration(Duration::from_millis(*elapsed_ms));
-                self.line(at, &format!("✓ {} {took}{note}", self.title(step)));
+                let mut note = success_note(*passed, *already_done, &took);
+                if let Some(latency) = outputs.get("latency_ms") {
+                    note.push_str(&format!(" (answered in {latency}ms)"));
+                }
+                self.line(at, &format!("✓ {} {note}", self.title(step)));
             }
-            Event::StepFailed { step, error, elapsed_ms } => {
+            Event::StepFailed { step, error, continued: true, elapsed_ms } => {
+                self.end_bar(step);
+                let took = human_duration(Duration::from_millis(*elapsed_ms));
+                self.line(
+                    at,
+                    &format!(
+                        "⚠ {} failed after {took}: {error}; the run goes on (on_failure: continue)",
+                        self.title(step)
+                    ),
+                );
+            }
+            Event::StepFailed { step, error, elapsed_ms, .. } => {
                 self.end_bar(step);
                 let took = human_duration(Duration::from_millis(*elapsed_ms));
                 self.line(at, &format!("✗ {} failed after {took}: {error}", self.title(step)));
@@ -138,5 +152,15 @@ impl Reporter for Progress {
             }
             Event::RunFinished { .. } => {}
         }
+    }
+}
+
+/// How a success reads after the step's title: a check "passed in 85ms", a step that found its
+/// effect in place "already done", anything else its time.
+pub fn success_note(passed: bool, already_done: bool, took: &str) -> String {
+    match (passed, already_done) {
+        (true, _) => format!("passed in {took}"),
+        (false, true) => format!("{took} (already done: found in place, nothing changed)"),
+        (false, false) => took.to_string(),
     }
 }

@@ -25,6 +25,8 @@ pub struct RunSummary {
     pub resumes: u32,
     pub rto: Option<Objective>,
     pub steps: Vec<StepSummary>,
+    /// Steps that failed with `on_failure: continue`: the run went on without them.
+    pub warnings: Vec<String>,
 }
 
 /// A measured time against its objective.
@@ -48,6 +50,12 @@ pub struct StepSummary {
     pub finished_at: Option<String>,
     pub duration_ms: Option<u64>,
     pub error: Option<String>,
+    /// The step failed with `on_failure: continue`: a warning, not the run's failure.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub continued: bool,
+    /// How an approval step was given ("typed by alice on /dev/pts/3", "--yes").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
 }
 
 impl RunSummary {
@@ -64,10 +72,23 @@ impl RunSummary {
                 finished_at: s.finished_at.map(rfc3339),
                 duration_ms: s.started_at.zip(s.finished_at).and_then(|(a, b)| ms(a, b)),
                 error: match &s.state {
-                    StepState::Failed { error } => Some(error.clone()),
+                    StepState::Failed { error, .. } => Some(error.clone()),
                     StepState::Skipped { reason } => Some(reason.clone()),
                     _ => None,
                 },
+                continued: matches!(s.state, StepState::Failed { continued: true, .. }),
+                approval: match &s.state {
+                    StepState::Succeeded { outputs, .. } => crate::steps::approval::approval_note(outputs),
+                    _ => None,
+                },
+            })
+            .collect::<Vec<StepSummary>>();
+        let warnings = steps
+            .iter()
+            .filter(|s| s.continued)
+            .map(|s| {
+                let error = s.error.as_deref().unwrap_or("no error recorded");
+                format!("step `{}` failed and the run went on (on_failure: continue): {error}", s.id)
             })
             .collect();
         let rto = plan.map(|plan| {
@@ -100,6 +121,7 @@ impl RunSummary {
             resumes: view.resumes,
             rto,
             steps,
+            warnings,
         }
     }
 
@@ -117,8 +139,15 @@ impl RunSummary {
             let started = s.started_at.as_deref().unwrap_or("");
             let _ = writeln!(out, "  {:width$}  {:14}  {:>9}  {:>8}  {started}", s.id, s.state, took, s.attempts);
             if let Some(error) = &s.error {
-                let _ = writeln!(out, "  {:width$}  └ {error}", "");
+                let mark = if s.continued { "⚠ " } else { "" };
+                let _ = writeln!(out, "  {:width$}  └ {mark}{error}", "");
             }
+            if let Some(approval) = &s.approval {
+                let _ = writeln!(out, "  {:width$}  └ approved: {approval}", "");
+            }
+        }
+        for warning in &self.warnings {
+            let _ = writeln!(out, "⚠ warning: {warning}");
         }
         if self.resumes > 0 {
             let _ = writeln!(out, "  resumed {} time(s); times count the whole incident", self.resumes);

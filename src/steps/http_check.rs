@@ -85,6 +85,7 @@ impl TypedStep for HttpCheck {
     const NAME: &'static str = "http.check";
     const SUMMARY: &'static str = "Probes an HTTP endpoint until it answers with the expected status (and body).";
     const OUTPUTS: &'static [&'static str] = &["status", "latency_ms"];
+    const POLICY: crate::step::TypePolicy = crate::step::TypePolicy::CHECK;
 
     fn build(&self, p: HttpCheckParams, _context: &BuildContext) -> Box<dyn Step> {
         let probe = Probe {

@@ -107,6 +107,9 @@ impl TypedStep for NotifyWebhook {
     const SUMMARY: &'static str =
         "Posts an incident message (detected, update, resolved or custom) to a Slack-compatible webhook.";
     const OUTPUTS: &'static [&'static str] = &[];
+    /// A notification must never block a failover: in a regional outage the chat service is often down too.
+    const POLICY: crate::step::TypePolicy =
+        crate::step::TypePolicy { on_failure: crate::plan::OnFailure::Continue, ..crate::step::TypePolicy::ACTION };
 
     fn build(&self, params: NotifyParams, _context: &BuildContext) -> Box<dyn Step> {
         Box::new(self.step(params, Arc::new(|name| std::env::var(name).ok())))

@@ -20,13 +20,15 @@ fn step(id: &str, name: &str, step_type: &str, times: Option<(f64, f64)>, after:
         attempts: u32::from(times.is_some()),
         already_done: false,
         error: None,
+        continued: false,
+        approval: None,
         after: after.iter().map(|s| s.to_string()).collect(),
     }
 }
 
 fn failover() -> RunReport {
     let mut lag = step("check-lag", "Check replica lag", "pg.check", Some((6.3, 6.35)), &["freeze-writes"]);
-    lag.already_done = true;
+    lag.state = "passed".into();
     let mut promote =
         step("promote-db", "Promote the DR database", "pg.promote", Some((6.4, 10.9)), &["freeze-writes"]);
     promote.attempts = 2;

@@ -159,7 +159,7 @@ fn span(report: &DrillReport, run: &RunReport, step: &StepReport) -> Option<(f64
 
 fn fill(step: &StepReport) -> &'static str {
     match step_state(step) {
-        "succeeded" => SUCCEEDED,
+        "succeeded" | "passed" => SUCCEEDED,
         "already done" => ALREADY_DONE,
         "failed" => FAILED,
         "skipped" => SKIPPED,
@@ -212,6 +212,7 @@ fn row(svg: &mut String, run: &RunReport, step: &StepReport, span: Option<(f64, 
             }
             let note = match (state, step.duration_s) {
                 ("succeeded", Some(d)) => format!("{} s", secs(d)),
+                ("passed", Some(d)) => format!("passed in {} s", secs(d)),
                 (state, Some(d)) => format!("{} s · {state}", secs(d)),
                 (state, None) => state.to_string(),
             };
@@ -238,7 +239,7 @@ fn row(svg: &mut String, run: &RunReport, step: &StepReport, span: Option<(f64, 
 fn legend(svg: &mut String) {
     let mut x = 8.0;
     for (label, fill, stroke) in [
-        ("succeeded", SUCCEEDED, ""),
+        ("succeeded or passed", SUCCEEDED, ""),
         ("already done", ALREADY_DONE, ""),
         ("failed", FAILED, ""),
         ("skipped", SKIPPED, ""),
@@ -268,7 +269,11 @@ mod tests {
         let svg = render(&sample_failed());
         assert!(svg.starts_with("<svg id=\"timeline\""));
         assert_eq!(svg.matches("class=\"bar\"").count(), 8, "the skipped step gets no bar");
-        assert_eq!(svg.matches(&format!("fill=\"{SUCCEEDED}\"")).count(), 7, "6 bars and the legend");
+        assert_eq!(
+            svg.matches(&format!("fill=\"{SUCCEEDED}\"")).count(),
+            8,
+            "7 bars (a passed check included) and the legend"
+        );
         assert!(svg.contains(&format!("fill=\"{FAILED}\" stroke")) || svg.contains(&format!("fill=\"{FAILED}\"/>")));
         assert!(svg.contains(">RTO 12.3 s</text>") && svg.contains(">fault</text>"));
         assert!(!svg.contains("stroke-dasharray"), "an objective of 120 s is far past a 60 s drill");

@@ -109,10 +109,15 @@ pub fn render(report: &DrillReport) -> String {
             let critical = if run.critical_path.contains(&step.id) { " ◆" } else { "" };
             let start = since_fault(r, step.started_at.as_deref()).map_or_else(|| "—".into(), column);
             let note = match (&step.error, step.already_done) {
+                (Some(error), _) if step.continued => {
+                    format!("<span class=\"err\">warning, the run went on: {}</span>", escape(error))
+                }
                 (Some(error), _) if step.state == "failed" => format!("<span class=\"err\">{}</span>", escape(error)),
                 (Some(reason), _) => format!("<span class=\"reason\">{}</span>", escape(reason)),
                 (None, true) => "already done: nothing changed".into(),
-                (None, false) => String::new(),
+                (None, false) => {
+                    step.approval.as_deref().map_or_else(String::new, |a| format!("approved: {}", escape(a)))
+                }
             };
             let _ = writeln!(
                 out,

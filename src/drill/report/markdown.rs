@@ -104,7 +104,15 @@ fn run_section(out: &mut String, r: &DrillReport, run: &RunReport) {
             notes.push("already done: nothing changed".to_string());
         }
         if let Some(error) = &step.error {
-            notes.push(format!("{}: {}", if step.state == "failed" { "error" } else { "reason" }, error));
+            let label = match step.state.as_str() {
+                "failed" if step.continued => "warning (the run went on)",
+                "failed" => "error",
+                _ => "reason",
+            };
+            notes.push(format!("{label}: {error}"));
+        }
+        if let Some(approval) = &step.approval {
+            notes.push(format!("approved: {approval}"));
         }
         let _ = writeln!(
             out,
@@ -166,7 +174,10 @@ mod tests {
         assert!(text.contains(
             "| Primary region healthy ◆ | `http.check` | skipped | — | — | 0 | reason: a step it depends on failed |"
         ));
-        assert!(text.contains("| Check replica lag | `pg.check` | already done |"));
+        assert!(
+            text.contains("| Check replica lag | `pg.check` | passed |"),
+            "a passing check is passed, not already done"
+        );
         assert!(text.contains("| nothing left behind | ❌ failed |"));
         assert!(text.contains("- RPO missed: 2.3 s of writes lost"));
     }

@@ -124,7 +124,7 @@ pub struct StepReport {
     pub name: String,
     /// The step type (`kube.scale`).
     pub step_type: String,
-    /// `succeeded`, `failed`, `skipped`, `pending`...
+    /// `succeeded`, `passed` (a check), `failed`, `skipped`, `pending`...
     pub state: String,
     /// RFC 3339, UTC; `None` for a step that never started.
     pub started_at: Option<String>,
@@ -134,6 +134,12 @@ pub struct StepReport {
     /// Observation found the effect in place; nothing was changed.
     pub already_done: bool,
     pub error: Option<String>,
+    /// It failed with `on_failure: continue`: a warning, and the run went on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub continued: bool,
+    /// How an approval step was given ("typed by alice on /dev/pts/3", "--yes, by ci").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
     /// The steps it ran after.
     pub after: Vec<String>,
 }

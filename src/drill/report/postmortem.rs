@@ -115,6 +115,10 @@ fn timeline(r: &DrillReport) -> Vec<(SystemTime, String)> {
         for step in &run.steps {
             add(step.started_at.as_deref(), format!("{title} step {} ({}) started", step.id, step.name));
             let end = match (step.state.as_str(), step.already_done) {
+                ("failed", _) if step.continued => format!(
+                    "failed (warning, the run went on): {}",
+                    step.error.as_deref().unwrap_or("no error recorded").replace('\n', " ")
+                ),
                 ("failed", _) => {
                     format!("failed: {}", step.error.as_deref().unwrap_or("no error recorded").replace('\n', " "))
                 }

@@ -41,6 +41,7 @@ impl TypedStep for SecretsRead {
     const SUMMARY: &'static str = "Checks that a Secrets Manager secret (and a JSON key of it) exists and outputs a \
                                    reference to the version read, never its value.";
     const OUTPUTS: &'static [&'static str] = &["secret_ref", "version_id", "arn"];
+    const POLICY: crate::step::TypePolicy = crate::step::TypePolicy::CHECK;
 
     fn build(&self, p: ReadParams, context: &BuildContext) -> Box<dyn Step> {
         Box::new(ReadStep {

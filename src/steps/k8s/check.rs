@@ -67,6 +67,7 @@ impl TypedStep for CheckCluster {
     const SUMMARY: &'static str =
         "Check that a cluster's nodes are Ready and the named workloads' pods are ready, waiting until they are.";
     const OUTPUTS: &'static [&'static str] = &["ready_nodes", "workloads"];
+    const POLICY: crate::step::TypePolicy = crate::step::TypePolicy::CHECK;
 
     fn build(&self, params: CheckClusterParams, context: &BuildContext) -> Box<dyn Step> {
         let context = context_for(params.context, context);

@@ -108,6 +108,7 @@ impl TypedStep for Check {
     const SUMMARY: &'static str = "Checks that a PostgreSQL server is a primary (optionally writable) or a standby \
                                    within a lag, waiting until it is.";
     const OUTPUTS: &'static [&'static str] = &["role", "lag_s", "in_recovery"];
+    const POLICY: crate::step::TypePolicy = crate::step::TypePolicy::CHECK;
 
     fn build(&self, CheckParams(f): CheckParams, _context: &BuildContext) -> Box<dyn Step> {
         // Checked in `try_from`.
