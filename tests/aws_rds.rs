@@ -200,8 +200,8 @@ fn promotes_the_replica_and_a_second_run_finds_it_done() {
     assert!(marker.contains(&format!("run={first}")) && marker.contains("step=promote-db"), "{marker}");
 
     // A second failover finds the replica promoted: "already done", and no act (no step_acting,
-    // and `act` is the only caller of PromoteReadReplica).
-    let out = drctl_run(&dir, &emulator, &["failover", "--plan", plan]);
+    // and `act` is the only caller of PromoteReadReplica). --new-run: it already succeeded.
+    let out = drctl_run(&dir, &emulator, &["failover", "--plan", plan, "--new-run"]);
     let ctx = context(&out, &dir);
     out.expect_code(0, &ctx);
     let second = dir.run_ids().into_iter().find(|id| *id != first).expect("a second run");
@@ -315,8 +315,8 @@ fn failback_creates_a_replica_and_restores_make_instances() {
         assert_eq!(outputs["port"], "5432", "{ctx}");
     }
 
-    // Again: everything is found in place.
-    let out = drctl_run(&dir, &emulator, &["failback", "--plan", plan]);
+    // Again (--new-run: it already succeeded): everything is found in place.
+    let out = drctl_run(&dir, &emulator, &["failback", "--plan", plan, "--new-run"]);
     let ctx = context(&out, &dir);
     out.expect_code(0, &ctx);
     let second = dir.run_ids().into_iter().find(|id| *id != first).expect("a second run");

@@ -104,6 +104,7 @@ impl Fixture {
     fn drctl(&self, direction: &str, plan: &Path) -> Out {
         let mut command = drctl(&self.dir);
         command.arg(direction).arg("--plan").arg(plan).arg("--yes").arg("--endpoint-url").arg(self.proxy.url());
+        command.arg("--new-run"); // the tests run a direction again on purpose, to see it change nothing
         command.envs(self.moto.env());
         run(command)
     }

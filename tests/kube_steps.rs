@@ -99,6 +99,7 @@ impl Fixture {
     fn failover(&self, extra: &[&str]) -> support::Out {
         let mut command = self.drctl();
         command.args(["failover", "--plan"]).arg(self.dir.path().join("kube.yaml")).args(["--yes"]).args(extra);
+        command.arg("--new-run"); // the tests run the failover again on purpose, to see it change nothing
         run(command)
     }
 }

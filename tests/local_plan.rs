@@ -112,7 +112,13 @@ fn a_second_failover_finds_everything_in_place() {
     let dir = TestDir::new("local-plan-again");
     let app = DemoApp::start(&dir);
     direction(&dir, &app, "failover").expect_code(0, "first failover");
-    let out = direction(&dir, &app, "failover");
+    let refused = direction(&dir, &app, "failover");
+    refused.expect_code(4, "a failover that already succeeded is not run again");
+    assert!(refused.stderr.contains("--new-run"), "{refused}");
+    let mut again = drctl(&dir);
+    again.current_dir(env!("CARGO_MANIFEST_DIR")).env("DEMO_URL", app.url());
+    again.args(["failover", "--plan", "local", "--yes", "--new-run"]);
+    let out = run(again);
     out.expect_code(0, "second failover");
     for step in ["scale-dr", "switch-traffic"] {
         let line = out.stdout.lines().find(|l| l.trim_start().starts_with(step)).unwrap();

@@ -210,10 +210,10 @@ fn no_secret_value_reaches_output_logs_or_the_state_directory() {
 
     // Failback at trace level restores both secrets; a second failback changes nothing.
     for _ in 0..2 {
-        f.drctl(&with("failback", &["--output", "json", "-vv"]), TRACE).expect_code(0, "failback");
+        f.drctl(&with("failback", &["--output", "json", "-vv", "--new-run"]), TRACE).expect_code(0, "failback");
     }
     assert_eq!(f.current("leak-token"), serde_json::json!({ "token": TOKEN }).to_string());
-    f.drctl(&with("failback", &["-vvv"]), &[]).expect_code(0, "failback, human output at -vvv");
+    f.drctl(&with("failback", &["-vvv", "--new-run"]), &[]).expect_code(0, "failback, human output at -vvv");
 
     // Trace logging was really on: the SDK's request dumps are in the log (of calls without secrets).
     let stderr: String = f.outputs.iter().map(|o| o.stderr.as_str()).collect();

@@ -79,7 +79,7 @@ fn promotes_a_caught_up_standby_once() {
     assert_eq!(standby.query("SELECT count(*) FROM pg_class WHERE relname = 'drctl_write_probe'"), "0");
 
     // Again: found promoted, no second pg_promote (no act), the same timeline.
-    let out = failover(&dir, file, &env, &[]);
+    let out = failover(&dir, file, &env, &["--new-run"]);
     let ctx = context(&out, &dir);
     out.expect_code(0, &ctx);
     let second = dir.run_ids().into_iter().find(|id| *id != first).expect("a second run");

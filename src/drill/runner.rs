@@ -223,6 +223,8 @@ async fn run_plan(
     let mut command = Command::new(&options.drctl);
     command.arg("--state-dir").arg(&options.state_dir).arg("--plans-dir").arg(&options.plans_dir);
     command.arg(direction.to_string()).arg("--plan").arg(plan_path).arg("--yes");
+    // Each drill is a run of its own, even when the last drill's run of this direction succeeded.
+    command.arg("--new-run");
     if let Some(start) = incident_start {
         command.arg("--incident-start").arg(rfc3339(start));
     }

@@ -172,6 +172,29 @@ mod tests {
     }
 
     #[test]
+    fn random_and_mutated_bytes_never_panic_and_keep_line_numbers_in_range() {
+        let sound = format!("{}{}{}", step(1), step(2), finished(3)).into_bytes();
+        for round in 0..3000 {
+            let bytes: Vec<u8> = if round % 2 == 0 {
+                (0..fastrand::usize(..200)).map(|_| fastrand::u8(..)).collect()
+            } else {
+                let mut b = sound.clone();
+                for _ in 0..fastrand::usize(1..6) {
+                    let i = fastrand::usize(..b.len());
+                    b[i] = fastrand::u8(..);
+                }
+                b
+            };
+            let scan = scan_bytes(&bytes);
+            let lines = bytes.iter().filter(|b| **b == b'\n').count();
+            assert!(scan.damage.iter().all(|d| d.line >= 1 && d.line <= lines), "{bytes:?}");
+            assert!(scan.valid_len as usize <= bytes.len());
+            let _ = scan.ending();
+            let _ = crate::journal::parse_holder(&bytes);
+        }
+    }
+
+    #[test]
     fn endings_and_acknowledged_damage() {
         assert_eq!(scan_bytes(b"").ending(), Ending::Empty);
         assert_eq!(scan_bytes(b"\xff\xfe\n").ending(), Ending::Open, "unreadable lines may hide a start");
