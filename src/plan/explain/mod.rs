@@ -147,7 +147,7 @@ fn example(type_name: &str, with: &str) -> String {
     if !with.trim().is_empty() {
         text.push_str("  with:\n");
         for line in with.trim_matches('\n').lines() {
-            text.push_str(&format!("    {line}").trim_end().to_string());
+            text.push_str(format!("    {line}").trim_end());
             text.push('\n');
         }
     }
