@@ -159,6 +159,31 @@ pub trait StepKind: Send + Sync {
 
     /// The JSON Schema of the `with:` parameters.
     fn params_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
+
+    /// What `drctl explain` says beyond the parameters' schema: a description, an example, what
+    /// each output means, and how the step fails.
+    fn docs(&self) -> StepDocs {
+        StepDocs::NONE
+    }
+}
+
+/// Reference text of a step type for `drctl explain` and `docs/steps.md`. Parameters are documented
+/// by their own doc comments (through the JSON Schema); this holds what no parameter says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepDocs {
+    /// What the type does, in a few sentences (the summary says it in one).
+    pub description: &'static str,
+    /// A `with:` block that validates, as YAML without the `with:` line and without indentation.
+    pub example: &'static str,
+    /// Each output's name and what it holds, in the order of the type's outputs.
+    pub outputs: &'static [(&'static str, &'static str)],
+    /// How the step fails and what is retried, where that is worth saying; empty otherwise.
+    pub failure: &'static str,
+}
+
+impl StepDocs {
+    /// No reference text: tests require every built-in type to have some.
+    pub const NONE: StepDocs = StepDocs { description: "", example: "", outputs: &[], failure: "" };
 }
 
 /// How plans and the engine treat every step of a type, beyond its parameters.
@@ -195,6 +220,8 @@ pub trait TypedStep: Send + Sync + 'static {
     const OUTPUTS: &'static [&'static str];
     /// How plans and the engine treat the type; most types change something ([`TypePolicy::ACTION`]).
     const POLICY: TypePolicy = TypePolicy::ACTION;
+    /// Reference text for `drctl explain`.
+    const DOCS: StepDocs = StepDocs::NONE;
 
     /// Builds the runnable step.
     fn build(&self, params: Self::Params, context: &BuildContext) -> Box<dyn Step>;
@@ -227,6 +254,10 @@ impl<T: TypedStep> StepKind for T {
 
     fn params_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         generator.subschema_for::<T::Params>()
+    }
+
+    fn docs(&self) -> StepDocs {
+        T::DOCS
     }
 }
 

@@ -84,6 +84,11 @@ const RETRYABLE_CODES: &[&str] = &[
     "RequestTimeoutException",
 ];
 
+/// How AWS step types fail, as `drctl explain` says it: what [`step_error`] retries.
+pub const STEP_FAILURES: &str = "Throttling, 5xx answers, timeouts and connection failures are retried; invalid \
+                                 input, a missing resource and access denied fail at once with AWS's error code \
+                                 and the parameter to fix.";
+
 /// Turns an SDK error into a step error. `action` says what was attempted ("promote the read
 /// replica `db-1` in us-west-2"); `field` names the plan field to check when AWS says the input is
 /// wrong or absent (`with.replica`). Throttling, 5xx answers, timeouts and connection failures are

@@ -2,6 +2,7 @@
 
 mod approver;
 mod drill_cmd;
+mod explain;
 mod plan_cmd;
 mod run_cmd;
 mod status;
@@ -67,6 +68,8 @@ enum Command {
     /// Run a DR drill against an emulated environment, or show past drills.
     #[command(subcommand)]
     Drill(drill_cmd::DrillCommand),
+    /// Describe the step types: one type's parameters, defaults, example and outputs.
+    Explain(explain::ExplainArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
     Completions {
         #[arg(value_enum)]
@@ -107,6 +110,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Status(args) => status::status(&global, args),
         Command::Plan(command) => plan_cmd::plan(&global, command),
         Command::Drill(command) => drill_cmd::drill(&global, command).await,
+        Command::Explain(args) => explain::explain(&global, args),
         Command::Completions { shell } => {
             // Generated whole, then written quietly: clap_complete panics when its writer fails.
             let mut script = Vec::new();

@@ -116,6 +116,14 @@ impl fmt::Display for Target {
     }
 }
 
+/// How Kubernetes step types fail, as `drctl explain` says it: what [`step_error`] retries, and
+/// what a rollout that never completes reports.
+pub const STEP_FAILURES: &str = "Conflicts (409), throttling (429), server errors and connection failures are \
+                                 retried; access denied (401, 403: fix the context's credentials or RBAC) and a \
+                                 missing object (404) fail at once. A rollout past its progress deadline fails at \
+                                 once; one still not ready at the step's timeout fails with what it was waiting \
+                                 for and its pods' reasons (ImagePullBackOff, ...).";
+
 /// Turns a kube error into a step error. `action` says what was attempted ("scale", "read").
 /// Access (401, 403) and absence (404) are fatal, with what to fix; conflicts (409), throttling,
 /// server errors and connection failures are retryable.

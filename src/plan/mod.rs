@@ -5,6 +5,7 @@
 
 pub mod de;
 pub mod diagnostic;
+pub mod explain;
 pub mod graph;
 mod load;
 pub mod schema;

@@ -103,6 +103,17 @@ pub struct ApprovalParams {
 }
 
 impl TypedStep for Approval {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "A human gate: the run stops at this step until an operator approves. On a terminal drctl shows \
+            `message` and asks the operator to type the word the prompt names; `--yes` approves without asking, for \
+            automation. Without a terminal and without `--yes` the step refuses.",
+        example: r#"
+message: "DNS will point at {{ plan.regions.secondary }}. Promote the DR database?"
+"#,
+        outputs: &[("approved_at", "When the operator approved, RFC 3339 in UTC.")],
+        failure: "A refusal, or no terminal to ask on without `--yes`, fails the step for good (it is not retried), \
+            and with it the run.",
+    };
     type Params = ApprovalParams;
     const NAME: &'static str = "approval";
     const SUMMARY: &'static str = "Stops until an operator types the plan's name (or --yes was given); three wrong \

@@ -62,6 +62,7 @@ pub struct UpsertRecordParams {
 /// The fields of [`UpsertRecordParams`], before checks across fields.
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(description = "`with:` of an `aws.route53.upsert_record` step.")]
 #[schemars(extend(
     "oneOf" = [{ "required": ["alias"] }, { "required": ["values"] }],
     "dependentRequired" = { "weight": ["set_identifier"], "failover": ["set_identifier"], "ttl": ["values"] }
@@ -355,6 +356,33 @@ impl JsonSchema for UpsertRecordParams {
 }
 
 impl TypedStep for Route53Upsert {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Points one DNS record at a target with a Route53 UPSERT, then waits until the change is INSYNC. \
+            The target is an alias (a load balancer, CloudFront, another record of the zone) or plain `values` with a \
+            `ttl`; `set_identifier` with `weight` or `failover` picks the record under a routing policy. A record \
+            already at the target (alias or values and TTL, routing and health check all equal; names compared \
+            without regard to case or a final dot) is left alone, so a resumed or repeated run changes nothing.",
+        example: r#"
+zone_id: Z1234567890ABC
+name: api.example.com
+type: A
+alias:
+  zone_id: Z1H1FL5HABSF5
+  dns_name: dr-lb.us-west-2.elb.amazonaws.com
+  evaluate_target_health: true
+"#,
+        outputs: &[
+            ("change_id", "The Route53 change id; empty when the record was already at the target."),
+            (
+                "previous_target",
+                "What the record pointed at when the step first looked (an alias's DNS name, or the \
+                values joined by `,`); empty if the record did not exist. For the operator or a failback plan to \
+                point it back.",
+            ),
+            ("target", "What the record points at now: the alias's DNS name, or the values joined by `,`."),
+        ],
+        failure: crate::aws::STEP_FAILURES,
+    };
     type Params = UpsertRecordParams;
     const NAME: &'static str = "aws.route53.upsert_record";
     const SUMMARY: &'static str =

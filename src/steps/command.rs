@@ -74,6 +74,24 @@ impl TryFrom<CommandFields> for CommandParams {
 }
 
 impl TypedStep for Command {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Runs a local program with its arguments, without a shell, within the step's timeout. An \
+            `observe` command that exits 0 means the effect is already there, so `run` is skipped (which makes a \
+            resumed run safe); a `verify` command must exit 0 after `run`. At the timeout or on Ctrl-C the program \
+            and everything it started are killed.",
+        example: r#"
+run: [./scripts/warm-cache.sh, "{{ plan.regions.secondary }}"]
+observe: [./scripts/cache-is-warm.sh]
+env: {CACHE_TOKEN: "{{ env.CACHE_TOKEN }}"}
+"#,
+        outputs: &[
+            ("exit_code", "The exit code of `run` (0), or of `observe` when it found the effect in place."),
+            ("stdout", "`run`'s standard output, trimmed, up to 4 KiB; not set with `capture_output: false`."),
+        ],
+        failure: "A program that cannot start (not found, not executable, a missing `cwd`) fails at once. A non-zero \
+            exit, or a `verify` that fails, is retried within the step's `retries`; the error quotes the last lines \
+            of the program's standard error.",
+    };
     type Params = CommandParams;
     const NAME: &'static str = "command";
     const SUMMARY: &'static str = "Runs a local program (no shell), skipped when its observe command exits 0.";

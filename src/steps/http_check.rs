@@ -81,6 +81,22 @@ fn five_seconds() -> HumanDuration {
 }
 
 impl TypedStep for HttpCheck {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Probes a URL until it answers `expect_status` (and, with `body_contains`, a body that contains \
+            that text): up to `attempts` probes, `interval` apart. Read-only, so it is always safe to repeat.",
+        example: r#"
+url: https://api.us-west-2.example.com/health
+body_contains: ok
+attempts: 30
+interval: 2s
+"#,
+        outputs: &[
+            ("status", "The status of the healthy answer."),
+            ("latency_ms", "How long that answer took, in milliseconds."),
+        ],
+        failure: "Still unhealthy after `attempts` probes: the step fails with the last answer or connection error, \
+            and is tried again within its `retries`. A malformed `url` or header fails at once.",
+    };
     type Params = HttpCheckParams;
     const NAME: &'static str = "http.check";
     const SUMMARY: &'static str = "Probes an HTTP endpoint until it answers with the expected status (and body).";

@@ -111,6 +111,21 @@ impl TryFrom<HttpRequestFields> for HttpRequestParams {
 }
 
 impl TypedStep for HttpRequest {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Sends one HTTP request to an ops API (maintenance mode, feature flags, load-balancer admin). \
+            With `observe`, a read-only request whose expected answer means the change is already in effect: it is \
+            asked before acting, so a resumed run does not repeat the call, and after, until the change shows. \
+            Without `observe` the request is sent again on resume, so it should be idempotent.",
+        example: r#"
+method: PUT
+url: "{{ env.ADMIN_API }}/regions/us-west-2/replicas"
+body: "10"
+observe: {url: "{{ env.ADMIN_API }}/regions/us-west-2/replicas/10"}
+"#,
+        outputs: &[("status", "The status of the answer; `observe`'s when the change was found already in effect.")],
+        failure: "Connection failures and 429 or 5xx answers are retried; any other status outside `expect_status` (a \
+            4xx) fails at once.",
+    };
     type Params = HttpRequestParams;
     const NAME: &'static str = "http.request";
     const SUMMARY: &'static str =

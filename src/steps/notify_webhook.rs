@@ -102,6 +102,23 @@ impl TryFrom<NotifyFields> for NotifyParams {
 }
 
 impl TypedStep for NotifyWebhook {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Posts a Slack-compatible message (`{\"text\": ...}`) built from the runbook's communication \
+            templates: `incident_detected`, `status_update`, `resolved`, or `custom` text. `url_env` names the \
+            environment variable that holds the webhook URL, which keeps it out of plans, logs and journals. Delivery \
+            is at least once: a run resumed after the post but before it was journaled posts again, with the same \
+            `Idempotency-Key` header (`RUN_ID/STEP_ID`) for receivers that deduplicate.",
+        example: r#"
+url_env: SLACK_WEBHOOK_URL
+template: incident_detected
+severity: P0
+service: api
+impact: "API unavailable in {{ plan.regions.primary }}"
+"#,
+        outputs: &[],
+        failure: "Connection failures and 429 or 5xx answers are retried; another status (a wrong or revoked webhook) \
+            and an unset `url_env` variable fail at once.",
+    };
     type Params = NotifyParams;
     const NAME: &'static str = "notify.webhook";
     const SUMMARY: &'static str =

@@ -25,6 +25,16 @@ pub struct WaitParams {
 }
 
 impl TypedStep for Wait {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Waits for `duration`, such as to let DNS TTLs expire. The time counts from the step's first \
+            start, so a run resumed after a crash waits only for what is left.",
+        example: r#"
+duration: 60s
+reason: let DNS TTLs expire
+"#,
+        outputs: &[],
+        failure: "",
+    };
     type Params = WaitParams;
     const NAME: &'static str = "wait";
     const SUMMARY: &'static str =

@@ -77,6 +77,24 @@ impl TryFrom<GlobalFailoverFields> for GlobalFailoverParams {
 }
 
 impl TypedStep for GlobalFailover {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Moves the writer of an Aurora global database to one of its secondary clusters: `mode: failover` \
+            (FailoverGlobalCluster) when the primary region is impaired, with `allow_data_loss: true` for an \
+            unplanned failover, or `mode: switchover` (SwitchoverGlobalCluster) when both regions are healthy and \
+            nothing may be lost. A global database whose writer is already the target is left alone; the step waits \
+            until the global database is available.",
+        example: r#"
+global_cluster: app-global
+target_cluster: arn:aws:rds:us-west-2:123456789012:cluster:app-west
+mode: failover
+allow_data_loss: true
+"#,
+        outputs: &[
+            ("writer", "The ARN of the cluster that is now the writer (`target_cluster`)."),
+            ("endpoint", "The new writer cluster's endpoint."),
+        ],
+        failure: crate::aws::STEP_FAILURES,
+    };
     type Params = GlobalFailoverParams;
     const NAME: &'static str = "aws.rds.global_failover";
     const SUMMARY: &'static str = "Makes a secondary cluster of an Aurora global database the writer (failover or \

@@ -68,6 +68,36 @@ pub struct PromoteReplicaParams {
 }
 
 impl TypedStep for PromoteReplica {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Promotes an RDS read replica to a standalone, writable instance (`aws rds promote-read-replica`) \
+            and waits until it is available and writable. Before promoting it reads the replica's lag (CloudWatch \
+            `ReplicaLag`) and refuses when it exceeds `max_lag` (the plan's RPO by default) unless \
+            `--accept-data-loss` covers it. A replica already promoted is left alone, so a resumed run never promotes \
+            twice.",
+        example: r#"
+replica: app-db-west
+max_lag: 30s
+"#,
+        outputs: &[
+            ("endpoint", "The promoted instance's endpoint address (host name)."),
+            ("port", "The port it listens on."),
+            ("arn", "The instance's ARN."),
+            (
+                "replica_lag_s",
+                "The replica's lag in seconds (CloudWatch `ReplicaLag`) when it was promoted, or \
+                `unknown` when it could not be measured and `--accept-data-loss` was given.",
+            ),
+            (
+                "accepted_data_loss_s",
+                "The data loss in seconds accepted with `--accept-data-loss`; empty when the \
+                lag was within `max_lag`.",
+            ),
+        ],
+        failure: "A lag beyond `max_lag`, or one that cannot be measured, fails the step at once unless \
+            `--accept-data-loss` covers it; the message says how much would be lost and the flag that accepts it. \
+            Throttling, 5xx answers, timeouts and connection failures are retried; invalid input, a missing resource \
+            and access denied fail at once with AWS's error code and the parameter to fix.",
+    };
     type Params = PromoteReplicaParams;
     const NAME: &'static str = "aws.rds.promote_replica";
     const SUMMARY: &'static str = "Promotes an RDS read replica to a standalone, writable instance, refusing if it lags \

@@ -50,6 +50,23 @@ pub struct CreateReplicaParams {
 }
 
 impl TypedStep for CreateReplica {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Failback re-protection: after a failover the DR instance is the primary, and this creates a read \
+            replica of it in another region (from the source's ARN, or its identifier looked up in `source_region`) \
+            so that the failback has a replica to promote. A replica that already exists is waited for, not created \
+            again.",
+        example: r#"
+source: arn:aws:rds:us-west-2:123456789012:db:app-db
+replica: app-db-east
+region: us-east-1
+"#,
+        outputs: &[
+            ("endpoint", "The replica's endpoint address (host name)."),
+            ("port", "The port it listens on."),
+            ("arn", "The replica's ARN."),
+        ],
+        failure: crate::aws::STEP_FAILURES,
+    };
     type Params = CreateReplicaParams;
     const NAME: &'static str = "aws.rds.create_replica";
     const SUMMARY: &'static str =

@@ -107,6 +107,23 @@ pub struct SnapshotParams {
 }
 
 impl TypedStep for RestorePointInTime {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "The runbook's point-in-time restore (`aws rds restore-db-instance-to-point-in-time`): creates \
+            `target` from `source`'s backups as of `restore_time`, or the latest restorable time with `latest: true`, \
+            and waits until it is available. A `target` that already exists is taken as the restore's result and \
+            waited for.",
+        example: r#"
+source: app-db
+target: app-db-restored
+latest: true
+"#,
+        outputs: &[
+            ("endpoint", "The new instance's endpoint address (host name)."),
+            ("port", "The port it listens on."),
+            ("arn", "The new instance's ARN."),
+        ],
+        failure: crate::aws::STEP_FAILURES,
+    };
     type Params = PointInTimeParams;
     const NAME: &'static str = "aws.rds.restore_point_in_time";
     const SUMMARY: &'static str =
@@ -127,6 +144,21 @@ impl TypedStep for RestorePointInTime {
 }
 
 impl TypedStep for RestoreSnapshot {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "The runbook's snapshot restore (`aws rds restore-db-instance-from-db-snapshot`): creates \
+            `target` from a DB snapshot and waits until it is available. A `target` that already exists is taken as \
+            the restore's result and waited for.",
+        example: r#"
+snapshot: app-db-nightly
+target: app-db-restored
+"#,
+        outputs: &[
+            ("endpoint", "The new instance's endpoint address (host name)."),
+            ("port", "The port it listens on."),
+            ("arn", "The new instance's ARN."),
+        ],
+        failure: crate::aws::STEP_FAILURES,
+    };
     type Params = SnapshotParams;
     const NAME: &'static str = "aws.rds.restore_snapshot";
     const SUMMARY: &'static str = "Restores an RDS DB snapshot as a new instance and waits until it is available.";

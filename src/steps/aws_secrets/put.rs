@@ -76,6 +76,25 @@ impl TryFrom<PutFields> for PutParams {
 }
 
 impl TypedStep for SecretsPut {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Writes a new version of a Secrets Manager secret and makes it AWSCURRENT; the old version stays \
+            AWSPREVIOUS, which `aws.secrets.restore_previous` brings back on failback. The content is a whole \
+            `value`, or `json` keys merged over the current version's. `${secret:KEY}` in either stands for key KEY \
+            of the current version, filled in memory, so a password never enters the plan. Writing the same content \
+            again makes no second version.",
+        example: r#"
+secret_id: app/database-url
+json:
+  DATABASE_URL: "postgres://app:${secret:password}@{{ steps.promote.outputs.endpoint }}/app"
+"#,
+        outputs: &[
+            ("version_id", "The id of the version now AWSCURRENT."),
+            ("previous_version_id", "The version that was current before, now AWSPREVIOUS."),
+            ("secret_ref", "A reference to the new version, `secretsmanager://REGION/ID?version=V`, never the value."),
+            ("arn", "The secret's ARN."),
+        ],
+        failure: crate::aws::STEP_FAILURES,
+    };
     type Params = PutParams;
     const NAME: &'static str = "aws.secrets.put";
     const SUMMARY: &'static str = "Writes a new version of a Secrets Manager secret (a value, or JSON keys merged over \

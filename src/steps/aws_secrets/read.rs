@@ -36,6 +36,21 @@ pub struct ReadParams {
 }
 
 impl TypedStep for SecretsRead {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Checks that a Secrets Manager secret exists (and, with `key`, that its JSON has that key) and \
+            hands on a reference to the version read, never the value. Steps that take a `secretsmanager://` \
+            reference, such as `kube.write_secret`, resolve it in memory when they use it.",
+        example: r#"
+secret_id: app/database
+key: password
+"#,
+        outputs: &[
+            ("secret_ref", "`secretsmanager://REGION/ID?version=V&key=K`: the version read (and the key)."),
+            ("version_id", "The id of the version read."),
+            ("arn", "The secret's ARN."),
+        ],
+        failure: crate::aws::STEP_FAILURES,
+    };
     type Params = ReadParams;
     const NAME: &'static str = "aws.secrets.read";
     const SUMMARY: &'static str = "Checks that a Secrets Manager secret (and a JSON key of it) exists and outputs a \

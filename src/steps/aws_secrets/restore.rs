@@ -42,6 +42,25 @@ pub struct RestoreParams {
 }
 
 impl TypedStep for SecretsRestorePrevious {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Failback's undo of `aws.secrets.put` or of a rotation: makes the version AWSPREVIOUS is on (or \
+            `version_id`) AWSCURRENT again. The step labels the version it restores, so a resumed or repeated step \
+            does not flip back and forth.",
+        example: r#"
+secret_id: app/database-url
+"#,
+        outputs: &[
+            ("version_id", "The id of the version now AWSCURRENT."),
+            ("previous_version_id", "The version that was current before, now AWSPREVIOUS."),
+            (
+                "secret_ref",
+                "A reference to the restored version, `secretsmanager://REGION/ID?version=V`, never the \
+                value.",
+            ),
+            ("arn", "The secret's ARN."),
+        ],
+        failure: crate::aws::STEP_FAILURES,
+    };
     type Params = RestoreParams;
     const NAME: &'static str = "aws.secrets.restore_previous";
     const SUMMARY: &'static str = "Makes the AWSPREVIOUS version of a Secrets Manager secret (or a given version) \

@@ -42,6 +42,22 @@ fn five_seconds() -> HumanDuration {
 }
 
 impl TypedStep for SecretsRotate {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Runs a secret's configured rotation (its rotation Lambda, or the owning service's managed \
+            rotation) and waits until the new version is AWSCURRENT and no rotation is pending. A resumed run \
+            recognises the rotation it started instead of starting another.",
+        example: r#"
+secret_id: app/database
+interval: 10s
+"#,
+        outputs: &[
+            ("version_id", "The id of the version now AWSCURRENT."),
+            ("previous_version_id", "The version that was current before, now AWSPREVIOUS."),
+            ("secret_ref", "A reference to the new version, `secretsmanager://REGION/ID?version=V`, never the value."),
+            ("arn", "The secret's ARN."),
+        ],
+        failure: crate::aws::STEP_FAILURES,
+    };
     type Params = RotateParams;
     const NAME: &'static str = "aws.secrets.rotate";
     const SUMMARY: &'static str = "Rotates a Secrets Manager secret with its configured rotation and waits until the \

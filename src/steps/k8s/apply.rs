@@ -23,6 +23,20 @@ pub struct Apply {
 }
 
 impl TypedStep for Apply {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Server-side apply of the objects in a manifest file (YAML, `---` between objects, relative to \
+            the plan's directory), any kind the cluster serves. Objects already as written are left alone, so a \
+            resumed run changes nothing twice.",
+        example: r#"
+file: manifests/dr-overrides.yaml
+namespace: production
+"#,
+        outputs: &[
+            ("objects", "The objects in the file, as `Kind namespace/name`, separated by `, `."),
+            ("count", "How many objects the file holds."),
+        ],
+        failure: crate::k8s::STEP_FAILURES,
+    };
     type Params = ManifestParams;
     const NAME: &'static str = "kube.apply";
     const SUMMARY: &'static str = "Server-side apply the manifests of a file (any kind the cluster serves).";

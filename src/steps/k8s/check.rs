@@ -62,6 +62,26 @@ pub struct WorkloadName {
 }
 
 impl TypedStep for CheckCluster {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Checks that a cluster has `min_ready_nodes` Ready nodes and that the named `workloads` are \
+            rolled out with every pod ready, waiting (by watch) until they are. Read-only.",
+        example: r#"
+min_ready_nodes: 3
+namespace: production
+workloads:
+  - name: api
+  - {kind: statefulset, name: worker}
+"#,
+        outputs: &[
+            ("ready_nodes", "How many nodes were Ready."),
+            (
+                "workloads",
+                "Each workload checked with its ready and desired replicas (`deployment/api 10/10`), \
+                separated by `, `.",
+            ),
+        ],
+        failure: crate::k8s::STEP_FAILURES,
+    };
     type Params = CheckClusterParams;
     const NAME: &'static str = "kube.check_cluster";
     const SUMMARY: &'static str =

@@ -21,6 +21,19 @@ pub struct Delete {
 }
 
 impl TypedStep for Delete {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Deletes the objects a manifest file names (read as `kube.apply` reads it) and watches until they \
+            are gone. Objects already gone are left alone.",
+        example: r#"
+file: manifests/primary-only.yaml
+namespace: production
+"#,
+        outputs: &[
+            ("objects", "The objects the file names, as `Kind namespace/name`, separated by `, `."),
+            ("count", "How many objects the file names."),
+        ],
+        failure: crate::k8s::STEP_FAILURES,
+    };
     type Params = ManifestParams;
     const NAME: &'static str = "kube.delete";
     const SUMMARY: &'static str = "Delete the objects a manifest file names and wait until they are gone.";

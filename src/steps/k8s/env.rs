@@ -151,6 +151,24 @@ impl EnvValue {
 }
 
 impl TypedStep for SetEnv {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Sets environment variables on a workload's containers (or one `container`) and watches the \
+            rollout. A value is a literal, a step output, or a reference to a Secret or ConfigMap key, so a secret \
+            value never enters the workload's spec. Variables already set as asked are left alone.",
+        example: r#"
+name: api
+namespace: production
+env:
+  DATABASE_HOST: "{{ steps.promote.outputs.endpoint }}"
+  DATABASE_PASSWORD: {secret: app-db, key: password}
+  ACTIVE_REGION: us-west-2
+"#,
+        outputs: &[
+            ("revision", "The workload's revision after the rollout."),
+            ("variables", "The names of the variables set, separated by `,`."),
+        ],
+        failure: crate::k8s::STEP_FAILURES,
+    };
     type Params = SetEnvParams;
     const NAME: &'static str = "kube.set_env";
     const SUMMARY: &'static str = "Set environment variables on a workload's containers (literals or Secret/ConfigMap keys) and wait for the rollout.";

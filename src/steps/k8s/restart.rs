@@ -46,6 +46,20 @@ pub struct RestartParams {
 }
 
 impl TypedStep for RolloutRestart {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Restarts a workload's pods like `kubectl rollout restart`, then watches the rollout. The restart \
+            is made once per step (a `drctl.dev/restarted-by` annotation names the run and step), so a resumed run \
+            does not restart again.",
+        example: r#"
+name: api
+namespace: production
+"#,
+        outputs: &[
+            ("revision", "The workload's revision after the restart."),
+            ("restarted_at", "When the step restarted it, RFC 3339 in UTC."),
+        ],
+        failure: crate::k8s::STEP_FAILURES,
+    };
     type Params = RestartParams;
     const NAME: &'static str = "kube.rollout_restart";
     const SUMMARY: &'static str =

@@ -46,6 +46,21 @@ pub struct ScaleParams {
 }
 
 impl TypedStep for Scale {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Sets a Deployment's or StatefulSet's replica count through the scale subresource, then watches \
+            until that many replicas are ready. A workload already at the count is left alone.",
+        example: r#"
+name: api
+namespace: production
+replicas: 10
+"#,
+        outputs: &[
+            ("replicas", "The replica count set."),
+            ("previous_replicas", "The replica count before the step."),
+            ("ready_replicas", "How many replicas were ready when the step finished."),
+        ],
+        failure: crate::k8s::STEP_FAILURES,
+    };
     type Params = ScaleParams;
     const NAME: &'static str = "kube.scale";
     const SUMMARY: &'static str =

@@ -55,6 +55,24 @@ pub struct WriteSecretParams {
 }
 
 impl TypedStep for WriteSecret {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Writes a Kubernetes Secret's `data` keys by server-side apply. A value is a `secretsmanager://` \
+            reference (from `aws.secrets.read` or `aws.secrets.put`), resolved in memory when written, or a literal. \
+            A Secret already holding the values is left alone.",
+        example: r#"
+name: app-db
+namespace: production
+data:
+  url: "{{ steps.db-url.outputs.secret_ref }}"
+  user: app
+"#,
+        outputs: &[
+            ("name", "The Secret's name."),
+            ("keys", "The keys written, separated by `,`."),
+            ("resource_version", "The Secret's resourceVersion after the write."),
+        ],
+        failure: crate::k8s::STEP_FAILURES,
+    };
     type Params = WriteSecretParams;
     const NAME: &'static str = "kube.write_secret";
     const SUMMARY: &'static str =

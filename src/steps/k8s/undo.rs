@@ -51,6 +51,20 @@ pub struct UndoParams {
 }
 
 impl TypedStep for RolloutUndo {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Rolls a Deployment back to the previous revision (or `to_revision`) from its ReplicaSets, like \
+            `kubectl rollout undo`, once per step, and watches the rollout.",
+        example: r#"
+name: api
+namespace: production
+"#,
+        outputs: &[
+            ("from_revision", "The revision the Deployment was rolled back from."),
+            ("to_revision", "The revision whose pod template it was rolled back to."),
+            ("revision", "The Deployment's revision after the rollback."),
+        ],
+        failure: crate::k8s::STEP_FAILURES,
+    };
     type Params = UndoParams;
     const NAME: &'static str = "kube.rollout_undo";
     const SUMMARY: &'static str =

@@ -103,6 +103,24 @@ impl TryFrom<CheckFields> for CheckParams {
 }
 
 impl TypedStep for Check {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Checks that a PostgreSQL server is what the plan expects: a `primary` (out of recovery; with \
+            `writable: true`, one that commits a write) or a `standby` (in recovery) lagging at most `max_lag`. It \
+            checks every second until the server passes; a server that does not answer yet counts as not passing. \
+            Read-only.",
+        example: r#"
+dsn_env: DR_DATABASE_DSN
+role: primary
+writable: true
+"#,
+        outputs: &[
+            ("role", "What the server is: `primary` or `standby`."),
+            ("lag_s", "A standby's lag in seconds (`unknown` when it cannot be measured); empty for a primary."),
+            ("in_recovery", "`true` or `false`, as `pg_is_in_recovery()` says."),
+        ],
+        failure: "A refused connection, a timeout, a server starting up or shutting down are retried; a failed \
+            authentication, a missing database or a malformed DSN fail at once, with a hint.",
+    };
     type Params = CheckParams;
     const NAME: &'static str = "pg.check";
     const SUMMARY: &'static str = "Checks that a PostgreSQL server is a primary (optionally writable) or a standby \

@@ -109,6 +109,37 @@ impl PromoteParams {
 }
 
 impl TypedStep for Promote {
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Promotes a self-managed PostgreSQL streaming standby (`pg_promote`) and waits until it commits a \
+            write. Before promoting it measures the lag (the age of the last replayed transaction, when the standby \
+            has WAL received but not replayed or the primary answers and is ahead) and refuses when it exceeds \
+            `max_lag` (the plan's RPO by default) unless `--accept-data-loss` covers it. A server already out of \
+            recovery is left alone, so it is never promoted twice.",
+        example: r#"
+dsn_env: DR_DATABASE_DSN
+primary_dsn_env: PRIMARY_DATABASE_DSN
+max_lag: 5s
+"#,
+        outputs: &[
+            (
+                "lag_s",
+                "The lag in seconds measured before promoting, or `unknown` when it could not be measured and \
+                `--accept-data-loss` was given; empty when the server was found already promoted.",
+            ),
+            (
+                "accepted_data_loss_s",
+                "The data loss in seconds accepted with `--accept-data-loss`; empty when the \
+                lag was within `max_lag`.",
+            ),
+            ("replay_delay_bytes", "WAL the standby had received but not replayed, in bytes."),
+            ("promoted_lsn", "The server's WAL position (`pg_current_wal_lsn()`) when the promotion was verified."),
+            ("timeline", "The timeline the promoted server writes on."),
+        ],
+        failure: "A lag beyond `max_lag`, or one that cannot be measured, fails the step at once unless \
+            `--accept-data-loss` covers it; the message says how much would be lost and the flag that accepts it. A \
+            refused connection, a timeout or a server starting up are retried; a failed authentication or a malformed \
+            DSN fail at once, with a hint.",
+    };
     type Params = PromoteParams;
     const NAME: &'static str = "pg.promote";
     const SUMMARY: &'static str = "Promotes a self-managed PostgreSQL streaming standby (pg_promote) and waits until \
