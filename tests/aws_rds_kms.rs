@@ -73,7 +73,10 @@ fn an_encrypted_source_is_replicated_to_another_region_with_that_regions_key() {
     let out = failback(&dir, &moto, "");
     assert_ne!(out.code(), Some(0), "{out}");
     let all = out.all();
-    assert!(all.contains("is encrypted") && all.contains("set `with.kms_key_id`") && all.contains("us-east-1"), "{out}");
+    assert!(
+        all.contains("is encrypted") && all.contains("set `with.kms_key_id`") && all.contains("us-east-1"),
+        "{out}"
+    );
     assert!(describe(&runtime, &moto, "us-east-1", REPLICA).is_none(), "nothing was created");
 
     let dir = TestDir::new("rds-kms-key");

@@ -162,18 +162,18 @@ async fn each_sslmode_verifies_what_libpq_does_and_says_what_failed() {
 
     // A CA that did not sign it.
     let dsn = server.dsn("127.0.0.1", &format!("sslmode=verify-full&sslrootcert={other}"));
-    let e = connect(&dsn, &Auth::Dsn).await.err().expect("a certificate of another CA is refused");
+    let e = connect(&dsn, &Auth::Dsn).await.expect_err("a certificate of another CA is refused");
     assert!(!e.is_retryable(), "{e}");
     for part in ["127.0.0.1", "sslmode=verify-full", "the CA check", "not signed by a CA in sslrootcert", &other] {
         assert!(e.message.contains(part), "{part}: {e}");
     }
     // verify-ca checks the CA too.
     let dsn = server.dsn("127.0.0.1", &format!("sslmode=verify-ca&sslrootcert={other}"));
-    assert!(connect(&dsn, &Auth::Dsn).await.err().expect("refused").message.contains("not signed by a CA"));
+    assert!(connect(&dsn, &Auth::Dsn).await.expect_err("refused").message.contains("not signed by a CA"));
 
     // A name the certificate does not carry: verify-full refuses, verify-ca (the CA only) passes.
     let dsn = server.dsn("localhost", &format!("sslmode=verify-full&sslrootcert={ca}"));
-    let e = connect(&dsn, &Auth::Dsn).await.err().expect("a wrong host name is refused");
+    let e = connect(&dsn, &Auth::Dsn).await.expect_err("a wrong host name is refused");
     assert!(!e.is_retryable(), "{e}");
     for part in ["the host name check", "not valid for the host name `localhost`", "db.drctl.test", "verify-ca"] {
         assert!(e.message.contains(part), "{part}: {e}");
@@ -188,7 +188,7 @@ async fn each_sslmode_verifies_what_libpq_does_and_says_what_failed() {
     }
 
     // disable against a server that takes TLS connections only.
-    let e = connect(&server.dsn("127.0.0.1", "sslmode=disable"), &Auth::Dsn).await.err().expect("refused");
+    let e = connect(&server.dsn("127.0.0.1", "sslmode=disable"), &Auth::Dsn).await.expect_err("refused");
     assert!(!e.is_retryable(), "{e}");
     assert!(e.message.contains("requires TLS") && e.message.contains("sslmode=disable"), "{e}");
 }
@@ -219,10 +219,10 @@ async fn an_iam_token_is_the_password_over_tls() {
     let user: String = client.query_one("SELECT current_user::text", &[]).await.unwrap().get(0);
     assert_eq!(user, "iam_user");
 
-    let e = connect(&dsn, &iam(at + Duration::from_secs(1))).await.err().expect("another token is refused");
+    let e = connect(&dsn, &iam(at + Duration::from_secs(1))).await.expect_err("another token is refused");
     assert!(e.message.contains("Authentication failed") && !e.message.contains("X-Amz-Signature"), "{e}");
     let plain = format!("postgres://iam_user@127.0.0.1:{}/postgres?sslmode=disable", server.pg.port);
-    let e = connect(&plain, &iam(at)).await.err().expect("IAM without TLS is refused");
+    let e = connect(&plain, &iam(at)).await.expect_err("IAM without TLS is refused");
     assert!(e.message.contains("sslmode=disable") && e.message.contains("IAM"), "{e}");
 }
 

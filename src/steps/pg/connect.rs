@@ -236,23 +236,23 @@ mod tests {
     #[tokio::test]
     async fn iam_refuses_what_would_leak_or_cannot_be_signed() {
         let e = connect("postgres://app@db.x.us-west-2.rds.amazonaws.com/app?sslmode=disable", &iam(None)).await;
-        let e = e.err().expect("refused");
+        let e = e.expect_err("refused");
         assert!(!e.is_retryable() && e.message.contains("sslmode=disable") && e.message.contains("verify-full"), "{e}");
         let e = connect("postgres://app:hunter2@db.x.us-west-2.rds.amazonaws.com/app", &iam(None)).await;
-        let e = e.err().expect("refused");
+        let e = e.expect_err("refused");
         assert!(e.message.contains("holds a password") && !e.message.contains("hunter2"), "{e}");
-        let e = connect("postgres://app@10.0.0.5/app", &iam(None)).await.err().expect("refused");
+        let e = connect("postgres://app@10.0.0.5/app", &iam(None)).await.expect_err("refused");
         assert!(e.message.contains("set `with.region`") && e.message.contains("10.0.0.5"), "{e}");
-        let e = connect("host=/tmp user=app", &iam(Some("us-west-2"))).await.err().expect("refused");
+        let e = connect("host=/tmp user=app", &iam(Some("us-west-2"))).await.expect_err("refused");
         assert!(e.message.contains("no TCP host"), "{e}");
     }
 
     #[tokio::test]
     async fn tls_settings_errors_name_the_field() {
         let e = connect("postgres://app@db/app?sslmode=verify-full&sslrootcert=/nonexistent/rds.pem", &Auth::Dsn).await;
-        let e = e.err().expect("refused");
+        let e = e.expect_err("refused");
         assert!(!e.is_retryable() && e.message.contains("/nonexistent/rds.pem"), "{e}");
-        let e = connect("postgres://app:hunter2@db/app?sslmode=sometimes", &Auth::Dsn).await.err().expect("refused");
+        let e = connect("postgres://app:hunter2@db/app?sslmode=sometimes", &Auth::Dsn).await.expect_err("refused");
         assert!(e.message.contains("sslmode `sometimes`") && !e.message.contains("hunter2"), "{e}");
     }
 
@@ -272,11 +272,11 @@ mod tests {
             }
         });
         let dsn = format!("postgres://app@127.0.0.1:{port}/app?sslmode=require&connect_timeout=2");
-        let e = connect(&dsn, &Auth::Dsn).await.err().expect("refused");
+        let e = connect(&dsn, &Auth::Dsn).await.expect_err("refused");
         assert!(!e.is_retryable(), "{e}");
         assert!(e.message.contains("does not accept TLS") && e.message.contains("sslmode=require"), "{e}");
         let dsn = format!("postgres://app@127.0.0.1:{port}/app?connect_timeout=2");
-        let e = connect(&dsn, &Auth::Dsn).await.err().expect("no server behind");
+        let e = connect(&dsn, &Auth::Dsn).await.expect_err("no server behind");
         assert!(!e.message.contains("TLS"), "prefer went on without TLS: {e}");
     }
 }

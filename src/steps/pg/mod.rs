@@ -56,6 +56,7 @@ mod lag;
 mod probe;
 mod promote;
 pub mod tls;
+mod verifiers;
 
 pub use auth::AuthKind;
 pub use check::{Check, CheckParams, Role};

@@ -22,12 +22,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::client::danger::ServerCertVerifier;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{CertificateError, ClientConfig, RootCertStore};
 use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::verifiers::{ChainOnly, Unverified};
 
 /// libpq's `sslmode` values drctl honours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,12 +295,12 @@ pub fn connector(settings: &TlsSettings) -> Result<MakeRustlsConnect, String> {
     let provider = provider();
     let roots = if settings.mode == SslMode::Disable { None } else { roots(settings)? };
     let verifier: Arc<dyn ServerCertVerifier> = match roots {
-        None => Arc::new(Unverified { algorithms: provider.signature_verification_algorithms }),
+        None => Arc::new(Unverified::new(provider.signature_verification_algorithms)),
         Some((store, _)) => {
             let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
                 .build()
                 .map_err(|e| format!("the CA certificates cannot be used: {e}"))?;
-            if settings.mode == SslMode::VerifyFull { webpki } else { Arc::new(ChainOnly { inner: webpki }) }
+            if settings.mode == SslMode::VerifyFull { webpki } else { Arc::new(ChainOnly::new(webpki)) }
         }
     };
     let config = ClientConfig::builder_with_provider(provider)
@@ -308,96 +310,6 @@ pub fn connector(settings: &TlsSettings) -> Result<MakeRustlsConnect, String> {
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
-}
-
-/// `prefer` and `require` without a CA: the server's certificate is not checked (libpq's
-/// behaviour), but its handshake signatures are.
-#[derive(Debug)]
-struct Unverified {
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-/// `verify-ca` (and `prefer`/`require` with a CA): the chain must lead to a trusted CA; the host
-/// name is not checked. rustls checks the chain before the name, so a name mismatch means the
-/// chain passed.
-#[derive(Debug)]
-struct ChainOnly {
-    inner: Arc<WebPkiServerVerifier>,
-}
-
-impl ServerCertVerifier for ChainOnly {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp, now) {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
 }
 
 /// The rustls error behind a failed handshake, if that is what `e` is.
