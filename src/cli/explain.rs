@@ -45,7 +45,7 @@ pub fn explain(global: &Global, args: ExplainArgs) -> u8 {
                         many.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
                     ),
                 };
-                eprintln!("error: unknown step type `{name}`\n  = help: {help}");
+                crate::errln!("error: unknown step type `{name}`\n  = help: {help}");
                 return exit_code::USAGE;
             };
             let reference = explain::reference(kind);

@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::task::JoinHandle;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::steps::pg::errors::chain;
+use crate::steps::pg::{Auth, connect as pg_connect};
 
 /// The table the heartbeats go to; the drill drops it at the end.
 pub const TABLE: &str = "drctl_drill_heartbeat";
@@ -37,12 +38,10 @@ pub struct Writer {
     written: Arc<Mutex<Written>>,
 }
 
+/// A connection as the plan's steps make them: the DSN's TLS settings (`sslmode`, `sslrootcert`)
+/// and its own authentication.
 async fn connect(dsn: &str) -> Result<Client, String> {
-    let (client, connection) = tokio_postgres::connect(dsn, NoTls)
-        .await
-        .map_err(|e| format!("cannot connect for heartbeats: {}", chain(&e)))?;
-    tokio::spawn(connection);
-    Ok(client)
+    pg_connect(dsn, &Auth::Dsn).await.map_err(|e| format!("cannot connect for heartbeats: {}", e.message))
 }
 
 impl Writer {

@@ -83,7 +83,7 @@ pub fn builtin(services: &Services) -> Registry {
         .register(aws_secrets::SecretsRotate { aws: services.aws.clone() })
         .register(aws_route53::Route53Upsert { aws: services.aws.clone() })
         .register(pg::Promote::new(services))
-        .register(pg::Check::default());
+        .register(pg::Check::new(services));
     k8s::register(&mut registry, services);
     registry
 }

@@ -68,7 +68,12 @@ def up(directory):
 
     say(f"PostgreSQL primary on 127.0.0.1:{state['pg']['primary']}, streaming standby on :{state['pg']['dr']}")
     pg = servers(state)
-    pg["primary"].init_primary(password)
+    tls = postgres.make_certificates(pg_root) if postgres.tls_wanted() else None
+    if tls:
+        state["pg_ca"] = tls["ca"]
+        save(state_path, state)
+        say(f"PostgreSQL with TLS ({postgres.TLS_VARIABLE}=1): drctl connects with sslmode=verify-full, CA {tls['ca']}")
+    pg["primary"].init_primary(password, tls)
     pg["dr"].rebuild_as_standby_of(state["pg"]["primary"])
 
     start_aws(state, logs)
@@ -142,6 +147,7 @@ def inventory(state):
 def variables_of(state):
     """The variables plans/us-west-2-local.yaml and the drill read."""
     pg, health = state["pg"], state["health_url"]
+    tls = f"?{postgres.dsn_tls_parameters(state['pg_ca'])}" if state.get("pg_ca") else ""
     return {
         "AWS_ENDPOINT_URL": state["aws_endpoint"],
         "AWS_ACCESS_KEY_ID": "testing",
@@ -149,8 +155,8 @@ def variables_of(state):
         "AWS_REGION": aws.PRIMARY_REGION,
         "AWS_EC2_METADATA_DISABLED": "true",
         "KUBECONFIG": state["kubeconfig"],
-        "PRIMARY_DATABASE_DSN": f"postgres://{postgres.SUPERUSER}@127.0.0.1:{pg['primary']}/{postgres.DATABASE}",
-        "DR_DATABASE_DSN": f"postgres://{postgres.SUPERUSER}@127.0.0.1:{pg['dr']}/{postgres.DATABASE}",
+        "PRIMARY_DATABASE_DSN": f"postgres://{postgres.SUPERUSER}@127.0.0.1:{pg['primary']}/{postgres.DATABASE}{tls}",
+        "DR_DATABASE_DSN": f"postgres://{postgres.SUPERUSER}@127.0.0.1:{pg['dr']}/{postgres.DATABASE}{tls}",
         "DR_DATABASE_ENDPOINT": f"127.0.0.1:{pg['dr']}",
         "API_ZONE_ID": state["zone_id"],
         "API_URL": health,

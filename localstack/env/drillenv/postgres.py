@@ -3,9 +3,16 @@ pg_basebackup, on 127.0.0.1. As root, the server binaries run as the `postgres` 
 (DRCTL_PG_OS_USER) because initdb refuses root; their directories live under the system temp dir.
 
 The superuser `drctl` is trusted on 127.0.0.1 (drctl's steps and the drill connect as it); the
-application role `portfolio` must give its password, which only the secrets hold."""
+application role `portfolio` must give its password, which only the secrets hold.
 
+With TLS (`DRCTL_ENV_PG_TLS=1` when the environment comes up, see `make_certificates`) both servers
+run with `ssl = on` and a certificate for 127.0.0.1 and localhost from a CA made for this
+environment, and `drctl` may connect over TCP only with TLS (`hostssl`): a drctl connection that
+does not do TLS fails. The CA certificate is what the DSNs' `sslrootcert` names."""
+
+import datetime
 import glob
+import ipaddress
 import os
 import pwd
 import shutil
@@ -37,6 +44,77 @@ host all all 127.0.0.1/32 trust
 local replication all trust
 host replication all 127.0.0.1/32 trust
 """
+
+# With TLS: drctl (and everyone but the app role, whose health checks stay as they are) over TLS only.
+HBA_TLS = f"""local all all trust
+host all {APP_ROLE} 127.0.0.1/32 scram-sha-256
+hostssl all all 127.0.0.1/32 trust
+local replication all trust
+host replication all 127.0.0.1/32 trust
+"""
+
+TLS_VARIABLE = "DRCTL_ENV_PG_TLS"
+
+
+def tls_wanted():
+    """Whether the environment's PostgreSQL runs with TLS (DRCTL_ENV_PG_TLS=1)."""
+    return os.environ.get(TLS_VARIABLE, "") == "1"
+
+
+def make_certificates(root):
+    """A CA and a server certificate for 127.0.0.1 and localhost under `<root>/tls` (the key
+    owned by the server's OS user, 0600); returns their paths: `ca`, `cert`, `key`. Made with
+    `cryptography`, which moto already brings into the environment's venv."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    directory = os.path.join(root, "tls")
+    hand_over(directory)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    valid = (now - datetime.timedelta(hours=1), now + datetime.timedelta(days=30))
+
+    def certificate(subject, issuer, public_key, signing_key, extensions):
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
+                   .serial_number(x509.random_serial_number()).not_valid_before(valid[0]).not_valid_after(valid[1]))
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(signing_key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "drctl drill environment CA")])
+    ca = certificate(ca_name, ca_name, ca_key.public_key(), ca_key, [
+        (x509.BasicConstraints(ca=True, path_length=0), True),
+        (x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+                       data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+                       encipher_only=False, decipher_only=False), True),
+    ])
+    key = ec.generate_private_key(ec.SECP256R1())
+    names = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")])
+    cert = certificate(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]), ca_name, key.public_key(),
+                       ca_key, [(names, False), (x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)])
+
+    paths = {name: os.path.join(directory, f"{name}.{ext}") for name, ext in (("ca", "crt"), ("cert", "crt"),
+                                                                               ("key", "key"))}
+    pem = serialization.Encoding.PEM
+    with open(paths["ca"], "wb") as f:
+        f.write(ca.public_bytes(pem))
+    with open(paths["cert"], "wb") as f:
+        f.write(cert.public_bytes(pem))
+    with open(os.open(paths["key"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+        f.write(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    user = server_user()
+    for path in paths.values():
+        os.chmod(path, 0o600 if path == paths["key"] else 0o644)
+        if user:
+            shutil.chown(path, user, user)
+    return paths
+
+
+def dsn_tls_parameters(ca_path):
+    """What a drctl DSN appends to verify the environment's servers: `sslmode=verify-full` and the CA."""
+    return f"sslmode=verify-full&sslrootcert={ca_path}"
 
 
 def bindir():
@@ -126,15 +204,19 @@ class Server:
     def running(self):
         return server("pg_ctl", "-D", self.data, "status", check=False).returncode == 0
 
-    def init_primary(self, app_password):
-        """initdb, the configuration, the `portfolio` database and its password-protected role."""
+    def init_primary(self, app_password, tls=None):
+        """initdb, the configuration, the `portfolio` database and its password-protected role;
+        `tls` (from `make_certificates`) turns on TLS, required for drctl. A standby made from this
+        server by pg_basebackup copies both files, so it runs the same way."""
         shutil.rmtree(self.base, ignore_errors=True)
         hand_over(self.base)
         server("initdb", "-D", self.data, "-U", SUPERUSER, "-A", "trust", "-E", "UTF8", "--locale=C", "-N")
         with open(os.path.join(self.data, "postgresql.conf"), "a") as f:
             f.write(CONFIG)
+            if tls:
+                f.write(f"ssl = on\nssl_cert_file = '{tls['cert']}'\nssl_key_file = '{tls['key']}'\n")
         with open(os.path.join(self.data, "pg_hba.conf"), "w") as f:
-            f.write(HBA)
+            f.write(HBA_TLS if tls else HBA)
         self.start()
         psql(self.port, f"CREATE DATABASE {DATABASE}", database="postgres")
         escaped = app_password.replace("'", "''")

@@ -38,6 +38,7 @@
 //! against AWS's documented example). Against AWS the SDK's call is the only one made.
 
 mod global;
+mod presign;
 mod promote;
 mod replica;
 mod restore;

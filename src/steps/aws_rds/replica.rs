@@ -4,13 +4,28 @@
 //! The Rust SDK's CreateDBInstanceReadReplica has no `SourceRegion` (which the CLI uses to sign a
 //! cross-region request): a cross-region source must be named by its ARN, so the step looks the
 //! source up in `source_region` when given an identifier.
+//!
+//! # Encrypted sources
+//! KMS keys are regional, so an encrypted replica in another region needs `kms_key_id` (a key of
+//! the replica's region) and a `PreSignedUrl`: a CreateDBInstanceReadReplica request for the
+//! *source* region, presigned with SigV4, carrying the same parameters plus `DestinationRegion`
+//! (what the CLI and boto3 build from `--source-region`). The Rust SDK has no presigning for this
+//! operation, so the step makes the URL with aws-sigv4 (the SDK's own signer), for the source
+//! region's RDS endpoint (or the endpoint override), valid one hour as botocore's, with the same
+//! credentials as every other call ([`presigned_url`]). Before acting, the step reads the source:
+//! encrypted and in another region without `kms_key_id` is refused with what to set; a
+//! `kms_key_id` for an unencrypted source is refused too (RDS rejects it). A key given as an ARN
+//! must be in the replica's region. (A `preflight` that checks the key exists in that region,
+//! with KMS DescribeKey, waits for the step contract's preflight.)
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
+use aws_sdk_rds::types::DbInstance;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::presign::{PresignRequest, presigned_url};
 use super::{Clients, Source, field_for, find_instance, instance_outputs, other_region, parse_arn, wait_available};
 use crate::aws::step_error;
 use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
@@ -44,9 +59,23 @@ pub struct CreateReplicaParams {
     /// The replica's instance class (default: the source's).
     #[serde(default)]
     pub instance_class: Option<String>,
+    /// The KMS key that encrypts the replica, in the replica's region (key ARN, key id, alias ARN or
+    /// `alias/NAME`). Required when the source is encrypted and in another region: KMS keys are
+    /// regional, and drctl then sends the presigned source-region request RDS requires.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
     /// How often to look while the replica is created (default 5s).
     #[serde(default = "super::default_poll")]
     pub poll_interval: HumanDuration,
+}
+
+/// The region of a KMS key or alias ARN (`arn:aws:kms:REGION:ACCOUNT:key/ID`), if it is one.
+fn kms_region(key: &str) -> Option<&str> {
+    let parts: Vec<&str> = key.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", _, "kms", region, _, _] if !region.is_empty() => Some(region),
+        _ => None,
+    }
 }
 
 impl TypedStep for CreateReplica {
@@ -83,7 +112,15 @@ region: us-east-1
             (None, Some(given)) => Ok(given),
             (None, None) => other_region(context.plan, &region, "with.source_region"),
         };
+        let kms_key_id = match p.kms_key_id.as_deref().map(|key| (key, kms_region(key))) {
+            Some((key, Some(key_region))) if key_region != region => Err(StepError::fatal(format!(
+                "`with.kms_key_id` ({key}) is a key in {key_region}, but the replica is created in {region}: KMS keys \
+                 are regional, so give a key of {region}"
+            ))),
+            _ => Ok(p.kms_key_id),
+        };
         Box::new(CreateReplicaStep {
+            kms_key_id,
             clients: Clients::new(&self.source, context),
             source: p.source,
             source_region,
@@ -96,6 +133,8 @@ region: us-east-1
 }
 
 struct CreateReplicaStep {
+    /// `with.kms_key_id`, or why it cannot be used.
+    kms_key_id: Result<Option<String>, StepError>,
     clients: Clients,
     source: String,
     source_region: Result<String, StepError>,
@@ -124,24 +163,77 @@ impl CreateReplicaStep {
         Ok(instance_key(named, &self.region) == instance_key(&self.source, self.source_region()?))
     }
 
-    /// The source's ARN: as given, or looked up in the source region.
-    async fn source_arn(&self) -> Result<String, StepError> {
-        if parse_arn(&self.source, "db").is_some() {
-            return Ok(self.source.clone());
-        }
+    /// The source instance, described in its region (by the identifier in its ARN, if given one).
+    async fn source_instance(&self) -> Result<DbInstance, StepError> {
         let region = self.source_region()?;
+        let id = parse_arn(&self.source, "db").map_or(self.source.as_str(), |(_, id)| id);
         let rds = self.clients.rds(region).await;
-        let instance = find_instance(&rds, &self.source, region, "with.source").await?.ok_or_else(|| {
+        find_instance(&rds, id, region, "with.source").await?.ok_or_else(|| {
             StepError::fatal(format!(
-                "the source DB instance `{}` does not exist in {region}: check `with.source` and `with.source_region`",
-                self.source
+                "the source DB instance `{id}` does not exist in {region}: check `with.source` and `with.source_region`"
             ))
-        })?;
-        instance
-            .db_instance_arn()
-            .map(str::to_string)
-            .ok_or_else(|| StepError::retryable(format!("RDS described `{}` in {region} without its ARN", self.source)))
+        })
     }
+
+    /// The KMS key and presigned URL the request needs for `source` (see the module docs), or why
+    /// the replica cannot be made as the plan says.
+    async fn encryption(
+        &self,
+        source: &DbInstance,
+        source_arn: &str,
+        now: SystemTime,
+    ) -> Result<Encryption, StepError> {
+        let kms_key_id = self.kms_key_id.clone()?;
+        let source_region = self.source_region()?;
+        let cross_region = source_region != self.region;
+        let encrypted = source.storage_encrypted().unwrap_or(false);
+        match kms_key_id {
+            None if encrypted && cross_region => Err(StepError::fatal(format!(
+                "the source `{}` in {source_region} is encrypted (KMS key {}), and a replica in another region cannot \
+                 use that key: set `with.kms_key_id` to a KMS key of {} (its ARN, id or alias) to encrypt the replica",
+                self.source,
+                source.kms_key_id().unwrap_or("unknown"),
+                self.region
+            ))),
+            None => Ok(Encryption::default()),
+            Some(_) if !encrypted => Err(StepError::fatal(format!(
+                "`with.kms_key_id` is set but the source `{}` in {source_region} is not encrypted, and RDS refuses a \
+                 KMS key for a replica of an unencrypted instance: remove `with.kms_key_id`",
+                self.source
+            ))),
+            Some(key) if !cross_region => Ok(Encryption { kms_key_id: Some(key), pre_signed_url: None }),
+            Some(key) => {
+                let request = PresignRequest {
+                    replica: &self.replica,
+                    source_arn,
+                    kms_key_id: &key,
+                    instance_class: self.instance_class.as_deref(),
+                    destination_region: &self.region,
+                };
+                let credentials = self.signing_credentials(source_region).await?;
+                let url = presigned_url(&credentials, self.clients.endpoint(), source_region, &request, now).await?;
+                Ok(Encryption { kms_key_id: Some(key), pre_signed_url: Some(url) })
+            }
+        }
+    }
+}
+
+impl CreateReplicaStep {
+    /// The credentials every call in `region` is signed with (fixed ones for scripted clients).
+    async fn signing_credentials(&self, region: &str) -> Result<aws_sdk_rds::config::Credentials, StepError> {
+        #[cfg(test)]
+        if let Source::Fixed(..) = &self.clients.source {
+            return Ok(aws_sdk_rds::config::Credentials::new("AKID", "SECRET", None, None, "test"));
+        }
+        self.clients.credentials(region).await
+    }
+}
+
+/// What an encrypted replica's request carries.
+#[derive(Default)]
+struct Encryption {
+    kms_key_id: Option<String>,
+    pre_signed_url: Option<String>,
 }
 
 #[async_trait]
@@ -181,14 +273,24 @@ impl Step for CreateReplicaStep {
         }
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
-        let source_arn = self.source_arn().await?;
+    async fn act(&self, ctx: &StepContext) -> Result<(), StepError> {
+        let source = self.source_instance().await?;
+        let source_arn = match parse_arn(&self.source, "db") {
+            Some(_) => self.source.clone(),
+            None => source
+                .db_instance_arn()
+                .map(str::to_string)
+                .ok_or_else(|| StepError::retryable(format!("RDS described `{}` without its ARN", self.source)))?,
+        };
+        let encryption = self.encryption(&source, &source_arn, ctx.clock.now()).await?;
         let rds = self.clients.rds(&self.region).await;
         let result = rds
             .create_db_instance_read_replica()
             .db_instance_identifier(&self.replica)
             .source_db_instance_identifier(&source_arn)
             .set_db_instance_class(self.instance_class.clone())
+            .set_kms_key_id(encryption.kms_key_id)
+            .set_pre_signed_url(encryption.pre_signed_url)
             .send()
             .await;
         let action = format!("create read replica `{}` of {source_arn} in {}", self.replica, self.region);
@@ -199,7 +301,11 @@ impl Step for CreateReplicaStep {
                 Err(StepError::retryable(step_error(&e, &action, "with.replica").message))
             }
             Err(e) => {
-                let field = field_for(super::code(&e), "with.source", "with.replica");
+                let code = super::code(&e);
+                let field = match code {
+                    Some(c) if c.contains("KMS") || c.contains("Kms") => "with.kms_key_id",
+                    _ => field_for(code, "with.source", "with.replica"),
+                };
                 Err(step_error(&e, &action, field))
             }
         }
@@ -312,6 +418,81 @@ mod tests {
         let e = step.act(&ctx()).await.unwrap_err();
         assert!(!e.is_retryable());
         assert!(e.message.contains("`with.source`") && e.message.contains("us-west-2"), "{e}");
+    }
+
+    fn encrypted(mut instance: DbInstance) -> DbInstance {
+        instance.storage_encrypted = Some(true);
+        instance.kms_key_id = Some("arn:aws:kms:us-west-2:123456789012:key/source-key".into());
+        instance
+    }
+
+    const KEY: &str = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    /// The query parameters of a URL, decoded.
+    fn query(url: &str) -> std::collections::HashMap<String, String> {
+        let url = reqwest::Url::parse(url).expect("a URL");
+        url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+    }
+
+    /// An encrypted source in us-west-2, a replica in us-east-1 with `kms_key_id`: the request
+    /// carries the key and a URL presigned for the *source* region's RDS endpoint, for the same
+    /// action, with DestinationRegion the replica's region.
+    #[tokio::test(start_paused = true)]
+    async fn an_encrypted_cross_region_replica_carries_the_key_and_a_url_presigned_for_the_source_region() {
+        let source = mock!(Client::describe_db_instances)
+            .match_requests(|r| r.db_instance_identifier() == Some("portfolio-dr-replica"))
+            .then_output(|| described(encrypted(instance("portfolio-dr-replica", "us-west-2", None))));
+        let create = mock!(Client::create_db_instance_read_replica)
+            .match_requests(|r| {
+                let Some(url) = r.pre_signed_url() else { return false };
+                let q = query(url);
+                let at = |k: &str| q.get(k).map(String::as_str);
+                url.starts_with("https://rds.us-west-2.amazonaws.com/?")
+                    && r.kms_key_id() == Some(KEY)
+                    && at("Action") == Some("CreateDBInstanceReadReplica")
+                    && at("Version") == Some("2014-10-31")
+                    && at("DestinationRegion") == Some("us-east-1")
+                    && at("KmsKeyId") == Some(KEY)
+                    && at("DBInstanceIdentifier") == Some("portfolio-prod-reprotected")
+                    && at("SourceDBInstanceIdentifier") == r.source_db_instance_identifier()
+                    && at("X-Amz-Algorithm") == Some("AWS4-HMAC-SHA256")
+                    && at("X-Amz-Credential")
+                        .is_some_and(|c| c.starts_with("AKID/") && c.ends_with("/us-west-2/rds/aws4_request"))
+                    && at("X-Amz-Expires") == Some("3600")
+                    && at("X-Amz-Signature").is_some_and(|s| s.len() == 64)
+            })
+            .then_output(|| CreateDbInstanceReadReplicaOutput::builder().build());
+        let yaml = format!("{YAML}kms_key_id: {KEY}\n");
+        let step = build(&kind(mocks::rds(RuleMode::MatchAny, &[&source, &create])), &yaml);
+        step.act(&ctx()).await.unwrap();
+        assert_eq!(create.num_calls(), 1, "the create request matched: key and presigned URL as expected");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_encrypted_source_without_a_key_and_a_key_without_encryption_are_refused() {
+        let source = mock!(Client::describe_db_instances)
+            .then_output(|| described(encrypted(instance("portfolio-dr-replica", "us-west-2", None))));
+        let create = mock!(Client::create_db_instance_read_replica)
+            .then_output(|| CreateDbInstanceReadReplicaOutput::builder().build());
+        let step = build(&kind(mocks::rds(RuleMode::MatchAny, &[&source, &create])), YAML);
+        let e = step.act(&ctx()).await.unwrap_err();
+        assert!(!e.is_retryable(), "{e}");
+        for part in ["is encrypted", "source-key", "set `with.kms_key_id`", "us-east-1"] {
+            assert!(e.message.contains(part), "{part}: {e}");
+        }
+
+        let plain = mock!(Client::describe_db_instances)
+            .then_output(|| described(instance("portfolio-dr-replica", "us-west-2", None)));
+        let step =
+            build(&kind(mocks::rds(RuleMode::MatchAny, &[&plain, &create])), &format!("{YAML}kms_key_id: {KEY}\n"));
+        let e = step.act(&ctx()).await.unwrap_err();
+        assert!(e.message.contains("is not encrypted") && e.message.contains("remove `with.kms_key_id`"), "{e}");
+
+        let wrong_region = format!("{YAML}kms_key_id: arn:aws:kms:us-west-2:123456789012:key/abc\n");
+        let step = build(&kind(mocks::rds(RuleMode::MatchAny, &[&source, &create])), &wrong_region);
+        let e = step.act(&ctx()).await.unwrap_err();
+        assert!(e.message.contains("a key in us-west-2") && e.message.contains("give a key of us-east-1"), "{e}");
+        assert_eq!(create.num_calls(), 0);
     }
 
     #[test]

@@ -15,8 +15,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{
-    Dsn, EnvLookup, Lag, check_dsn_fields, connect, dsn_from, measure, primary_view, process_env, seconds, status,
-    write_probe,
+    AuthKind, Dsn, EnvLookup, Lag, StepAuth, check_auth, check_dsn_fields, connect_server, dsn_from, measure,
+    primary_view, process_env, seconds, status, write_probe,
 };
 use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
 use crate::steps::HumanDuration;
@@ -27,11 +27,18 @@ const POLL: Duration = Duration::from_secs(1);
 /// The `pg.check` step type.
 pub struct Check {
     env: EnvLookup,
+    aws: std::sync::Arc<crate::aws::Aws>,
+}
+
+impl Check {
+    pub fn new(services: &crate::steps::Services) -> Self {
+        Check { env: process_env(), aws: services.aws.clone() }
+    }
 }
 
 impl Default for Check {
     fn default() -> Self {
-        Check { env: process_env() }
+        Check { env: process_env(), aws: Default::default() }
     }
 }
 
@@ -85,12 +92,23 @@ pub struct CheckFields {
     /// For a standby's lag: its primary's connection URL without a password.
     #[serde(default)]
     pub primary_dsn: Option<String>,
+    /// `password` (default: as the connection strings say) or `iam` (an RDS IAM token from the
+    /// standard AWS credential chain, over TLS).
+    #[serde(default)]
+    pub auth: AuthKind,
+    /// With `auth: iam`: the server's AWS region (default: from an RDS endpoint's host name).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// With `auth: iam`: the primary's AWS region (default: from an RDS endpoint's host name).
+    #[serde(default)]
+    pub primary_region: Option<String>,
 }
 
 impl TryFrom<CheckFields> for CheckParams {
     type Error = String;
     fn try_from(f: CheckFields) -> Result<Self, String> {
         check_dsn_fields(&f.dsn, &f.dsn_env, &f.primary_dsn, &f.primary_dsn_env)?;
+        check_auth(f.auth, &f.region, &f.primary_region, &[(&f.dsn, "dsn"), (&f.primary_dsn, "primary_dsn")])?;
         if f.role == Role::Standby && f.writable {
             return Err("`writable` is for `role: primary`: a standby never takes writes".into());
         }
@@ -128,11 +146,13 @@ writable: true
     const OUTPUTS: &'static [&'static str] = &["role", "lag_s", "in_recovery"];
     const POLICY: crate::step::TypePolicy = crate::step::TypePolicy::CHECK;
 
-    fn build(&self, CheckParams(f): CheckParams, _context: &BuildContext) -> Box<dyn Step> {
+    fn build(&self, CheckParams(f): CheckParams, context: &BuildContext) -> Box<dyn Step> {
         // Checked in `try_from`.
         let server = dsn_from(f.dsn, f.dsn_env, ("with.dsn", "with.dsn_env"), true).ok().flatten();
         let primary = dsn_from(f.primary_dsn, f.primary_dsn_env, ("with.primary_dsn", "with.primary_dsn_env"), false);
         Box::new(CheckStep {
+            auth: StepAuth::new(f.auth, f.region, &self.aws, &context.plan.aws),
+            primary_auth: StepAuth::new(f.auth, f.primary_region, &self.aws, &context.plan.aws),
             server: server.unwrap_or(Dsn::Env { name: String::new(), field: "with.dsn_env" }),
             primary: primary.ok().flatten(),
             role: f.role,
@@ -146,6 +166,8 @@ writable: true
 struct CheckStep {
     server: Dsn,
     primary: Option<Dsn>,
+    auth: StepAuth,
+    primary_auth: StepAuth,
     role: Role,
     writable: bool,
     max_lag: Option<HumanDuration>,
@@ -170,7 +192,7 @@ impl CheckStep {
     }
 
     async fn look(&self) -> Result<Verdict, StepError> {
-        let (client, target) = connect(&self.server, self.role.as_str(), &self.env).await?;
+        let (client, target) = connect_server(&self.server, self.role.as_str(), &self.env, &self.auth).await?;
         let state = status(&client, &target).await?;
         let found = if state.in_recovery { Role::Standby } else { Role::Primary };
         let mut outputs = Outputs::from([
@@ -194,7 +216,7 @@ impl CheckStep {
                 }
             }
             (Role::Standby, _) => {
-                let primary = primary_view(self.primary.as_ref(), &self.env).await?;
+                let primary = primary_view(self.primary.as_ref(), &self.env, &self.primary_auth).await?;
                 let m = measure(&state, &primary);
                 outputs.insert("lag_s".into(), m.lag_s());
                 match (&m.lag, self.max_lag) {

@@ -1,17 +1,14 @@
 //! Where a server's connection string comes from (`dsn`/`dsn_env`), keeping passwords out of plans
-//! and messages, and connecting to it.
+//! and messages, and connecting to it (through [`super::connect`]).
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
 
-use super::errors::{chain, pg_error};
+use super::auth::StepAuth;
+use super::connect::open;
 use crate::step::StepError;
-
-/// How long to wait for a connection when the DSN does not say (`connect_timeout`).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Reads an environment variable (replaceable in tests).
 pub(crate) type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -175,6 +172,12 @@ impl fmt::Display for Target {
 }
 
 impl Target {
+    /// How messages name the server `config` describes; `label` is its `user@host:port/database`.
+    pub(crate) fn new(role: &'static str, label: String, field: &'static str, config: &Config) -> Target {
+        let secret = config.get_password().map(|p| String::from_utf8_lossy(p).into_owned());
+        Target { role, label, field, secret }
+    }
+
     /// `text` without any password: URL and keyword forms, and this server's password as is.
     pub fn scrub(&self, text: &str) -> String {
         let text = redact(text);
@@ -189,10 +192,12 @@ impl Dsn {
     /// How `describe` names the server: `drctl@10.0.0.5:5432/postgres`, or `$NAME`.
     pub fn label(&self) -> String {
         match self {
-            Dsn::Literal { text, .. } => match text.parse::<Config>() {
-                Ok(config) => config_label(&config),
-                Err(_) => redact(text),
-            },
+            Dsn::Literal { text, .. } => {
+                match super::tls::split(text).ok().and_then(|(rest, _)| rest.parse::<Config>().ok()) {
+                    Some(config) => config_label(&config),
+                    None => redact(text),
+                }
+            }
             Dsn::Env { name, .. } => format!("${name}"),
         }
     }
@@ -213,7 +218,7 @@ impl Dsn {
 }
 
 /// `user@host:port/database` from a parsed configuration.
-fn config_label(config: &Config) -> String {
+pub(crate) fn config_label(config: &Config) -> String {
     let hosts: Vec<String> = config
         .get_hosts()
         .iter()
@@ -233,54 +238,21 @@ fn config_label(config: &Config) -> String {
     format!("{user}{hosts}/{database}")
 }
 
-/// Connects to the server `dsn` names; `role` says what it should be, for messages.
-pub(crate) async fn connect(dsn: &Dsn, role: &'static str, env: &EnvLookup) -> Result<(Client, Target), StepError> {
+/// Connects to the server `dsn` names, authenticating with `auth`; `role` says what it should
+/// be, for messages.
+pub(crate) async fn connect_server(
+    dsn: &Dsn,
+    role: &'static str,
+    env: &EnvLookup,
+    auth: &StepAuth,
+) -> Result<(Client, Target), StepError> {
     let (text, field) = dsn.resolve(env)?;
-    let mut config: Config = text.parse().map_err(|e: tokio_postgres::Error| {
-        let why = redact(&chain(&e));
-        let source = match dsn {
-            Dsn::Literal { .. } => format!("`{field}`"),
-            Dsn::Env { name, .. } => format!("the connection string in `{name}` (`{field}`)"),
-        };
-        StepError::fatal(format!(
-            "{source} is not a valid libpq connection string: {why}. Write a URL such as \
-             postgres://user@host:5432/database, or key=value pairs such as `host=... port=... user=...`"
-        ))
-    })?;
     let env_name = match dsn {
-        Dsn::Env { name, .. } => format!(" (${name})"),
-        Dsn::Literal { .. } => String::new(),
+        Dsn::Env { name, .. } => Some(name.as_str()),
+        Dsn::Literal { .. } => None,
     };
-    let target = Target {
-        role,
-        label: format!("{}{env_name}", config_label(&config)),
-        field,
-        secret: config.get_password().map(|p| String::from_utf8_lossy(p).into_owned()),
-    };
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(CONNECT_TIMEOUT);
-    }
-    if config.get_application_name().is_none() {
-        config.application_name("drctl");
-    }
-    let budget =
-        config.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT).saturating_add(Duration::from_secs(5));
-    let connecting = tokio::time::timeout(budget, config.connect(NoTls)).await;
-    let (client, connection) = match connecting {
-        Ok(Ok(pair)) => pair,
-        Ok(Err(e)) => return Err(pg_error(&e, "connect to", &target)),
-        Err(_) => {
-            return Err(StepError::retryable(format!(
-                "cannot connect to {target}: no answer within {}s",
-                budget.as_secs()
-            )));
-        }
-    };
-    tokio::spawn(async move {
-        // Ends when the client is dropped or the server goes away; errors surface on the client.
-        let _ = connection.await;
-    });
-    Ok((client, target))
+    let auth = auth.resolve(&text).await?;
+    open(&text, &auth, role, field, env_name).await
 }
 
 #[cfg(test)]
@@ -361,10 +333,20 @@ mod tests {
     #[tokio::test]
     async fn an_unset_variable_or_a_bad_dsn_is_fatal_and_quiet() {
         let env: EnvLookup = Arc::new(|name| (name == "BAD").then(|| "postgres://app:hunter2@db:notaport/x".into()));
-        let e = connect(&Dsn::Env { name: "MISSING".into(), field: "with.dsn_env" }, "standby", &env).await.err();
+        let e = connect_server(
+            &Dsn::Env { name: "MISSING".into(), field: "with.dsn_env" },
+            "standby",
+            &env,
+            &StepAuth::Dsn,
+        )
+        .await
+        .err();
         let e = e.expect("an error");
         assert!(!e.is_retryable() && e.message.contains("`MISSING` (`with.dsn_env`) is not set"), "{e}");
-        let e = connect(&Dsn::Env { name: "BAD".into(), field: "with.dsn_env" }, "standby", &env).await.err();
+        let e =
+            connect_server(&Dsn::Env { name: "BAD".into(), field: "with.dsn_env" }, "standby", &env, &StepAuth::Dsn)
+                .await
+                .err();
         let e = e.expect("an error");
         assert!(!e.is_retryable() && e.message.contains("`BAD`") && !e.message.contains("hunter2"), "{e}");
     }
@@ -375,7 +357,7 @@ mod tests {
         let env: EnvLookup =
             Arc::new(move |_| Some(format!("postgres://app:hunter2@127.0.0.1:{port}/app?connect_timeout=2")));
         let dsn = Dsn::Env { name: "PG".into(), field: "with.dsn_env" };
-        let Err(e) = connect(&dsn, "standby", &env).await else { panic!("nothing listens") };
+        let Err(e) = connect_server(&dsn, "standby", &env, &StepAuth::Dsn).await else { panic!("nothing listens") };
         assert!(e.is_retryable(), "{e}");
         assert!(e.message.contains(&format!("standby app@127.0.0.1:{port}/app ($PG)")), "{e}");
         assert!(!e.message.contains("hunter2"), "{e}");

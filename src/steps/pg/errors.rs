@@ -34,6 +34,14 @@ pub(crate) fn pg_error(e: &tokio_postgres::Error, action: &str, target: &Target)
     let field = target.field;
     if let Some(code) = e.code() {
         let fatal = |hint: &str| StepError::fatal(format!("cannot {action} {target}: {what}. {hint}"));
+        let without_tls = e.as_db_error().is_some_and(|db| db.message().ends_with("no encryption"));
+        if *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION && without_tls {
+            return fatal(&format!(
+                "The server requires TLS for this connection (its pg_hba.conf has no entry without encryption), and \
+                 the connection string (`{field}`) has sslmode=disable or the server does not offer TLS: set \
+                 sslmode=verify-full with sslrootcert (or require)"
+            ));
+        }
         if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
             return fatal(&format!(
                 "Authentication failed: check the user and password of the connection string (`{field}`) and the \
@@ -80,10 +88,8 @@ pub(crate) fn pg_error(e: &tokio_postgres::Error, action: &str, target: &Target)
         return StepError::fatal(format!("cannot {action} {target}: {what}. {hint}"));
     }
     if top.starts_with("error performing TLS handshake") {
-        return StepError::fatal(format!(
-            "cannot {action} {target}: {what}. drctl connects without TLS for now: a DSN with sslmode=require or \
-             verify-* cannot be honoured"
-        ));
+        // Certificates and TLS settings do not fix themselves (see `tls::explain` for the details).
+        return StepError::fatal(format!("cannot {action} {target}: {what}. Check the TLS settings of `{field}`"));
     }
     // Connect, I/O, timeout, closed connection: the server may come back.
     StepError::retryable(format!("cannot {action} {target}: {what}"))

@@ -3,7 +3,8 @@
 
 use tokio_postgres::Client;
 
-use super::dsn::{Dsn, EnvLookup, Target, connect};
+use super::auth::StepAuth;
+use super::dsn::{Dsn, EnvLookup, Target, connect_server};
 use super::errors::pg_error;
 use crate::step::StepError;
 
@@ -61,9 +62,13 @@ pub(crate) enum PrimaryView {
 
 /// Asks the primary for its WAL position; any failure to get one is [`PrimaryView::Unreachable`],
 /// except a fatal error (bad DSN, authentication), which the operator must fix.
-pub(crate) async fn primary_view(primary: Option<&Dsn>, env: &EnvLookup) -> Result<PrimaryView, StepError> {
+pub(crate) async fn primary_view(
+    primary: Option<&Dsn>,
+    env: &EnvLookup,
+    auth: &StepAuth,
+) -> Result<PrimaryView, StepError> {
     let Some(dsn) = primary else { return Ok(PrimaryView::NotNamed) };
-    let (client, target) = match connect(dsn, "primary", env).await {
+    let (client, target) = match connect_server(dsn, "primary", env, auth).await {
         Ok(pair) => pair,
         Err(e) if e.is_retryable() => return Ok(PrimaryView::Unreachable(e.message)),
         Err(e) => return Err(e),

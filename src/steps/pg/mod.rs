@@ -10,9 +10,11 @@
 //! is checked. Messages name a server by `user@host:port/database` and, for `dsn_env`, the
 //! variable's name; any `user:password@` or `password=` that reaches a message is redacted.
 //!
-//! Connections are plain TCP (or a unix socket): TLS is not compiled in yet, so a DSN with
-//! `sslmode=require` fails with a hint. The connect timeout is 5 s unless the DSN sets
-//! `connect_timeout`.
+//! TLS follows the DSN's `sslmode` and `sslrootcert` as psql does (default `prefer`; see
+//! [`tls`]). `auth: iam` authenticates with an RDS IAM token instead of a password (see
+//! [`connect`]); `region` (and `primary_region` for the primary) name the region the token is
+//! signed for when the host is not an RDS endpoint name. The connect timeout is 5 s unless the DSN
+//! sets `connect_timeout`.
 //!
 //! Errors: a refused connection, a timeout, a server starting up or shutting down, too many
 //! connections are retryable; a failed authentication, a permission denied, a missing database or
@@ -45,18 +47,25 @@
 //! `replay_delay_bytes` is the WAL received but not replayed (`pg_wal_lsn_diff(receive, replay)`,
 //! 0 when nothing was received by streaming since the standby started).
 
+mod auth;
 mod check;
+pub mod connect;
 mod dsn;
 pub(crate) mod errors;
 mod lag;
 mod probe;
 mod promote;
+pub mod tls;
+mod verifiers;
 
+pub use auth::AuthKind;
 pub use check::{Check, CheckParams, Role};
+pub use connect::{Auth, IamAuth, connect};
 pub use dsn::{Dsn, has_password, redact};
 pub use promote::{Promote, PromoteParams};
 
-pub(crate) use dsn::{EnvLookup, Target, check_dsn_fields, connect, dsn_from, process_env};
+pub(crate) use auth::{StepAuth, check_auth};
+pub(crate) use dsn::{EnvLookup, Target, check_dsn_fields, connect_server, dsn_from, process_env};
 pub(crate) use errors::pg_error;
 pub(crate) use lag::{Lag, Measurement, measure, primary_view, seconds, status};
 pub(crate) use probe::write_probe;

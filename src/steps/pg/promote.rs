@@ -26,8 +26,8 @@ use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 use super::{
-    Dsn, EnvLookup, Lag, Measurement, Target, check_dsn_fields, connect, dsn_from, measure, pg_error, primary_view,
-    process_env, seconds, status, write_probe,
+    AuthKind, Dsn, EnvLookup, Lag, Measurement, StepAuth, Target, check_auth, check_dsn_fields, connect_server,
+    dsn_from, measure, pg_error, primary_view, process_env, seconds, status, write_probe,
 };
 use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
 use crate::steps::{HumanDuration, Services};
@@ -39,11 +39,12 @@ const POLL: Duration = Duration::from_millis(500);
 pub struct Promote {
     accept_data_loss: Option<Duration>,
     env: EnvLookup,
+    aws: std::sync::Arc<crate::aws::Aws>,
 }
 
 impl Promote {
     pub fn new(services: &Services) -> Self {
-        Promote { accept_data_loss: services.accept_data_loss, env: process_env() }
+        Promote { accept_data_loss: services.accept_data_loss, env: process_env(), aws: services.aws.clone() }
     }
 }
 
@@ -77,6 +78,16 @@ pub struct PromoteFields {
     /// `--accept-data-loss`.
     #[serde(default)]
     pub max_lag: Option<HumanDuration>,
+    /// `password` (default: as the connection strings say) or `iam` (an RDS IAM token from the
+    /// standard AWS credential chain, over TLS).
+    #[serde(default)]
+    pub auth: AuthKind,
+    /// With `auth: iam`: the standby's AWS region (default: from an RDS endpoint's host name).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// With `auth: iam`: the primary's AWS region (default: from an RDS endpoint's host name).
+    #[serde(default)]
+    pub primary_region: Option<String>,
 }
 
 /// The checked parameters.
@@ -84,12 +95,16 @@ struct Checked {
     standby: Dsn,
     primary: Option<Dsn>,
     max_lag: Option<HumanDuration>,
+    auth: AuthKind,
+    region: Option<String>,
+    primary_region: Option<String>,
 }
 
 impl TryFrom<PromoteFields> for PromoteParams {
     type Error = String;
     fn try_from(f: PromoteFields) -> Result<Self, String> {
         check_dsn_fields(&f.dsn, &f.dsn_env, &f.primary_dsn, &f.primary_dsn_env)?;
+        check_auth(f.auth, &f.region, &f.primary_region, &[(&f.dsn, "dsn"), (&f.primary_dsn, "primary_dsn")])?;
         Ok(PromoteParams(f))
     }
 }
@@ -104,6 +119,9 @@ impl PromoteParams {
             standby: standby.unwrap_or(Dsn::Env { name: String::new(), field: "with.dsn_env" }),
             primary: primary.ok().flatten(),
             max_lag: f.max_lag,
+            auth: f.auth,
+            region: f.region,
+            primary_region: f.primary_region,
         }
     }
 }
@@ -157,7 +175,10 @@ max_lag: 5s
                 Limit { max: rpo, what: format!("the plan's RPO of {}", HumanDuration(rpo)) }
             }
         };
+        let aws_settings = &context.plan.aws;
         Box::new(PromoteStep {
+            auth: StepAuth::new(p.auth, p.region, &self.aws, aws_settings),
+            primary_auth: StepAuth::new(p.auth, p.primary_region, &self.aws, aws_settings),
             standby: p.standby,
             primary: p.primary,
             limit,
@@ -242,6 +263,8 @@ fn decide(standby: &str, m: &Measurement, limit: &Limit, accept: Option<Duration
 struct PromoteStep {
     standby: Dsn,
     primary: Option<Dsn>,
+    auth: StepAuth,
+    primary_auth: StepAuth,
     limit: Limit,
     accept: Option<Duration>,
     env: EnvLookup,
@@ -250,7 +273,7 @@ struct PromoteStep {
 
 impl PromoteStep {
     async fn connect(&self) -> Result<(Client, Target), StepError> {
-        connect(&self.standby, "standby", &self.env).await
+        connect_server(&self.standby, "standby", &self.env, &self.auth).await
     }
 
     /// The outputs of a promoted server: this process's measurement if it promoted, else none.
@@ -306,7 +329,7 @@ impl Step for PromoteStep {
         if !state.in_recovery {
             return Ok(Observation::Done(self.outputs(&client, &target).await?));
         }
-        let primary = primary_view(self.primary.as_ref(), &self.env).await?;
+        let primary = primary_view(self.primary.as_ref(), &self.env, &self.primary_auth).await?;
         let measurement = measure(&state, &primary);
         let assessment = decide(&target.label, &measurement, &self.limit, self.accept)?;
         if !assessment.accepted_s.is_empty() {
@@ -395,7 +418,7 @@ mod tests {
 
     #[test]
     fn parameters_need_a_dsn_without_a_password() {
-        let kind = Promote { accept_data_loss: None, env: process_env() };
+        let kind = Promote { accept_data_loss: None, env: process_env(), aws: Default::default() };
         let e = build_error(&kind, "dsn: postgres://drctl:hunter2@127.0.0.1:5433/postgres");
         assert!(e.contains("`dsn` contains a password") && e.contains("`dsn_env`"), "{e}");
         let e = build_error(&kind, "dsn_env: PG\nprimary_dsn: host=db password=x");
