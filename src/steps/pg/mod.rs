@@ -53,7 +53,7 @@ mod probe;
 mod promote;
 
 pub use check::{Check, CheckParams, Role};
-pub use dsn::{Dsn, has_password, redact};
+pub use dsn::{Dsn, has_password, literal_password, redact};
 pub use promote::{Promote, PromoteParams};
 
 pub(crate) use dsn::{EnvLookup, Target, check_dsn_fields, connect, dsn_from, process_env};
