@@ -136,6 +136,7 @@ pub(crate) fn source_lines(source: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Line `number` (1-based) of `source`.
+#[cfg(test)]
 fn source_line(source: &str, number: usize) -> Option<&str> {
     source_lines(source).nth(number.checked_sub(1)?)
 }

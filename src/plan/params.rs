@@ -50,6 +50,7 @@ pub fn problems(kind: &dyn StepKind, with: &Node, plan: &PlanContext) -> Vec<DeE
         Ok(()) => return kind.check_in_plan(with, plan).err().into_iter().collect(),
         Err(e) => e,
     };
+    let first = placed(first, with);
     let Value::Map(entries) = &with.value else { return vec![first] };
     let mut remaining = entries.clone();
     let mut found = vec![first];
@@ -67,6 +68,22 @@ pub fn problems(kind: &dyn StepKind, with: &Node, plan: &PlanContext) -> Vec<DeE
         }
     }
     found
+}
+
+/// A rule across parameters that names the one at fault ("`value`: it holds a password..."),
+/// placed at that parameter rather than at the start of `with:`.
+fn placed(mut e: DeError, with: &Node) -> DeError {
+    if !e.path.is_empty() {
+        return e;
+    }
+    let Some((field, rest)) = e.message.strip_prefix('`').and_then(|m| m.split_once("`: ")) else { return e };
+    let node = field.split('.').try_fold(with, |node, key| node.get(key));
+    if let Some(node) = node {
+        e.pos = node.pos;
+        e.path = field.to_string();
+        e.message = rest.to_string();
+    }
+    e
 }
 
 /// The `with:` key a parameter path starts with: `workloads` of `workloads[1].kind`.

@@ -172,7 +172,8 @@ fn unclosed_flow(source: &str, open: &[Open], error: &SyntaxError) -> Option<Syn
     };
     // Only when the parser missed the closing bracket, past the bracket's line: on its own line
     // the parser's place is right.
-    let missed_close = error.message.contains("expected ','") || error.message.contains("indentation in flow");
+    let missed_close =
+        ["expected ','", "indentation in flow", "placement of ':'"].iter().any(|m| error.message.contains(m));
     if !missed_close || error.pos.line <= at.line {
         return None;
     }
