@@ -436,7 +436,7 @@ mod tests {
         // The alias that crosses 10 times the file's size: the 11th (the anchor's own copy is the 1st).
         assert_eq!(e.pos, Pos { line: 2, col: 8 + 4 * 9 });
         // A few copies are fine.
-        let few = format!("big: &b \"{big}\"\nlist: [{}]\n", vec!["*b"; 5].join(", "));
+        let few = format!("big: &b \"{big}\"\nlist: [{}]\n", ["*b"; 5].join(", "));
         assert!(parse(&few).is_ok());
     }
 }
