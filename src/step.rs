@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 
 use crate::clock::Clock;
 use crate::plan::de::{DeError, from_node};
+pub use crate::plan::params::{ParamProblem, PlanContext};
 use crate::plan::yaml::Node;
 use crate::plan::{Direction, OnFailure, Plan};
 
@@ -154,6 +155,10 @@ pub trait StepKind: Send + Sync {
     /// Checks `with:` parameters without building anything (templates left unrendered).
     fn check(&self, with: &Node) -> Result<(), DeError>;
 
+    /// Checks well-formed `with:` parameters against the rest of the plan (files beside it, the
+    /// step's timeout). Parameters that do not parse pass: [`StepKind::check`] reports them.
+    fn check_in_plan(&self, with: &Node, plan: &PlanContext) -> Result<(), DeError>;
+
     /// Builds a runnable step from rendered `with:` parameters.
     fn build(&self, with: &Node, context: &BuildContext) -> Result<Box<dyn Step>, DeError>;
 
@@ -225,6 +230,11 @@ pub trait TypedStep: Send + Sync + 'static {
 
     /// Builds the runnable step.
     fn build(&self, params: Self::Params, context: &BuildContext) -> Box<dyn Step>;
+
+    /// Checks parameters against the rest of the plan; an error names the `with:` key at fault.
+    fn check_in_plan(_params: &Self::Params, _plan: &PlanContext) -> Result<(), ParamProblem> {
+        Ok(())
+    }
 }
 
 impl<T: TypedStep> StepKind for T {
@@ -246,6 +256,11 @@ impl<T: TypedStep> StepKind for T {
 
     fn check(&self, with: &Node) -> Result<(), DeError> {
         from_node::<T::Params>(with).map(drop)
+    }
+
+    fn check_in_plan(&self, with: &Node, plan: &PlanContext) -> Result<(), DeError> {
+        let Ok(params) = from_node::<T::Params>(with) else { return Ok(()) };
+        T::check_in_plan(&params, plan).map_err(|p| p.locate(with))
     }
 
     fn build(&self, with: &Node, context: &BuildContext) -> Result<Box<dyn Step>, DeError> {

@@ -57,9 +57,11 @@ fn read(relative: &Path) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
-/// What the validator says about `yaml`, or why it said nothing.
+/// What the validator says about `yaml`, or why it said nothing. The file is read as `drctl`
+/// reads it (bytes, then UTF-8), so files in other encodings belong in the corpus too, and paths
+/// in parameters resolve against the corpus folder.
 fn actual(yaml: &Path, registry: &Registry) -> Result<String, String> {
-    match drctl::plan::parse(yaml, &read(yaml), registry) {
+    match drctl::plan::load(yaml, registry) {
         Ok(plan) => Err(format!(
             "{}: the validator accepted it (plan `{}`), but it is meant to be invalid",
             yaml.display(),
@@ -293,4 +295,87 @@ failback:
 fn the_diff_shows_removed_and_added_lines() {
     let d = diff("x.expected", "x.yaml", "a\nb\nc\nd", "a\nB\nc\nd\ne");
     assert_eq!(d, "--- x.expected (expected)\n+++ x.yaml (actual)\n a\n-b\n+B\n c\n d\n+e\n");
+}
+
+/// The `with:` keys of each step type, from the plans' JSON Schema.
+fn parameter_keys(registry: &Registry) -> Vec<(String, Vec<String>)> {
+    let schema = drctl::plan::schema::plan_schema(registry);
+    let resolve = |node: &serde_json::Value| -> serde_json::Value {
+        match node.get("$ref").and_then(|r| r.as_str()) {
+            Some(reference) => {
+                let name = reference.rsplit('/').next().expect("a definition name");
+                schema["$defs"][name].clone()
+            }
+            None => node.clone(),
+        }
+    };
+    let mut found = Vec::new();
+    let text = schema.to_string();
+    for kind in registry.kinds() {
+        let params = kind.params_schema(&mut schemars::generate::SchemaSettings::draft2020_12().into_generator());
+        let params = resolve(&serde_json::to_value(&params).expect("a schema is JSON"));
+        let mut keys: Vec<String> =
+            params["properties"].as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+        if keys.is_empty() {
+            // Types whose parameters are defined elsewhere in the plan schema.
+            keys = vec!["x".to_string()];
+        }
+        assert!(!text.is_empty());
+        found.push((kind.name().to_string(), keys));
+    }
+    found
+}
+
+/// A word such as `WorkloadName`: capitals inside a word, as Rust type names have.
+fn camel_case_words(text: &str) -> Vec<&str> {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| {
+            let mut chars = w.chars();
+            chars.next().is_some_and(|c| c.is_ascii_uppercase())
+                && w.chars().any(|c| c.is_ascii_lowercase())
+                && w.chars().skip(1).any(|c| c.is_ascii_uppercase())
+        })
+        .collect()
+}
+
+#[test]
+fn parameter_errors_never_name_rust_types() {
+    // Kubernetes and AWS names that are CamelCase in their own right.
+    const ALLOWED: &[&str] = &["StatefulSet", "ConfigMap", "DaemonSet", "ReplicaSet", "ReplicaLag", "PrometheusRule"];
+    let registry = registry();
+    let wrong_values = [
+        "x",
+        "1",
+        "-1",
+        "1.5",
+        "true",
+        "null",
+        "[x]",
+        "[[x]]",
+        "{a: 1}",
+        "[{a: 1}]",
+        "[{a: [x]}]",
+        "{a: [x]}",
+        "{a: {b: [1]}}",
+        "[1, {a: b}]",
+    ];
+    let mut leaks = Vec::new();
+    let mut checked = 0;
+    for (name, keys) in parameter_keys(&registry) {
+        let kind = registry.get(&name).expect("a registered type");
+        for key in &keys {
+            for value in wrong_values {
+                let with = drctl::plan::yaml::parse(&format!("{key}: {value}\n")).expect("valid YAML");
+                let Err(e) = kind.check(&with) else { continue };
+                checked += 1;
+                for word in camel_case_words(&e.message) {
+                    if !ALLOWED.contains(&word) && !value.contains(word) {
+                        leaks.push(format!("{name}: `{key}: {value}`: {}", e.message));
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 500, "only {checked} errors were looked at");
+    assert!(leaks.is_empty(), "errors that name Rust types:\n{}", leaks.join("\n"));
 }

@@ -48,6 +48,9 @@ pub fn from_node<T: DeserializeOwned>(node: &Node) -> Result<T, DeError> {
 
 /// Serde names Rust types ("expected u32"); plan authors think in YAML ("a whole number").
 fn plain_words(message: &str) -> String {
+    if let Some(text) = out_of_range(message) {
+        return text;
+    }
     const WORDS: &[(&str, &str)] = &[
         ("expected u8", "expected a whole number"),
         ("expected u16", "expected a whole number"),
@@ -62,7 +65,7 @@ fn plain_words(message: &str) -> String {
         ("invalid type: sequence", "invalid type: list"),
         ("invalid type: map", "invalid type: mapping"),
     ];
-    let mut text = message.to_string();
+    let mut text = no_type_names(message.to_string());
     for (rust, yaml) in WORDS {
         if let Some(at) = text.find(rust) {
             let end = at + rust.len();
@@ -70,6 +73,41 @@ fn plain_words(message: &str) -> String {
             if !text[end..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
                 text.replace_range(at..end, yaml);
             }
+        }
+    }
+    text
+}
+
+/// `invalid value: integer `-3`, expected u32` → "`-3` is negative: it must be 0 or more".
+fn out_of_range(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("invalid value: integer `")?;
+    let (number, expected) = rest.split_once("`, expected ")?;
+    let max = match expected {
+        "u8" => u64::from(u8::MAX),
+        "u16" => u64::from(u16::MAX),
+        "u32" => u64::from(u32::MAX),
+        "u64" | "usize" => u64::MAX,
+        _ => return None,
+    };
+    Some(match number.starts_with('-') {
+        true => format!("`{number}` is negative: it must be 0 or more"),
+        false => format!("`{number}` is too large: it must be at most {max}"),
+    })
+}
+
+/// What serde's derived code says it expected, where that names a Rust type ("expected struct
+/// WorkloadName"), in words: the shape the plan must write.
+fn no_type_names(mut text: String) -> String {
+    for shape in ["struct variant ", "tuple struct ", "unit struct ", "struct ", "enum ", "tuple variant "] {
+        let needle = format!("expected {shape}");
+        while let Some(at) = text.find(&needle) {
+            let start = at + needle.len();
+            let end = text[start..]
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .map_or(text.len(), |e| start + e);
+            let words =
+                if shape.starts_with("enum") { "expected one of the listed names" } else { "expected a mapping" };
+            text.replace_range(at..end, words);
         }
     }
     text
@@ -130,19 +168,37 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
     fn deserialize_enum<V: Visitor<'de>>(
         self,
         _name: &'static str,
-        _variants: &'static [&'static str],
+        variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, RawError> {
         let result = match &self.node.value {
             Value::Str(s) => visitor.visit_enum(s.as_str().into_deserializer()),
-            _ => Err(de::Error::invalid_type(unexpected(self.node), &"one of the listed names")),
+            _ => {
+                let names: Vec<String> = variants.iter().map(|v| format!("`{v}`")).collect();
+                let expected = format!("one of {}", names.join(", "));
+                Err(de::Error::invalid_type(unexpected(self.node), &expected.as_str()))
+            }
         };
         result.map_err(|e| self.locate(e))
     }
 
+    /// A struct is a mapping; anything else is refused naming the keys, never the Rust type.
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, RawError> {
+        if matches!(self.node.value, Value::Map(_)) {
+            return self.deserialize_any(visitor);
+        }
+        let expected = format!("a mapping with the keys {}", fields.join(", "));
+        Err(self.locate(de::Error::invalid_type(unexpected(self.node), &expected.as_str())))
+    }
+
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
-        bytes byte_buf unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
+        bytes byte_buf unit unit_struct seq tuple tuple_struct map identifier ignored_any
     }
 }
 

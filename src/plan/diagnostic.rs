@@ -46,6 +46,39 @@ impl PlanErrors {
         PlanErrors { file: file.to_path_buf(), source: source.to_string(), diagnostics }
     }
 
+    /// The text of a plan file's bytes, or an error that says which encoding the file looks like
+    /// and where its first bad byte is, so the operator re-saves it rather than checking the path.
+    pub fn decode(file: &Path, bytes: Vec<u8>) -> Result<String, PlanErrors> {
+        let help =
+            "save the file as UTF-8 (your editor's \"Save with encoding\"), or convert it: iconv -f UTF-16 -t UTF-8";
+        let start = Pos { line: 1, col: 1 };
+        if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+            let message = "the plan file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8";
+            return Err(PlanErrors::new(file, "", vec![Diagnostic::new(start, "", message).help(help)]));
+        }
+        if bytes.iter().take(256).any(|&b| b == 0) {
+            let message = "the plan file holds NUL bytes, as UTF-16 text does; save it as UTF-8";
+            return Err(PlanErrors::new(file, "", vec![Diagnostic::new(start, "", message).help(help)]));
+        }
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(text),
+            Err(e) => {
+                let bytes = e.as_bytes();
+                let valid = e.utf8_error().valid_up_to();
+                let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+                let line =
+                    1 + before.matches('\n').count() + before.matches('\r').count() - before.matches("\r\n").count();
+                let line_start = before.rfind(['\n', '\r']).map_or(0, |i| i + 1);
+                let pos = Pos { line, col: before[line_start..].chars().count() + 1 };
+                let message =
+                    format!("the plan file is not UTF-8 text: byte 0x{:02X} here is not a character", bytes[valid]);
+                let help = "save the file as UTF-8 (your editor's \"Save with encoding\"), or convert it: iconv -f LATIN1 -t UTF-8";
+                // The good text up to the bad byte, so the caret line shows the place.
+                Err(PlanErrors::new(file, before, vec![Diagnostic::new(pos, "", message).help(help)]))
+            }
+        }
+    }
+
     /// A file that could not be read at all.
     pub fn unreadable(file: &Path, error: &std::io::Error) -> Self {
         let message = format!("cannot read the plan file: {error}");
@@ -57,13 +90,16 @@ impl PlanErrors {
 impl fmt::Display for PlanErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let file = self.file.display();
+        // Split once: looking each diagnostic's line up from the start would be quadratic.
+        let lines: Vec<&str> =
+            if self.diagnostics.is_empty() { Vec::new() } else { source_lines(&self.source).collect() };
         for (i, d) in self.diagnostics.iter().enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
             let field = if d.path.is_empty() { String::new() } else { format!("{}: ", d.path) };
             writeln!(f, "{file}:{}:{}: error: {field}{}", d.pos.line, d.pos.col, d.message)?;
-            if let Some(line) = source_line(&self.source, d.pos.line) {
+            if let Some(line) = d.pos.line.checked_sub(1).and_then(|i| lines.get(i)) {
                 let (shown, caret) = window(line, d.pos.col.saturating_sub(1));
                 let gutter = d.pos.line.to_string();
                 let pad = " ".repeat(gutter.len());
@@ -100,6 +136,7 @@ pub(crate) fn source_lines(source: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Line `number` (1-based) of `source`.
+#[cfg(test)]
 fn source_line(source: &str, number: usize) -> Option<&str> {
     source_lines(source).nth(number.checked_sub(1)?)
 }

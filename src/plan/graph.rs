@@ -1,7 +1,7 @@
-//! The dependency graph of a step list: order, cycles, ancestry, waves and the critical path.
+//! The dependency graph of a step list: order, cycles, waves and the critical path.
 //! Works on indices into the step list; `after` names are resolved once.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use super::StepSpec;
@@ -76,20 +76,6 @@ impl Graph {
         Ok(order)
     }
 
-    /// For each step, every step it runs after, directly or not. Requires an acyclic graph.
-    pub fn ancestors(&self, order: &[usize]) -> Vec<BTreeSet<usize>> {
-        let mut anc = vec![BTreeSet::new(); self.deps.len()];
-        for &i in order {
-            let mut set = BTreeSet::new();
-            for &d in &self.deps[i] {
-                set.insert(d);
-                set.extend(anc[d].iter().copied());
-            }
-            anc[i] = set;
-        }
-        anc
-    }
-
     /// Each step's wave: 0 for steps with no dependency, else one more than its deepest dependency.
     pub fn waves(&self, order: &[usize]) -> Vec<usize> {
         let mut wave = vec![0; self.deps.len()];
@@ -144,7 +130,6 @@ mod tests {
         let pos = |i| order.iter().position(|&x| x == i).unwrap();
         assert!(pos(1) < pos(0) && pos(0) < pos(2));
         assert_eq!(g.waves(&order), vec![1, 0, 2]);
-        assert_eq!(g.ancestors(&order)[2], BTreeSet::from([0, 1]));
     }
 
     #[test]

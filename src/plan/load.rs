@@ -7,10 +7,11 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::diagnostic::{Diagnostic, PlanErrors, source_lines};
-use super::graph::Graph;
-use super::template::{self, Reference};
+use super::params::{self, PlanContext};
+use super::references::Listed;
+use super::suggest::closest;
 use super::yaml::{self, Node, Pos, Value};
-use super::{AwsSettings, Direction, Objectives, OnFailure, Pair, Plan, StepSpec, parse_duration};
+use super::{AwsSettings, DURATION_HELP, Direction, Objectives, Pair, Plan, StepSpec, parse_duration};
 use crate::step::Registry;
 
 mod policy;
@@ -24,14 +25,16 @@ const DEFAULT_RETRIES: u32 = 2;
 
 /// Reads and validates the plan at `path`.
 pub fn load(path: &Path, registry: &Registry) -> Result<Plan, PlanErrors> {
-    let source = std::fs::read_to_string(path).map_err(|e| PlanErrors::unreadable(path, &e))?;
+    let bytes = std::fs::read(path).map_err(|e| PlanErrors::unreadable(path, &e))?;
+    let source = PlanErrors::decode(path, bytes)?;
     parse(path, &source, registry)
 }
 
 /// Validates plan text; `path` is only used in messages and recorded in the plan.
 pub fn parse(path: &Path, source: &str, registry: &Registry) -> Result<Plan, PlanErrors> {
     let root = yaml::parse(source).map_err(|e| PlanErrors::new(path, source, vec![syntax_error(source, e)]))?;
-    let mut checker = Checker { diags: Vec::new(), registry };
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let mut checker = Checker { diags: Vec::new(), registry, dir };
     let plan = checker.plan(&root, path, source);
     match plan {
         Some(plan) if checker.diags.is_empty() => Ok(plan),
@@ -39,10 +42,26 @@ pub fn parse(path: &Path, source: &str, registry: &Registry) -> Result<Plan, Pla
     }
 }
 
-struct Checker<'r> {
-    diags: Vec<Diagnostic>,
-    registry: &'r Registry,
+pub(super) struct Checker<'r> {
+    pub(super) diags: Vec<Diagnostic>,
+    pub(super) registry: &'r Registry,
+    /// The plan's folder, against which parameters' relative paths resolve.
+    dir: &'r Path,
 }
+
+/// Whether a duration may be zero, and if not, what to say.
+#[derive(Clone, Copy)]
+enum Zero {
+    Allowed,
+    /// The message and the help line for a zero.
+    Refused(&'static str, &'static str),
+}
+
+const ZERO_TIMEOUT: Zero = Zero::Refused(
+    "a timeout of 0s fails the step before it starts",
+    "give the step time to work, like 5m (the default)",
+);
+const ZERO_RTO: Zero = Zero::Refused("an RTO of 0s can never be met", "write the longest acceptable outage, like 15m");
 
 /// Plan-wide settings that steps inherit.
 struct Defaults {
@@ -51,7 +70,7 @@ struct Defaults {
 }
 
 impl Checker<'_> {
-    fn error(&mut self, node: &Node, path: &str, message: impl Into<String>, help: impl Into<String>) {
+    pub(super) fn error(&mut self, node: &Node, path: &str, message: impl Into<String>, help: impl Into<String>) {
         self.diags.push(Diagnostic::new(node.pos, path, message).help(help));
     }
 
@@ -135,8 +154,9 @@ impl Checker<'_> {
             }
             first_pos.insert(k, key.pos);
             if !allowed.contains(&k) {
-                misspelled.extend(closest(k, allowed));
-                let help = match closest(k, allowed) {
+                let suggestion = closest(k, allowed.iter().copied());
+                misspelled.extend(suggestion);
+                let help = match suggestion {
                     Some(s) => format!("did you mean `{s}`? Allowed here: {}", allowed.join(", ")),
                     None => format!("allowed here: {}", allowed.join(", ")),
                 };
@@ -230,7 +250,7 @@ impl Checker<'_> {
         Some(AwsSettings { endpoint_url, profile })
     }
 
-    fn duration(&mut self, node: &Node, path: &str) -> Option<Duration> {
+    fn duration(&mut self, node: &Node, path: &str, zero: Zero) -> Option<Duration> {
         let text = match &node.value {
             Value::Str(s) => s.clone(),
             Value::Int(n) => {
@@ -243,19 +263,18 @@ impl Checker<'_> {
                 return None;
             }
             _ => {
-                self.error(
-                    node,
-                    path,
-                    format!("expected a duration, found {}", node.kind()),
-                    "write a duration like 30s, 15m or 1h30m",
-                );
+                self.error(node, path, format!("expected a duration, found {}", node.kind()), DURATION_HELP);
                 return None;
             }
         };
-        match parse_duration(&text) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                self.error(node, path, e, "write it like 90s, 15m or 1h30m (units: ms, s, m, h, d)");
+        match (parse_duration(&text), zero) {
+            (Ok(d), Zero::Refused(message, help)) if d.is_zero() => {
+                self.error(node, path, message, help);
+                None
+            }
+            (Ok(d), _) => Some(d),
+            (Err(e), _) => {
+                self.error(node, path, e, DURATION_HELP);
                 None
             }
         }
@@ -292,15 +311,16 @@ impl Checker<'_> {
 
     fn objectives(&mut self, node: &Node) -> Option<Objectives> {
         let fields = self.mapping(node, "objectives", &["rto", "rpo"], &["rto", "rpo"])?;
-        let rto = fields.get("rto").and_then(|n| self.duration(n, "objectives.rto"));
-        let rpo = fields.get("rpo").and_then(|n| self.duration(n, "objectives.rpo"));
+        let rto = fields.get("rto").and_then(|n| self.duration(n, "objectives.rto", ZERO_RTO));
+        // An RPO of 0s is a real objective: no data loss at all.
+        let rpo = fields.get("rpo").and_then(|n| self.duration(n, "objectives.rpo", Zero::Allowed));
         Some(Objectives { rto: rto?, rpo: rpo? })
     }
 
     fn defaults(&mut self, node: &Node) -> Option<Defaults> {
         let fields = self.mapping(node, "defaults", &["timeout", "retries"], &[])?;
         let timeout = match fields.get("timeout") {
-            Some(n) => self.duration(n, "defaults.timeout")?,
+            Some(n) => self.duration(n, "defaults.timeout", ZERO_TIMEOUT)?,
             None => DEFAULT_TIMEOUT,
         };
         let retries = match fields.get("retries") {
@@ -328,78 +348,114 @@ impl Checker<'_> {
             return None;
         };
         let before = self.diags.len();
-        let mut steps = Vec::new();
+        // Every step with an id, even one with other problems, so that references to it resolve
+        // and its mistakes cause no follow-on errors; with the index of its item in the list.
+        let mut listed: Vec<(usize, StepSpec)> = Vec::new();
         let mut seen: HashMap<String, Pos> = HashMap::new();
+        let mut recovery: Option<(String, Pos)> = None;
         for (i, item) in items.iter().enumerate() {
             let path = format!("{list}[{i}]");
-            if let Some(step) = self.step(item, &path, defaults) {
-                if let Some(first) = seen.get(&step.id) {
-                    let id_node = item.get("id").unwrap_or(item);
-                    self.error(
-                        id_node,
-                        &format!("{path}.id"),
-                        format!("step id `{}` is already used (line {}, column {})", step.id, first.line, first.col),
-                        "give every step in a list its own id",
-                    );
-                    continue;
-                }
-                seen.insert(step.id.clone(), item.get("id").map_or(item.pos, |n| n.pos));
-                steps.push(step);
+            let Some(step) = self.step(item, &path, defaults) else { continue };
+            let id_node = item.get("id").unwrap_or(item);
+            if let Some(first) = seen.get(&step.id) {
+                self.error(
+                    id_node,
+                    &format!("{path}.id"),
+                    format!("step id `{}` is already used (line {}, column {})", step.id, first.line, first.col),
+                    "give every step in a list its own id",
+                );
+                continue;
             }
+            seen.insert(step.id.clone(), id_node.pos);
+            if step.marks_recovery {
+                let at = item.get("marks_recovery").unwrap_or(item);
+                match &recovery {
+                    Some((other, pos)) => self.error(
+                        at,
+                        &format!("{path}.marks_recovery"),
+                        format!(
+                            "step `{other}` (line {}) already marks the recovery of the {list}; the RTO ends at one step",
+                            pos.line
+                        ),
+                        "keep `marks_recovery: true` on the one step whose success ends the outage",
+                    ),
+                    None => recovery = Some((step.id.clone(), at.pos)),
+                }
+            }
+            listed.push((i, step));
         }
         if items.is_empty() {
             self.error(node, &list, "the step list is empty", format!("a plan's {list} needs at least one step"));
         }
-        self.dependencies(&steps, items, &list, has_kubernetes);
-        (self.diags.len() == before).then_some(steps)
+        Listed { steps: &listed, items, list: &list, has_kubernetes }.check(self);
+        (self.diags.len() == before).then(|| listed.into_iter().map(|(_, step)| step).collect())
     }
 
+    /// The step `node` declares, as far as it can be read. A step with an id is returned even
+    /// when other fields are wrong (they are reported): the list keeps it for reference checks.
     fn step(&mut self, node: &Node, path: &str, defaults: &Defaults) -> Option<StepSpec> {
         let fields = self.mapping(node, path, STEP_KEYS, &["id", "type"])?;
-        let id = fields.get("id").and_then(|n| self.identifier(n, &join(path, "id")));
+        let id_node = fields.get("id")?;
+        // An id that is not a valid name is reported, but still names the step for `after`.
+        let id = self.identifier(id_node, &join(path, "id")).or_else(|| id_node.as_str().map(str::to_string))?;
         let name = fields.get("name").and_then(|n| self.string(n, &join(path, "name")));
         let with = fields.get("with").map_or_else(|| Node::empty_map(node.pos), |n| (*n).clone());
-        let step_type =
-            fields.get("type").and_then(|n| self.step_type(n, &with, &join(path, "type"), &join(path, "with")));
         let after = match fields.get("after") {
             Some(n) => self.after(n, &join(path, "after")),
             None => Some(Vec::new()),
         };
-        let policy = self.policy_of(step_type.as_deref());
+        // The type's policy (default timeout, retries, on_failure) by its name as written; the
+        // type itself is checked below, with the timeout its parameters are checked against.
+        let type_name = fields.get("type").and_then(|n| n.as_str()).map(str::to_string);
+        let policy = self.policy_of(type_name.as_deref());
         let timeout = match fields.get("timeout") {
-            Some(n) => self.duration(n, &join(path, "timeout")),
+            Some(n) => self.duration(n, &join(path, "timeout"), ZERO_TIMEOUT),
             None => Some(policy.default_timeout.unwrap_or(defaults.timeout)),
         };
         let retries = match fields.get("retries") {
             Some(n) => self
                 .count(n, &join(path, "retries"), 100)
-                .and_then(|r| self.retries_allowed(n, path, step_type.as_deref(), &policy, r)),
+                .and_then(|r| self.retries_allowed(n, path, type_name.as_deref(), &policy, r)),
             None => Some(if policy.retries { defaults.retries } else { 0 }),
         };
         let marks_recovery = match fields.get("marks_recovery") {
             Some(n) => self.boolean(n, &join(path, "marks_recovery")),
             None => Some(false),
         };
-        let on_failure = self.on_failure(&fields, path, step_type.as_deref(), &policy, marks_recovery);
+        let on_failure = self.on_failure(&fields, path, type_name.as_deref(), &policy, marks_recovery);
+        let context = timeout.map(|timeout| PlanContext { dir: self.dir, timeout });
+        let step_type = fields
+            .get("type")
+            .and_then(|n| self.step_type(n, &with, &join(path, "type"), &join(path, "with"), context.as_ref()));
         Some(StepSpec {
-            id: id?,
-            step_type: step_type?,
+            id,
+            // An unknown or bad type is reported; an empty one has no outputs to check.
+            step_type: step_type.unwrap_or_default(),
             name,
             with,
-            after: after?,
-            timeout: timeout?,
-            retries: retries?,
-            marks_recovery: marks_recovery?,
-            on_failure: on_failure?,
+            after: after.unwrap_or_default(),
+            timeout: timeout.unwrap_or(defaults.timeout),
+            retries: retries.unwrap_or(defaults.retries),
+            marks_recovery: marks_recovery.unwrap_or(false),
+            on_failure: on_failure.unwrap_or(policy.on_failure),
             pos: node.pos,
         })
     }
 
-    fn step_type(&mut self, node: &Node, with: &Node, path: &str, with_path: &str) -> Option<String> {
+    /// The step type `node` names, once its `with:` parameters are checked (all of their
+    /// problems reported). `None` when the type is unknown; a type with bad parameters is kept.
+    fn step_type(
+        &mut self,
+        node: &Node,
+        with: &Node,
+        path: &str,
+        with_path: &str,
+        context: Option<&PlanContext>,
+    ) -> Option<String> {
         let name = self.string(node, path)?;
         let Some(kind) = self.registry.get(&name) else {
             let names = self.registry.names();
-            let help = match closest(&name, &names) {
+            let help = match closest(&name, names.iter().copied()) {
                 Some(s) => format!("did you mean `{s}`? Step types: {}", names.join(", ")),
                 None => format!("step types: {}", names.join(", ")),
             };
@@ -413,15 +469,19 @@ impl Checker<'_> {
                 format!("expected a mapping of parameters, found {}", with.kind()),
                 format!("write the parameters of `{name}` as keys under `with:`"),
             );
-            return None;
+            return Some(name);
         }
-        if let Err(e) = kind.check(with) {
+        let problems = match context {
+            Some(context) => params::problems(kind, with, context),
+            // Without a valid timeout, only the parameters' own shape is checked.
+            None => kind.check(with).err().into_iter().collect(),
+        };
+        for e in problems {
             let field = join(with_path, &e.path);
             self.diags.push(
                 Diagnostic::new(e.pos, field, e.message)
                     .help(format!("see the `{name}` parameters in `drctl plan schema`")),
             );
-            return None;
         }
         Some(name)
     }
@@ -444,105 +504,6 @@ impl Checker<'_> {
             items.iter().enumerate().map(|(i, n)| self.string(n, &format!("{path}[{i}]"))).collect();
         ids.into_iter().collect()
     }
-
-    /// Dangling and cyclic `after`, and templates that name steps the step does not run after.
-    fn dependencies(&mut self, steps: &[StepSpec], items: &[Node], list: &str, has_kubernetes: bool) {
-        let index: HashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
-        let item_of = |id: &str| items.iter().enumerate().find(|(_, n)| n.get("id").and_then(Node::as_str) == Some(id));
-        for step in steps {
-            let (item_index, item) = item_of(&step.id).expect("every step came from an item");
-            let path = format!("{list}[{item_index}]");
-            let after_nodes: Vec<&Node> = match item.get("after").map(|n| &n.value) {
-                Some(Value::Seq(ns)) => ns.iter().collect(),
-                Some(_) => item.get("after").into_iter().collect(),
-                None => Vec::new(),
-            };
-            for (j, dep) in step.after.iter().enumerate() {
-                let at = after_nodes.get(j).copied().unwrap_or(item);
-                let field = format!("{path}.after[{j}]");
-                if dep == &step.id {
-                    self.error(at, &field, format!("step `{dep}` cannot run after itself"), "remove it from `after`");
-                } else if !index.contains_key(dep.as_str()) {
-                    let ids: Vec<&str> = steps.iter().map(|s| s.id.as_str()).collect();
-                    let help = match closest(dep, &ids) {
-                        Some(s) => format!("did you mean `{s}`? `after` names steps of the same list ({list})"),
-                        None => format!("`after` names steps of the same list ({list}): {}", ids.join(", ")),
-                    };
-                    self.error(at, &field, format!("no step `{dep}` in {list}"), help);
-                }
-            }
-        }
-        let graph = Graph::of(steps);
-        let order = match graph.order() {
-            Ok(order) => order,
-            Err(cycle) => {
-                let names: Vec<&str> = cycle.iter().map(|&i| steps[i].id.as_str()).collect();
-                let first = &steps[cycle[0]];
-                let (i, item) = item_of(&first.id).expect("every step came from an item");
-                let at = item.get("after").unwrap_or(item);
-                self.error(
-                    at,
-                    &format!("{list}[{i}].after"),
-                    format!("dependency cycle: {}", names.join(" → ")),
-                    "remove one `after` entry so the steps can run in some order",
-                );
-                return;
-            }
-        };
-        let ancestors = graph.ancestors(&order);
-        for (si, step) in steps.iter().enumerate() {
-            let (item_index, _) = item_of(&step.id).expect("every step came from an item");
-            let path = format!("{list}[{item_index}].with");
-            for (node, reference) in template::references(&step.with) {
-                match reference {
-                    Err(e) => self.error(node, &path, e, "see the template syntax in the README (Plan format)"),
-                    Ok(Reference::StepOutput { step: dep, output }) => match index.get(dep.as_str()) {
-                        None => self.error(
-                            node,
-                            &path,
-                            format!("the template names step `{dep}`, which is not in {list}"),
-                            "name a step of the same list",
-                        ),
-                        Some(&d) if !ancestors[si].contains(&d) => self.error(
-                            node,
-                            &path,
-                            format!("the template uses an output of `{dep}`, but `{}` does not run after it", step.id),
-                            format!("add `{dep}` to the `after` of `{}`", step.id),
-                        ),
-                        Some(&d) if steps[d].on_failure == OnFailure::Continue => self.error(
-                            node,
-                            &path,
-                            format!(
-                                "the template uses an output of `{dep}`, which may fail without stopping the run (on_failure: continue)"
-                            ),
-                            format!("add `on_failure: stop` to `{dep}`, or do not use its outputs"),
-                        ),
-                        Some(&d) => {
-                            let outputs = self.registry.get(&steps[d].step_type).map(|k| k.outputs()).unwrap_or(&[]);
-                            if !outputs.contains(&output.as_str()) {
-                                let list = if outputs.is_empty() { "none".to_string() } else { outputs.join(", ") };
-                                self.error(
-                                    node,
-                                    &path,
-                                    format!("step `{dep}` ({}) has no output `{output}`", steps[d].step_type),
-                                    format!("its outputs: {list}"),
-                                );
-                            }
-                        }
-                    },
-                    Ok(Reference::Variable(v)) if v.starts_with("plan.kubernetes") && !has_kubernetes => {
-                        self.error(
-                            node,
-                            &path,
-                            format!("`{v}` is used but the plan has no `kubernetes:` contexts"),
-                            "add `kubernetes: {primary: ..., secondary: ...}` to the plan",
-                        );
-                    }
-                    Ok(_) => {}
-                }
-            }
-        }
-    }
 }
 
 /// A YAML syntax error, with the parser's wording replaced where it misleads: a tab is reported on
@@ -560,7 +521,7 @@ fn syntax_error(source: &str, e: yaml::SyntaxError) -> Diagnostic {
     Diagnostic::new(e.pos, "", format!("invalid YAML: {}", e.message)).help(help)
 }
 
-fn join(path: &str, key: &str) -> String {
+pub(super) fn join(path: &str, key: &str) -> String {
     match (path.is_empty(), key.is_empty()) {
         (true, _) => key.to_string(),
         (_, true) => path.to_string(),
@@ -573,43 +534,6 @@ fn display_path(path: &str) -> &str {
     if path.is_empty() { "the plan" } else { path }
 }
 
-/// The candidate nearest to `word` by edit distance, if near enough to be a likely typo.
-fn closest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (edit_distance(word, c), *c))
-        .filter(|&(d, c)| d <= 2.max(c.len() / 3))
-        .min_by_key(|&(d, _)| d)
-        .map(|(_, c)| c)
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let next = (row[j + 1] + 1).min(row[j] + 1).min(prev + usize::from(ca != cb));
-            prev = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn typos_find_their_intended_word() {
-        assert_eq!(closest("retires", STEP_KEYS), Some("retries"));
-        assert_eq!(closest("afterr", STEP_KEYS), Some("after"));
-        assert_eq!(closest("zzzzzz", STEP_KEYS), None);
-    }
 }

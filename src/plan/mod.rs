@@ -8,7 +8,10 @@ pub mod diagnostic;
 pub mod explain;
 pub mod graph;
 mod load;
+pub mod params;
+mod references;
 pub mod schema;
+mod suggest;
 pub mod template;
 pub mod yaml;
 
@@ -186,7 +189,95 @@ pub fn resolve_path(plan: &str, plans_dir: &Path) -> PathBuf {
     yaml
 }
 
-/// Parses a human duration: `90s`, `15m`, `1h30m`, `500ms`.
+/// The longest duration drctl accepts anywhere: 366 days. Longer is a typo (`99999999h`), and the
+/// limit keeps every deadline computed from a duration (`Instant + d`) far from overflow.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// Why a file could not be read, as the end of a sentence: "it does not exist".
+pub fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "it does not exist".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    }
+}
+
+/// How to write a duration, for the help line of any duration error.
+pub const DURATION_HELP: &str = "write it like 90s, 15m or 1h30m (units: ms, s, m, h, d; at most 366d)";
+
+/// Parses a human duration: `90s`, `15m`, `1h30m`, `500ms`, `1d`. Whole numbers each followed by
+/// one of the units `ms`, `s`, `m` (minutes), `h`, `d`, optionally separated by spaces; at most
+/// [`MAX_DURATION`]. Zero is allowed here; callers refuse it where it makes no sense.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim()).map_err(|_| format!("`{text}` is not a duration"))
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err("the duration is empty".to_string());
+    }
+    if trimmed.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("`{trimmed}` has no unit"));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = trimmed;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(format!("`{trimmed}` is not a duration"));
+        }
+        let unit_len = rest[digits..].bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = &rest[digits..digits + unit_len];
+        let millis_per: u64 = match unit {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            "" => return Err(format!("`{trimmed}` is not a duration")),
+            other => return Err(format!("`{other}` in `{trimmed}` is not a unit")),
+        };
+        let too_long = || format!("`{trimmed}` is longer than 366d, the longest duration allowed");
+        let count: u64 = rest[..digits].parse().map_err(|_| too_long())?;
+        let millis = count.checked_mul(millis_per).ok_or_else(too_long)?;
+        total = total.checked_add(Duration::from_millis(millis)).ok_or_else(too_long)?;
+        if total > MAX_DURATION {
+            return Err(too_long());
+        }
+        rest = rest[digits + unit_len..].trim_start();
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_use_the_documented_units_only() {
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration(" 1m 30s "), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(2 * 86400)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("366d"), Ok(MAX_DURATION));
+        assert_eq!(parse_duration("5M").unwrap_err(), "`M` in `5M` is not a unit");
+        assert!(parse_duration("2weeks").unwrap_err().contains("not a unit"));
+        assert!(parse_duration("5").unwrap_err().contains("has no unit"));
+        assert!(parse_duration("1,5h").unwrap_err().contains("is not a duration"));
+        assert!(parse_duration("1.5h").unwrap_err().contains("is not a duration"));
+        assert!(parse_duration("").unwrap_err().contains("empty"));
+        assert!(parse_duration("h").unwrap_err().contains("is not a duration"));
+    }
+
+    #[test]
+    fn absurd_durations_are_refused_and_none_overflows_a_deadline() {
+        for text in ["99999999h", "367d", "4000000000000000h", "99999999999999999999999s", "366d1ms"] {
+            assert!(
+                parse_duration(text).unwrap_err().contains("longer than 366d, the longest duration allowed"),
+                "{text}"
+            );
+        }
+        // Whatever parses can be added to now, on either clock.
+        let d = parse_duration("365d23h59m59s999ms").unwrap();
+        assert!(std::time::Instant::now().checked_add(d).is_some());
+        assert!(std::time::SystemTime::now().checked_add(d).is_some());
+    }
 }

@@ -5,8 +5,8 @@ use serde_json::{Map, Value, json};
 
 use crate::step::Registry;
 
-/// Every unit the duration parser (humantime) accepts, so editors and the validator agree.
-pub const DURATION_PATTERN: &str = r"^\s*([0-9]+\s*(nanos|nsec|ns|usec|us|millis|msec|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|wks|wk|w|months|month|M|years|year|yrs|yr|y)\s*)+$";
+/// The units the duration parser accepts (ms, s, m, h, d), so editors and the validator agree.
+pub const DURATION_PATTERN: &str = r"^\s*([0-9]+(ms|s|m|h|d)\s*)+$";
 
 /// The JSON Schema (draft 2020-12) of a plan file using the step types in `registry`.
 pub fn plan_schema(registry: &Registry) -> Value {
@@ -22,7 +22,7 @@ pub fn plan_schema(registry: &Registry) -> Value {
     let mut defs: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
     defs.insert(
         "duration".into(),
-        json!({ "type": "string", "pattern": DURATION_PATTERN, "description": "A duration such as 30s, 15m or 1h30m." }),
+        json!({ "type": "string", "pattern": DURATION_PATTERN, "description": "A duration such as 30s, 15m or 1h30m (units: ms, s, m, h, d; at most 366d)." }),
     );
     defs.insert("pair".into(), json!({
         "type": "object", "additionalProperties": false, "required": ["primary", "secondary"],

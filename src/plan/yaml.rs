@@ -120,8 +120,11 @@ pub struct SyntaxError {
 
 /// Deeper nesting than any plan needs; the limit keeps hostile input from exhausting the stack.
 const MAX_DEPTH: usize = 64;
-/// Alias expansions allowed per document, against "billion laughs" input.
-const MAX_ALIAS_NODES: usize = 10_000;
+/// What aliases may add to the tree, in bytes, as a multiple of the file's size ("billion laughs"
+/// input, or one large string aliased thousands of times, would otherwise take gigabytes)...
+const ALIAS_BUDGET_PER_SOURCE_BYTE: usize = 10;
+/// ...but never less than this, so small plans may use anchors freely.
+const ALIAS_BUDGET_FLOOR: usize = 8 << 20;
 
 /// Parses one YAML document. An empty file is `Null`.
 pub fn parse(source: &str) -> Result<Node, SyntaxError> {
@@ -138,11 +141,15 @@ pub fn parse_documents(source: &str) -> Result<Vec<Node>, SyntaxError> {
 
 /// Feeds `source`'s parser events to `builder` until it has what it wants.
 fn build(source: &str, mut builder: Builder) -> Result<Builder, SyntaxError> {
+    builder.alias_budget = (source.len().saturating_mul(ALIAS_BUDGET_PER_SOURCE_BYTE)).max(ALIAS_BUDGET_FLOOR);
     let mut parser = Parser::new_from_str(source);
     while let Some(next) = parser.next_event() {
-        let (event, span) = next.map_err(|e| SyntaxError {
-            pos: Pos { line: e.marker().line(), col: e.marker().col() + 1 },
-            message: e.info().to_string(),
+        let (event, span) = next.map_err(|e| {
+            let error = SyntaxError {
+                pos: Pos { line: e.marker().line(), col: e.marker().col() + 1 },
+                message: e.info().to_string(),
+            };
+            unclosed_flow(source, &builder.stack, &error).unwrap_or(error)
         })?;
         if builder.push(event, &span)? {
             break;
@@ -151,13 +158,45 @@ fn build(source: &str, mut builder: Builder) -> Result<Builder, SyntaxError> {
     Ok(builder)
 }
 
+/// An error the parser notices only after a `[` or `{` was left open (at the next line's token),
+/// blamed on the bracket that is not closed, as a reader would look for it.
+fn unclosed_flow(source: &str, open: &[Open], error: &SyntaxError) -> Option<SyntaxError> {
+    let innermost = open.last()?;
+    let at = innermost.node.pos;
+    let line = source.lines().nth(at.line.checked_sub(1)?)?;
+    let bracket = line.chars().nth(at.col.checked_sub(1)?)?;
+    let close = match bracket {
+        '[' => ']',
+        '{' => '}',
+        _ => return None,
+    };
+    // Only when the parser missed the closing bracket, past the bracket's line: on its own line
+    // the parser's place is right.
+    let missed_close =
+        ["expected ','", "indentation in flow", "placement of ':'"].iter().any(|m| error.message.contains(m));
+    if !missed_close || error.pos.line <= at.line {
+        return None;
+    }
+    let what = if close == ']' { "list" } else { "mapping" };
+    Some(SyntaxError {
+        pos: at,
+        message: format!(
+            "this `{bracket}` is not closed: the flow {what} it opens needs a `{close}` (the parser said: {})",
+            error.message
+        ),
+    })
+}
+
 #[derive(Default)]
 struct Builder {
     stack: Vec<Open>,
     root: Option<Node>,
-    anchors: HashMap<usize, Node>,
+    /// Anchored nodes with what a copy of each costs in memory.
+    anchors: HashMap<usize, (Node, usize)>,
     documents: usize,
-    alias_nodes: usize,
+    /// Bytes that alias copies have added so far, and how many they may add.
+    alias_bytes: usize,
+    alias_budget: usize,
     /// Accept several documents, collected in `documents_done`.
     multi_document: bool,
     documents_done: Vec<Node>,
@@ -194,19 +233,18 @@ impl Builder {
             Event::Nothing | Event::StreamStart => {}
             Event::Scalar(text, style, anchor, _tag) => {
                 let node = Node { value: scalar(&text, style), pos };
-                self.register(anchor, &node);
+                self.register(anchor, &node)?;
                 self.attach(node)?;
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or_else(|| SyntaxError {
+                let cost = self.anchors.get(&id).map(|(_, cost)| *cost).ok_or_else(|| SyntaxError {
                     pos,
                     message: "this alias names an anchor that is not defined before it".into(),
                 })?;
-                self.alias_nodes += count_nodes(&node);
-                if self.alias_nodes > MAX_ALIAS_NODES {
-                    return Err(SyntaxError { pos, message: "aliases expand to too many nodes".into() });
-                }
-                self.attach(Node { pos, ..node })?;
+                // Checked before copying: the copies themselves are what would exhaust memory.
+                self.spend(cost, pos)?;
+                let node = Node { pos, ..self.anchors[&id].0.clone() };
+                self.attach(node)?;
             }
             Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
                 if self.stack.len() >= MAX_DEPTH {
@@ -221,17 +259,38 @@ impl Builder {
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let open = self.stack.pop().expect("the parser balances collection events");
-                self.register(open.anchor, &open.node);
+                self.register(open.anchor, &open.node)?;
                 self.attach(open.node)?;
             }
         }
         Ok(false)
     }
 
-    fn register(&mut self, anchor: usize, node: &Node) {
+    /// Keeps a copy of an anchored node for its aliases; the copy counts against the alias budget
+    /// too, so nested anchors cannot multiply the file either.
+    fn register(&mut self, anchor: usize, node: &Node) -> Result<(), SyntaxError> {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            let cost = memory_cost(node);
+            self.spend(cost, node.pos)?;
+            self.anchors.insert(anchor, (node.clone(), cost));
         }
+        Ok(())
+    }
+
+    /// Counts `cost` bytes of copies against the budget; `pos` is the alias or anchor to blame.
+    fn spend(&mut self, cost: usize, pos: Pos) -> Result<(), SyntaxError> {
+        self.alias_bytes = self.alias_bytes.saturating_add(cost);
+        if self.alias_bytes <= self.alias_budget {
+            return Ok(());
+        }
+        Err(SyntaxError {
+            pos,
+            message: format!(
+                "aliases here expand to more than {} MiB (each alias repeats all its anchor holds); write the \
+                 values out or use fewer aliases",
+                self.alias_budget >> 20
+            ),
+        })
     }
 
     /// Puts a finished node into the collection being built, or makes it the root.
@@ -260,12 +319,15 @@ impl Builder {
     }
 }
 
-fn count_nodes(node: &Node) -> usize {
-    1 + match &node.value {
-        Value::Seq(items) => items.iter().map(count_nodes).sum(),
-        Value::Map(entries) => entries.iter().map(|(k, v)| count_nodes(k) + count_nodes(v)).sum(),
-        _ => 0,
-    }
+/// About what a copy of `node` takes in memory: every node, and the text of every string.
+fn memory_cost(node: &Node) -> usize {
+    std::mem::size_of::<Node>()
+        + match &node.value {
+            Value::Str(s) => s.len(),
+            Value::Seq(items) => items.iter().map(memory_cost).sum(),
+            Value::Map(entries) => entries.iter().map(|(k, v)| memory_cost(k) + memory_cost(v)).sum(),
+            _ => 0,
+        }
 }
 
 /// Resolves a scalar with the YAML 1.2 core schema: quoted and block scalars are strings.
@@ -355,8 +417,26 @@ mod tests {
     fn hostile_input_is_an_error_not_a_crash() {
         let deep = "[".repeat(500);
         assert!(parse(&deep).is_err());
-        let laughs = "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\n";
-        assert!(parse(laughs).unwrap_err().message.contains("too many"));
+        let mut laughs = "a: &a [x,x,x,x,x,x,x,x,x,x]\n".to_string();
+        for (name, previous) in [("b", "a"), ("c", "b"), ("d", "c"), ("e", "d"), ("f", "e"), ("g", "f")] {
+            laughs.push_str(&format!("{name}: &{name} [{}]\n", vec![format!("*{previous}"); 10].join(",")));
+        }
+        assert!(parse(&laughs).unwrap_err().message.contains("MiB"));
         assert!(parse("a: 1\n---\nb: 2\n").unwrap_err().message.contains("one YAML document"));
+    }
+
+    #[test]
+    fn one_large_string_aliased_many_times_is_refused_at_the_alias() {
+        // 1 MiB of text aliased 3,000 times would be 3 GB of copies.
+        let big = "x".repeat(1 << 20);
+        let aliases = vec!["*b"; 3000].join(", ");
+        let source = format!("big: &b \"{big}\"\nlist: [{aliases}]\n");
+        let e = parse(&source).unwrap_err();
+        assert!(e.message.contains("aliases here expand to more than 10 MiB"), "{}", e.message);
+        // The alias that crosses 10 times the file's size: the 11th (the anchor's own copy is the 1st).
+        assert_eq!(e.pos, Pos { line: 2, col: 8 + 4 * 9 });
+        // A few copies are fine.
+        let few = format!("big: &b \"{big}\"\nlist: [{}]\n", ["*b"; 5].join(", "));
+        assert!(parse(&few).is_ok());
     }
 }

@@ -118,7 +118,7 @@ impl<'de> Deserialize<'de> for HumanDuration {
             fn visit_str<E: de::Error>(self, text: &str) -> Result<HumanDuration, E> {
                 crate::plan::parse_duration(text)
                     .map(HumanDuration)
-                    .map_err(|e| E::custom(format!("{e}; write it like 30s, 15m or 1h30m")))
+                    .map_err(|e| E::custom(format!("{e}; {}", crate::plan::DURATION_HELP)))
             }
         }
         deserializer.deserialize_str(DurationVisitor)

@@ -8,7 +8,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::HumanDuration;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{
+    BuildContext, Observation, Outputs, ParamProblem, PlanContext, Step, StepContext, StepError, TypedStep,
+};
 
 /// The `wait` step type.
 pub struct Wait;
@@ -40,6 +42,22 @@ reason: let DNS TTLs expire
     const SUMMARY: &'static str =
         "Pauses for a fixed time, counted from the step's first start so a resumed run waits only for what is left.";
     const OUTPUTS: &'static [&'static str] = &[];
+
+    /// A wait that does not fit in the step's timeout can only time out.
+    fn check_in_plan(params: &WaitParams, plan: &PlanContext) -> Result<(), ParamProblem> {
+        if params.duration.0 >= plan.timeout {
+            return Err(ParamProblem::new(
+                "duration",
+                format!(
+                    "the wait of {} is not shorter than the step's timeout of {}: the step could only time out; \
+                     raise the step's `timeout`",
+                    params.duration,
+                    HumanDuration(plan.timeout)
+                ),
+            ));
+        }
+        Ok(())
+    }
 
     fn build(&self, params: WaitParams, _context: &BuildContext) -> Box<dyn Step> {
         Box::new(WaitStep { duration: params.duration.0, reason: params.reason })

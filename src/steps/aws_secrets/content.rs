@@ -40,9 +40,18 @@ fn pieces(template: &str) -> Result<Vec<Piece<'_>>, String> {
     Ok(out)
 }
 
-/// Checks the placeholder syntax of `template` (for parameter checks, before any AWS call).
+/// Checks the placeholder syntax of `template` (for parameter checks, before any AWS call), and
+/// that it writes no password literally: a connection URL's password or a `password=` value must
+/// be a `${secret:KEY}` taken from the current version, as `pg.promote` refuses one in its DSN.
 pub(super) fn check(template: &str) -> Result<(), String> {
-    pieces(template).map(drop)
+    pieces(template)?;
+    let placeholder = |text: &str| pieces(text).is_ok_and(|ps| ps.iter().all(|p| matches!(p, Piece::Key(_))));
+    if crate::steps::pg::literal_password(template, placeholder) {
+        return Err("it holds a password written out: a plan must never hold one. Write `${secret:KEY}` for it, \
+                    taken from the secret's current version, such as postgres://app:${secret:password}@HOST/app"
+            .into());
+    }
+    Ok(())
 }
 
 /// The content a put wants.
@@ -224,6 +233,28 @@ mod tests {
         assert_eq!(pieces("$HOME and ${other}").unwrap(), vec![Piece::Text("$HOME and ${other}")]);
         assert!(check("x${secret:pw").unwrap_err().contains("not closed"));
         assert!(check("x${secret:}").unwrap_err().contains("names no key"));
+    }
+
+    #[test]
+    fn passwords_written_out_are_refused_and_placeholders_pass() {
+        for literal in [
+            "postgres://app:hunter2@db.example.com:5432/app",
+            "postgres://app:hunter2@{{ steps.promote.outputs.endpoint }}/app",
+            "host=db user=app password=hunter2",
+            "postgres://app@db/app?password=hunter2",
+            "postgres://app:${secret:password}x@db/app",
+        ] {
+            let e = check(literal).unwrap_err();
+            assert!(e.contains("password written out") && !e.contains("hunter2"), "{literal}: {e}");
+        }
+        for fine in [
+            "postgres://app:${secret:password}@{{ steps.promote.outputs.endpoint }}/app",
+            "host=db user=app password=${secret:password}",
+            "postgres://app@db/app",
+            "plain value",
+        ] {
+            assert_eq!(check(fine), Ok(()), "{fine}");
+        }
     }
 
     #[test]

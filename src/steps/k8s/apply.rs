@@ -15,7 +15,9 @@ use super::SharedKube;
 use super::manifests::{Manifest, ManifestFile, ManifestParams, outputs};
 use super::secret::FIELD_MANAGER;
 use crate::k8s::step_error;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{
+    BuildContext, Observation, Outputs, ParamProblem, PlanContext, Step, StepContext, StepError, TypedStep,
+};
 
 /// The `kube.apply` step type.
 pub struct Apply {
@@ -41,6 +43,10 @@ namespace: production
     const NAME: &'static str = "kube.apply";
     const SUMMARY: &'static str = "Server-side apply the manifests of a file (any kind the cluster serves).";
     const OUTPUTS: &'static [&'static str] = &["objects", "count"];
+
+    fn check_in_plan(params: &ManifestParams, plan: &PlanContext) -> Result<(), ParamProblem> {
+        params.check_file(plan)
+    }
 
     fn build(&self, params: ManifestParams, context: &BuildContext) -> Box<dyn Step> {
         Box::new(ApplyStep { file: ManifestFile::new(&self.kube, params, context) })

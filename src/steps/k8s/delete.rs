@@ -13,7 +13,9 @@ use kube::runtime::wait::{await_condition, conditions};
 use super::SharedKube;
 use super::manifests::{Manifest, ManifestFile, ManifestParams, outputs};
 use crate::k8s::step_error;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{
+    BuildContext, Observation, Outputs, ParamProblem, PlanContext, Step, StepContext, StepError, TypedStep,
+};
 
 /// The `kube.delete` step type.
 pub struct Delete {
@@ -38,6 +40,10 @@ namespace: production
     const NAME: &'static str = "kube.delete";
     const SUMMARY: &'static str = "Delete the objects a manifest file names and wait until they are gone.";
     const OUTPUTS: &'static [&'static str] = &["objects", "count"];
+
+    fn check_in_plan(params: &ManifestParams, plan: &PlanContext) -> Result<(), ParamProblem> {
+        params.check_file(plan)
+    }
 
     fn build(&self, params: ManifestParams, context: &BuildContext) -> Box<dyn Step> {
         Box::new(DeleteStep { file: ManifestFile::new(&self.kube, params, context) })

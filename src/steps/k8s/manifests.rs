@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::{SharedKube, context_for};
 use crate::k8s::{Target, step_error};
 use crate::plan::yaml::{Pos, parse_documents};
-use crate::step::{BuildContext, Outputs, StepError};
+use crate::step::{BuildContext, Outputs, ParamProblem, PlanContext, StepError};
 
 /// `with:` of `kube.apply` and `kube.delete`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -28,6 +28,29 @@ pub struct ManifestParams {
     /// The namespace of namespaced objects that name none (default: the context's namespace).
     #[serde(default)]
     pub namespace: Option<String>,
+}
+
+impl ManifestParams {
+    /// The file must exist beside the plan when the plan is checked, not only when the step runs
+    /// in the middle of a failover. A templated path is checked when the step runs.
+    pub fn check_file(&self, plan: &PlanContext) -> Result<(), ParamProblem> {
+        if self.file.contains("{{") {
+            return Ok(());
+        }
+        let path = plan.dir.join(&self.file);
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => Ok(()),
+            Ok(_) => Err(ParamProblem::new("file", format!("`{}` is not a file", path.display()))),
+            Err(e) => Err(ParamProblem::new(
+                "file",
+                format!(
+                    "cannot read the manifest file `{}` ({}); `file` is relative to the plan's folder",
+                    path.display(),
+                    crate::plan::io_reason(&e)
+                ),
+            )),
+        }
+    }
 }
 
 /// A manifest file in one cluster.

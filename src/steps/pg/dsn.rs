@@ -70,13 +70,26 @@ pub(crate) fn dsn_from(
 /// Whether a libpq connection string (URL or `key=value` form) holds a password: a
 /// `user:password@` in a URL, or a `password` parameter.
 pub fn has_password(dsn: &str) -> bool {
-    let lower = dsn.to_ascii_lowercase();
+    literal_password(dsn, |_| false)
+}
+
+/// Whether `text` (a connection string, or any string that may hold one) writes a password
+/// literally: the password of a `scheme://user:password@host` URL, or the value of a
+/// `password=...` parameter, unless `stands_in` says the value is a placeholder for one.
+pub fn literal_password(text: &str, stands_in: impl Fn(&str) -> bool) -> bool {
+    let lower = text.to_ascii_lowercase();
     let keyword = lower.match_indices("password").any(|(at, word)| {
         let before = lower[..at].chars().next_back();
         let boundary = before.is_none_or(|c| c.is_whitespace() || c == '?' || c == '&');
-        boundary && lower[at + word.len()..].trim_start().starts_with('=')
+        let Some(value) = text[at + word.len()..].trim_start().strip_prefix('=') else { return false };
+        let value = value.trim_start();
+        let value = match value.strip_prefix('\'') {
+            Some(quoted) => quoted.split('\'').next().unwrap_or_default(),
+            None => value.split(|c: char| c.is_whitespace() || c == '&').next().unwrap_or_default(),
+        };
+        boundary && !value.is_empty() && !stands_in(value)
     });
-    keyword || url_userinfo(dsn).is_some_and(|(_, password)| password.is_some_and(|p| !p.is_empty()))
+    keyword || url_userinfo(text).is_some_and(|(_, password)| password.is_some_and(|p| !p.is_empty() && !stands_in(p)))
 }
 
 /// The user and password of a URL-form DSN (`scheme://user:password@host...`), as written.

@@ -61,7 +61,7 @@ mod verifiers;
 pub use auth::AuthKind;
 pub use check::{Check, CheckParams, Role};
 pub use connect::{Auth, IamAuth, connect};
-pub use dsn::{Dsn, has_password, redact};
+pub use dsn::{Dsn, has_password, literal_password, redact};
 pub use promote::{Promote, PromoteParams};
 
 pub(crate) use auth::{StepAuth, check_auth};
