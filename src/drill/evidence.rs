@@ -2,7 +2,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::report::model::{Measurement, Outcome, RunReport, StepReport};
+use super::definition::DrillDefinition;
+use super::measure::{Attempt, Measured};
+use super::report::model::{ClientReport, ClientWrite, Measurement, Outcome, RunReport, StepReport};
 use crate::engine::state::{RunState, RunView, StepState};
 use crate::plan::StepSpec;
 use crate::plan::graph::Graph;
@@ -67,6 +69,44 @@ fn step_report(view: &RunView, spec: &StepSpec) -> StepReport {
         already_done: matches!(state, StepState::Succeeded { already_done: true, .. }),
         error,
         after: spec.after.clone(),
+    }
+}
+
+/// The client's record as the report shows it: the counts, the outage, every attempt's fate.
+pub fn client_report(
+    m: &Measured,
+    attempts: &[Attempt],
+    drill: &DrillDefinition,
+    dns_ttl: String,
+    promoted_at: Option<SystemTime>,
+    final_primary: Option<&str>,
+) -> ClientReport {
+    ClientReport {
+        interval_ms: drill.client_interval().as_millis() as u64,
+        dns_ttl,
+        attempts: m.attempts,
+        acknowledged: m.acknowledged,
+        failed: m.failed,
+        outage_started_at: m.outage_started_at.map(rfc3339),
+        recovered_at: m.recovered_at.map(rfc3339),
+        promoted_at: promoted_at.map(rfc3339),
+        final_primary: final_primary.map(String::from),
+        lost_writes: m.lost.len() as u64,
+        lost_first_at: m.lost_first_at.map(rfc3339),
+        lost_last_at: m.lost_last_at.map(rfc3339),
+        split_brain_writes: m.split_brain.len() as u64,
+        allow_split_brain: drill.allow_split_brain,
+        writes: attempts
+            .iter()
+            .zip(&m.fates)
+            .map(|(a, fate)| ClientWrite {
+                seq: a.seq,
+                at: rfc3339(a.sent_at),
+                region: a.region.clone(),
+                fate: fate.as_str().into(),
+                error: a.result.as_ref().err().cloned(),
+            })
+            .collect(),
     }
 }
 

@@ -83,7 +83,8 @@ pub fn builtin(services: &Services) -> Registry {
         .register(aws_secrets::SecretsRotate { aws: services.aws.clone() })
         .register(aws_route53::Route53Upsert { aws: services.aws.clone() })
         .register(pg::Promote::new(services))
-        .register(pg::Check::default());
+        .register(pg::Check::default())
+        .register(pg::Fence::default());
     k8s::register(&mut registry, services);
     registry
 }

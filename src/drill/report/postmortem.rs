@@ -19,11 +19,13 @@ pub fn render(report: &DrillReport) -> String {
     let rpo = r.objectives.rpo.measured_s.map_or_else(|| "not measured".into(), |v| format!("{} s", secs(v)));
     let _ = writeln!(
         out,
-        "**Impact**: RTO {rto} (objective {} s), RPO {rpo} (objective {} s); {} of {} committed heartbeats lost.\n",
+        "**Impact**: RTO {rto} (objective {} s), RPO {rpo} (objective {} s); {} of {} acknowledged client writes \
+         lost, {} of them split brain.\n",
         secs(r.objectives.rto.objective_s),
         secs(r.objectives.rpo.objective_s),
-        r.heartbeats.lost,
-        r.heartbeats.committed
+        r.client.lost_writes,
+        r.client.acknowledged,
+        r.client.split_brain_writes
     );
 
     let _ = writeln!(out, "## Summary\n");
@@ -148,7 +150,7 @@ mod tests {
             "**Date**: 2026-11-22\n",
             "**Duration**: 12.3 s (from the fault",
             "**Severity**: P3 (drill)\n",
-            "**Impact**: RTO 12.3 s (objective 120 s), RPO 2.3 s (objective 0 s); 23 of 412 committed heartbeats lost.",
+            "**Impact**: RTO 12.3 s (objective 120 s), RPO 2.3 s (objective 0 s); 23 of 27 acknowledged client writes lost, 3 of them split brain.",
             "## Summary\n",
             "## Timeline\n",
             "## Root Cause\n",

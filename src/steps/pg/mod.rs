@@ -48,12 +48,14 @@
 mod check;
 mod dsn;
 pub(crate) mod errors;
+mod fence;
 mod lag;
 mod probe;
 mod promote;
 
 pub use check::{Check, CheckParams, Role};
 pub use dsn::{Dsn, has_password, redact};
+pub use fence::{Fence, FenceParams};
 pub use promote::{Promote, PromoteParams};
 
 pub(crate) use dsn::{EnvLookup, Target, check_dsn_fields, connect, dsn_from, process_env};
