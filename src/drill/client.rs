@@ -123,7 +123,9 @@ async fn resolve(route53: &aws_sdk_route53::Client, settings: &ClientSettings) -
         .max_items(1)
         .send()
         .await
-        .map_err(|e| format!("cannot resolve {}: {}", settings.record, aws_sdk_route53::error::DisplayErrorContext(e)))?;
+        .map_err(|e| {
+            format!("cannot resolve {}: {}", settings.record, aws_sdk_route53::error::DisplayErrorContext(e))
+        })?;
     let record = answer
         .resource_record_sets()
         .iter()
@@ -136,24 +138,20 @@ async fn resolve(route53: &aws_sdk_route53::Client, settings: &ClientSettings) -
             Duration::from_secs(record.ttl().unwrap_or(0).max(0) as u64),
         ),
     };
-    let region = settings
-        .regions
-        .iter()
-        .find(|region| targets.iter().any(|t| t.contains(region.as_str())))
-        .ok_or_else(|| format!("{} points at {}, in none of the plan's regions", settings.record, targets.join(", ")))?;
+    let region =
+        settings.regions.iter().find(|region| targets.iter().any(|t| t.contains(region.as_str()))).ok_or_else(
+            || format!("{} points at {}, in none of the plan's regions", settings.record, targets.join(", ")),
+        )?;
     Ok((region.clone(), ttl))
 }
 
 /// One write through `region`'s app; the commit time it reports, or why not.
 async fn write(http: &reqwest::Client, app_url: &str, region: &str, seq: u64) -> Result<SystemTime, String> {
     let url = format!("{}/regions/{region}/write", app_url.trim_end_matches('/'));
-    let answer = http
-        .post(&url)
-        .json(&serde_json::json!({ "seq": seq }))
-        .timeout(WRITE_TIMEOUT)
-        .send()
-        .await
-        .map_err(|e| format!("{region}: no answer ({})", if e.is_timeout() { "timed out" } else { "connection failed" }))?;
+    let answer =
+        http.post(&url).json(&serde_json::json!({ "seq": seq })).timeout(WRITE_TIMEOUT).send().await.map_err(|e| {
+            format!("{region}: no answer ({})", if e.is_timeout() { "timed out" } else { "connection failed" })
+        })?;
     let status = answer.status();
     let body: serde_json::Value = answer.json().await.unwrap_or_default();
     match body["committed_at_us"].as_u64() {
@@ -235,7 +233,13 @@ mod tests {
                 };
                 let ok = if region == "us-east-1" { i * 100 < 1000 } else { i * 100 >= 1500 };
                 let result = if ok { Ok(now + Duration::from_millis(2)) } else { Err("refused".to_string()) };
-                Attempt { seq: i + 1, sent_at: now, answered_at: now + Duration::from_millis(5), region: Some(region), result }
+                Attempt {
+                    seq: i + 1,
+                    sent_at: now,
+                    answered_at: now + Duration::from_millis(5),
+                    region: Some(region),
+                    result,
+                }
             })
             .collect()
     }
@@ -245,7 +249,12 @@ mod tests {
         let measure_with = |ttl: Duration| {
             let attempts = traffic(ttl, 2000);
             let present: BTreeSet<u64> = attempts.iter().filter(|a| a.result.is_ok()).map(|a| a.seq).collect();
-            let facts = Facts { fault_at: at(1000), promoted_at: Some(at(1500)), old_primary_region: "us-east-1", present: &present };
+            let facts = Facts {
+                fault_at: at(1000),
+                promoted_at: Some(at(1500)),
+                old_primary_region: "us-east-1",
+                present: &present,
+            };
             measure(&attempts, &facts).rto.unwrap()
         };
         // Without caching, clients recover with the first write after DNS moved.

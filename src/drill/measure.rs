@@ -115,10 +115,8 @@ pub fn measure(attempts: &[Attempt], facts: &Facts) -> Measured {
         Some(_) => recovered_at.map(|at| at.duration_since(facts.fault_at).unwrap_or_default()),
     };
 
-    let mut lost: Vec<&Attempt> = attempts
-        .iter()
-        .filter(|a| a.result.is_ok() && !facts.present.contains(&a.seq))
-        .collect();
+    let mut lost: Vec<&Attempt> =
+        attempts.iter().filter(|a| a.result.is_ok() && !facts.present.contains(&a.seq)).collect();
     lost.sort_by_key(|a| a.committed_at());
     let (first, last) = (lost.first().and_then(|a| a.committed_at()), lost.last().and_then(|a| a.committed_at()));
     let rpo = match (first, last) {

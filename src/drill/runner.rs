@@ -11,10 +11,10 @@ use std::time::{Duration, SystemTime};
 
 use tokio::process::Command;
 
+use super::client::{self, Client, ClientSettings};
 use super::definition::{self, DrillDefinition};
 use super::environment::Environment;
 use super::evidence::{self, rfc3339};
-use super::client::{self, Client, ClientSettings};
 use super::heartbeat;
 use super::measure::{self, Facts, Measured};
 use super::probe::Probe;
@@ -128,7 +128,8 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         }
     }
     let present = final_primary.as_ref().map(|(_, p)| p.clone()).unwrap_or_default();
-    let facts = Facts { fault_at: injected_at, promoted_at, old_primary_region: &plan.regions.primary, present: &present };
+    let facts =
+        Facts { fault_at: injected_at, promoted_at, old_primary_region: &plan.regions.primary, present: &present };
     let measured = measure::measure(&attempts, &facts);
     let dr_ready = healthy_at.map(|t| t.duration_since(injected_at).unwrap_or_default());
 
@@ -150,7 +151,11 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     let final_region = final_primary.as_ref().map(|(region, _)| region.as_str());
     let objectives = ObjectivesReport {
         rto: evidence::measurement(rto_objective, measured.rto, rto_detail(&measured, &settings, &drill)),
-        rpo: evidence::measurement(rpo_objective, final_region.map(|_| measured.rpo), rpo_detail(&measured, final_region)),
+        rpo: evidence::measurement(
+            rpo_objective,
+            final_region.map(|_| measured.rpo),
+            rpo_detail(&measured, final_region),
+        ),
         dr_ready_s: dr_ready.map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
     };
     let check_triples: Vec<_> = checks.iter().map(|c| (c.name.clone(), c.passed, c.detail.clone())).collect();
@@ -168,7 +173,8 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
             ),
         );
     }
-    let client_report = evidence::client_report(&measured, &attempts, &drill, dns_ttl_label(&drill), promoted_at, final_region);
+    let client_report =
+        evidence::client_report(&measured, &attempts, &drill, dns_ttl_label(&drill), promoted_at, final_region);
     let report = DrillReport {
         schema_version: SCHEMA_VERSION,
         drill: drill.name.clone(),
@@ -237,7 +243,10 @@ fn rto_detail(m: &Measured, settings: &ClientSettings, drill: &DrillDefinition) 
     );
     match (m.rto, m.recovered_at) {
         (Some(_), Some(at)) => {
-            format!("from the fault to the first acknowledged client write after the outage (at {}), through {how}", rfc3339(at))
+            format!(
+                "from the fault to the first acknowledged client write after the outage (at {}), through {how}",
+                rfc3339(at)
+            )
         }
         (Some(_), None) => format!("no client write after the fault failed or was lost, through {how}"),
         (None, _) => format!("no client write survived after the outage began, through {how}"),

@@ -77,6 +77,7 @@ pub fn builtin(services: &Services) -> Registry {
         .register(aws_rds::RestorePointInTime::new(services))
         .register(aws_rds::RestoreSnapshot::new(services))
         .register(aws_rds::GlobalFailover::new(services))
+        .register(aws_rds::Fence::new(services))
         .register(aws_secrets::SecretsRead { aws: services.aws.clone() })
         .register(aws_secrets::SecretsPut { aws: services.aws.clone() })
         .register(aws_secrets::SecretsRestorePrevious { aws: services.aws.clone() })

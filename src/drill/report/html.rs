@@ -4,9 +4,9 @@
 
 use std::fmt::Write;
 
-use super::{gantt, strip};
 use super::model::{ClientReport, DrillReport, Measurement};
 use super::text::{clock, clock_ms, column, date, escape, judged, run_title, secs, since_fault, step_state, verdict};
+use super::{gantt, strip};
 
 const STYLE: &str = "
 *{box-sizing:border-box}

@@ -75,8 +75,11 @@ fn met(m: &Measurement) -> &'static str {
 
 fn client(out: &mut String, c: &ClientReport) {
     let when = |at: &Option<String>| at.as_deref().map_or_else(|| "—".into(), |at| format!("{} UTC", clock_ms(at)));
-    let _ = writeln!(out, "## Client writes through the public name
-");
+    let _ = writeln!(
+        out,
+        "## Client writes through the public name
+"
+    );
     let _ = writeln!(
         out,
         "- One write every {} ms, DNS cached for {}: {} attempts, {} acknowledged, {} failed",
@@ -93,7 +96,11 @@ fn client(out: &mut String, c: &ClientReport) {
         when(&c.lost_last_at)
     );
     let allowed = if c.allow_split_brain { " (allowed by the drill)" } else { "" };
-    let _ = writeln!(out, "- Split brain (acknowledged by the old primary after the promotion): {}{allowed}\n", c.split_brain_writes);
+    let _ = writeln!(
+        out,
+        "- Split brain (acknowledged by the old primary after the promotion): {}{allowed}\n",
+        c.split_brain_writes
+    );
 }
 
 /// "DR ready after X s", the secondary figure.

@@ -75,18 +75,19 @@ pub fn render(report: &DrillReport) -> String {
         let _ = writeln!(
             svg,
             "<rect class=\"outage\" x=\"{:.1}\" y=\"{}\" width=\"{:.1}\" height=\"{}\" fill=\"{OUTAGE}\"/><text x=\"{:.1}\" y=\"{}\" \
-             fill=\"#b91c1c\" font-weight=\"600\">{label}</text>",
+             fill=\"#b91c1c\" font-weight=\"600\" text-anchor=\"middle\">{label}</text>",
             x(start),
             TOP - 4.0,
             (x(end) - x(start)).max(1.0),
             bottom - TOP + 8.0,
-            x(start) + 4.0,
+            (x(start) + x(end)) / 2.0,
             bottom + 16.0
         );
     }
     for (i, region) in rows.iter().enumerate() {
         let y = TOP + i as f64 * ROW;
-        let _ = writeln!(svg, "<text x=\"8\" y=\"{:.1}\" fill=\"#3e4c59\">{}</text>", y + ROW / 2.0 + 4.0, escape(region));
+        let _ =
+            writeln!(svg, "<text x=\"8\" y=\"{:.1}\" fill=\"#3e4c59\">{}</text>", y + ROW / 2.0 + 4.0, escape(region));
         let _ = writeln!(
             svg,
             "<line x1=\"{LABELS}\" x2=\"{:.1}\" y1=\"{:.1}\" y2=\"{:.1}\" stroke=\"#e4e7eb\"/>",

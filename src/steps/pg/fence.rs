@@ -200,7 +200,9 @@ impl Step for FenceStep {
                 &[&self.app_role],
             )
             .await
-            .map_err(|e| StepError::retryable(format!("cannot terminate the sessions of {}: {}", self.app_role, chain(&e))))?;
+            .map_err(|e| {
+                StepError::retryable(format!("cannot terminate the sessions of {}: {}", self.app_role, chain(&e)))
+            })?;
         *self.terminated.lock().unwrap_or_else(|e| e.into_inner()) = Some(row.get(0));
         Ok(())
     }
