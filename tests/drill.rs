@@ -90,6 +90,22 @@ fn the_monthly_drill_passes_measures_the_lost_writes_and_leaves_the_primary_as_i
     assert_eq!(writes.len() as u64, client["attempts"].as_u64().unwrap());
     assert_eq!(writes.iter().filter(|w| w["fate"] == "lost").count() as u64, lost);
     assert!(writes.last().unwrap()["region"] == "us-west-2" && writes.last().unwrap()["fate"] == "survived");
+    // Provenance an auditor can check: who, how approved, which drctl, which files (by SHA-256).
+    let provenance = &report["provenance"];
+    let sha256 = |path: &str| -> String {
+        use sha2::Digest;
+        let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
+        sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    assert_eq!(provenance["plan_sha256"], sha256("plans/us-west-2-local.yaml"));
+    assert_eq!(provenance["drill_sha256"], sha256("drills/us-west-2-monthly.yaml"));
+    assert_eq!(provenance["drctl_version"], env!("CARGO_PKG_VERSION"));
+    assert!(provenance["approval"].as_str().unwrap().contains("--yes"), "{provenance}");
+    assert!(provenance["inventory"]["route53"].as_array().is_some_and(|r| !r.is_empty()), "{provenance}");
+    let postmortem = std::fs::read_to_string(reports.join("postmortem.md")).unwrap();
+    let fault_clock = &report["fault"]["injected_at"].as_str().unwrap()[11..23];
+    assert!(postmortem.contains(&format!("- {fault_clock} - Fault injected")), "millisecond times\n{postmortem}");
+    assert!(postmortem.contains("## Sign-off"));
     let page = std::fs::read_to_string(reports.join("report.html")).unwrap();
     assert!(page.find("id=\"client-strip\"").unwrap() < page.find("id=\"timeline\"").unwrap());
 

@@ -33,6 +33,13 @@ fn sample_json() -> Value {
     json!({
         "schema_version": 2,
         "drill": "us-west-2-zero-rpo", "plan": "us-west-2-local", "environment": "local", "host": "runner",
+        "provenance": {
+            "user": "oncall", "approval": "`--yes` on the command line: a drill runs its plan unattended",
+            "drctl_version": "0.1.0", "git_commit": "5493c94f00dfeedbeef5493c94f00dfeedbeef00",
+            "plan_file": "plans/us-west-2-local.yaml", "plan_sha256": "a".repeat(64),
+            "drill_file": "drills/us-west-2-zero-rpo.yaml", "drill_sha256": "b".repeat(64),
+            "inventory": {"route53": ["example.com. api.example.com. A"]},
+        },
         "started_at": "2026-11-22T07:12:00.000Z", "finished_at": "2026-11-22T07:13:00.000Z",
         "fault": {"kind": "database_stop", "description": "the primary database stopped hard", "injected_at": "2026-11-22T07:12:04.120Z"},
         "objectives": {
@@ -59,6 +66,8 @@ fn sample_json() -> Value {
         ],
         "checks": [{"name": "nothing left behind", "passed": false, "detail": "api-dr still scaled down"}],
         "outcome": {"passed": false, "failures": ["RPO missed: 2.3 s of writes lost against an objective of 0 s (2.3 s over)"]},
+        "deviations": ["failback step `notify` failed"],
+        "remediation": [{"item": "RPO missed: 2.3 s of writes lost against an objective of 0 s (2.3 s over)", "owner": "", "due": ""}],
     })
 }
 

@@ -114,6 +114,10 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     let attempts = writer.stop();
 
     let mut runs = vec![run_report(&options.state_dir, &failover, &plan.failover)?];
+    let failover_view =
+        load_run(&StateDir::new(&options.state_dir), &failover).map_err(|e| DrillError::Broken(e.to_string()))?;
+    let approval = evidence::approval(&failover_view, &plan.failover);
+    let unreachable = evidence::unreachable_steps(&failover_view);
     let failover_ok = runs[0].state == "succeeded";
     let promoted_at = promotion_time(&runs[0]);
     let candidates = match failover_ok {
@@ -173,6 +177,9 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
             ),
         );
     }
+    let deviations = evidence::deviations(&runs, &unreachable);
+    let remediation = evidence::remediation(&outcome);
+    let provenance = evidence::provenance(approval, &plan, path, &environment_path);
     let client_report =
         evidence::client_report(&measured, &attempts, &drill, dns_ttl_label(&drill), promoted_at, final_region);
     let report = DrillReport {
@@ -181,6 +188,7 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         plan: plan.name.clone(),
         environment: environment.name.clone(),
         host: hostname(),
+        provenance,
         started_at: rfc3339(started_at),
         finished_at: rfc3339(SystemTime::now()),
         fault: FaultReport {
@@ -193,6 +201,8 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         runs,
         checks,
         outcome,
+        deviations,
+        remediation,
     };
     let stamp: String = humantime::format_rfc3339_seconds(started_at).to_string().replace([':', '-'], "");
     let dir = options.reports_dir.join(&drill.name).join(stamp);

@@ -124,6 +124,17 @@ pub(crate) fn sample() -> DrillReport {
         plan: "us-west-2-local".into(),
         environment: "local".into(),
         host: "drill-runner-1".into(),
+        provenance: Provenance {
+            user: "oncall".into(),
+            approval: "`--yes` on the command line: a drill runs its plan unattended".into(),
+            drctl_version: "0.1.0".into(),
+            git_commit: Some("5493c94f00dfeedbeef5493c94f00dfeedbeef00".into()),
+            plan_file: "plans/us-west-2-local.yaml".into(),
+            plan_sha256: "a".repeat(64),
+            drill_file: "drills/us-west-2-monthly.yaml".into(),
+            drill_sha256: "b".repeat(64),
+            inventory: [("route53".to_string(), vec!["example.com. api.example.com. A".to_string()])].into(),
+        },
         started_at: at(0.0),
         finished_at: at(60.0),
         fault: FaultReport {
@@ -147,6 +158,8 @@ pub(crate) fn sample() -> DrillReport {
             CheckReport { name: "nothing left behind".into(), passed: true, detail: "no drill objects remain".into() },
         ],
         outcome: Outcome { passed: true, failures: Vec::new() },
+        deviations: vec!["failover step `promote-db` took 2 attempts".into()],
+        remediation: Vec::new(),
     }
 }
 
@@ -183,5 +196,11 @@ pub(crate) fn sample_failed() -> DrillReport {
             "check failed: nothing left behind".into(),
         ],
     };
+    report.remediation = report
+        .outcome
+        .failures
+        .iter()
+        .map(|f| RemediationItem { item: f.clone(), owner: String::new(), due: String::new() })
+        .collect();
     report
 }

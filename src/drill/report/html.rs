@@ -78,7 +78,19 @@ pub fn render(report: &DrillReport) -> String {
         escape(&r.fault.description),
         clock(&r.fault.injected_at)
     );
-    let _ = writeln!(out, "</div>\n<p class=\"meta\">{}</p>", escape(&super::markdown::dr_ready(r)));
+    let p = &r.provenance;
+    let _ = writeln!(
+        out,
+        "</div>\n<p class=\"meta\">{} · run by {} on {} · approval: {} · drctl {}{} · plan {} (SHA-256 {}…)</p>",
+        escape(&super::markdown::dr_ready(r)),
+        escape(&p.user),
+        escape(&r.host),
+        escape(&p.approval),
+        escape(&p.drctl_version),
+        p.git_commit.as_deref().map_or_else(String::new, |c| format!(" ({})", escape(c.get(..12).unwrap_or(c)))),
+        escape(&p.plan_file),
+        p.plan_sha256.get(..12).unwrap_or(&p.plan_sha256)
+    );
     let strip = strip::render(r);
     if !strip.is_empty() {
         let _ = writeln!(

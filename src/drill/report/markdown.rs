@@ -18,6 +18,14 @@ pub fn render(report: &DrillReport) -> String {
     let _ = writeln!(out, "| Host | {} |", cell(&r.host));
     let _ =
         writeln!(out, "| Date | {} ({} to {} UTC) |", date(&r.started_at), clock(&r.started_at), clock(&r.finished_at));
+    let p = &r.provenance;
+    let _ = writeln!(out, "| Run by | {} on {} |", cell(&p.user), cell(&r.host));
+    let _ = writeln!(out, "| Approval | {} |", cell(&p.approval));
+    let commit = p.git_commit.as_deref().map_or_else(String::new, |c| format!(", commit {c}"));
+    let _ = writeln!(out, "| drctl | {}{commit} |", cell(&p.drctl_version));
+    let _ = writeln!(out, "| Plan file | {} (SHA-256 {}) |", cell(&p.plan_file), p.plan_sha256);
+    let _ = writeln!(out, "| Drill definition | {} (SHA-256 {}) |", cell(&p.drill_file), p.drill_sha256);
+    let _ = writeln!(out, "| Scenario | `{}`: {} |", r.fault.kind, cell(&r.fault.description));
     let _ = writeln!(out, "| Verdict | **{}** |\n", verdict(r));
 
     let _ = writeln!(out, "## Objectives\n");
@@ -55,6 +63,8 @@ pub fn render(report: &DrillReport) -> String {
         out.push('\n');
     }
 
+    evidence(&mut out, r);
+
     let _ = writeln!(out, "## Failures\n");
     if r.outcome.failures.is_empty() {
         let _ = writeln!(out, "None: every objective was met, both runs succeeded and every check passed.");
@@ -63,6 +73,39 @@ pub fn render(report: &DrillReport) -> String {
         let _ = writeln!(out, "- {}", line(failure));
     }
     out
+}
+
+/// The inventory, deviations, remediation list and sign-off lines.
+fn evidence(out: &mut String, r: &DrillReport) {
+    let _ = writeln!(out, "## Environment inventory\n");
+    if r.provenance.inventory.is_empty() {
+        let _ = writeln!(out, "No inventory was recorded.\n");
+    }
+    for (kind, objects) in &r.provenance.inventory {
+        let _ = writeln!(out, "- {}: {}", line(kind), line(&objects.join(", ")));
+    }
+    let _ = writeln!(out, "\n## Deviations\n");
+    if r.deviations.is_empty() {
+        let _ = writeln!(out, "None: every step succeeded at its first attempt.");
+    }
+    for deviation in &r.deviations {
+        let _ = writeln!(out, "- {}", line(deviation));
+    }
+    let _ = writeln!(out, "\n## Remediation\n");
+    if r.remediation.is_empty() {
+        let _ = writeln!(out, "Nothing to remediate.\n");
+    } else {
+        let _ = writeln!(out, "| Item | Owner | Due |\n| --- | --- | --- |");
+        for item in &r.remediation {
+            let _ = writeln!(out, "| {} | {} | {} |", cell(&item.item), cell(&item.owner), cell(&item.due));
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "## Sign-off\n");
+    for role in ["Drill lead", "Service owner", "Auditor"] {
+        let _ = writeln!(out, "- {role}: ______________________  Date: __________");
+    }
+    out.push('\n');
 }
 
 fn met(m: &Measurement) -> &'static str {

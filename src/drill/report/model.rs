@@ -23,6 +23,8 @@ pub struct DrillReport {
     pub environment: String,
     /// The host drctl ran on.
     pub host: String,
+    /// Who ran it, what ran, against what: the evidence's provenance.
+    pub provenance: Provenance,
     /// RFC 3339, UTC.
     pub started_at: String,
     /// RFC 3339, UTC.
@@ -40,6 +42,44 @@ pub struct DrillReport {
     pub checks: Vec<CheckReport>,
     /// The verdict.
     pub outcome: Outcome,
+    /// Where the drill departed from a clean run: retried steps, best-effort steps that found
+    /// their target unreachable, steps that did not succeed.
+    pub deviations: Vec<String>,
+    /// One item per failed check or objective, for a person to own and date.
+    pub remediation: Vec<RemediationItem>,
+}
+
+/// Who ran the drill, with which drctl, plan and definition, against which environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// The OS user that ran `drctl drill run`.
+    pub user: String,
+    /// How the failover was approved: the approval step's journaled method when it records one,
+    /// else `--yes` (a drill runs its plan unattended).
+    pub approval: String,
+    /// `drctl --version`.
+    pub drctl_version: String,
+    /// The git commit drctl was built from, when built from git.
+    pub git_commit: Option<String>,
+    /// The plan file and the SHA-256 of its bytes.
+    pub plan_file: String,
+    pub plan_sha256: String,
+    /// The drill definition and the SHA-256 of its bytes.
+    pub drill_file: String,
+    pub drill_sha256: String,
+    /// The environment's inventory when the drill started (`inventory.json` next to `env.json`):
+    /// kind → objects.
+    pub inventory: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Something to fix, with an owner and a due date left blank for a person to fill in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemediationItem {
+    pub item: String,
+    pub owner: String,
+    pub due: String,
 }
 
 /// The fault the drill injected.
