@@ -16,10 +16,10 @@ fn main() {
     if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
         println!("cargo:rerun-if-changed={dir}/HEAD");
     }
-    if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        if let Some(common) = git(&["rev-parse", "--git-common-dir"]) {
-            println!("cargo:rerun-if-changed={common}/{reference}");
-        }
+    if let (Some(reference), Some(common)) =
+        (git(&["symbolic-ref", "-q", "HEAD"]), git(&["rev-parse", "--git-common-dir"]))
+    {
+        println!("cargo:rerun-if-changed={common}/{reference}");
     }
     println!("cargo:rustc-env=DRCTL_GIT_COMMIT={commit}");
 }
