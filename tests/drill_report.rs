@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use drctl::drill::report::model::DrillReport;
-use drctl::drill::report::{gantt, html, schema};
+use drctl::drill::report::{gantt, html, schema, strip};
 use serde_json::{Value, json};
 
 /// A failed drill as its JSON: the RPO missed by 2.3 s, a failback step failed with markup in its
@@ -31,16 +31,23 @@ fn sample_json() -> Value {
     let mut skipped = step("primary-health", "Primary region healthy", "http.check", None, "skipped", &["notify"]);
     skipped["error"] = json!("a step it depends on failed");
     json!({
-        "schema_version": 1,
+        "schema_version": 2,
         "drill": "us-west-2-zero-rpo", "plan": "us-west-2-local", "environment": "local", "host": "runner",
+        "provenance": {
+            "user": "oncall", "approval": "`--yes` on the command line: a drill runs its plan unattended",
+            "drctl_version": "0.1.0", "git_commit": "5493c94f00dfeedbeef5493c94f00dfeedbeef00",
+            "plan_file": "plans/us-west-2-local.yaml", "plan_sha256": "a".repeat(64),
+            "drill_file": "drills/us-west-2-zero-rpo.yaml", "drill_sha256": "b".repeat(64),
+            "inventory": {"route53": ["example.com. api.example.com. A"]},
+        },
         "started_at": "2026-11-22T07:12:00.000Z", "finished_at": "2026-11-22T07:13:00.000Z",
         "fault": {"kind": "database_stop", "description": "the primary database stopped hard", "injected_at": "2026-11-22T07:12:04.120Z"},
         "objectives": {
             "rto": {"objective_s": 120.0, "measured_s": 12.3, "met": true, "detail": "fault to the first healthy answer"},
-            "rpo": {"objective_s": 0.0, "measured_s": 2.3, "met": false, "detail": "heartbeats committed against present"},
+            "rpo": {"objective_s": 0.0, "measured_s": 2.3, "met": false, "detail": "acknowledged client writes missing"},
+            "dr_ready_s": 6.8,
         },
-        "heartbeats": {"interval_ms": 100, "committed": 412, "last_committed_seq": 412, "last_committed_at": "2026-11-22T07:12:04.100Z",
-                       "last_present_seq": 389, "last_present_at": "2026-11-22T07:12:01.800Z", "lost": 23},
+        "client": client_json(),
         "runs": [
             {"direction": "failover", "run_id": "fo-1", "state": "succeeded", "started_at": "2026-11-22T07:12:05.000Z",
              "finished_at": "2026-11-22T07:12:17.000Z", "rto_s": 11.42, "critical_path": ["freeze", "promote", "dr-health"],
@@ -59,6 +66,36 @@ fn sample_json() -> Value {
         ],
         "checks": [{"name": "nothing left behind", "passed": false, "detail": "api-dr still scaled down"}],
         "outcome": {"passed": false, "failures": ["RPO missed: 2.3 s of writes lost against an objective of 0 s (2.3 s over)"]},
+        "deviations": ["failback step `notify` failed"],
+        "remediation": [{"item": "RPO missed: 2.3 s of writes lost against an objective of 0 s (2.3 s over)", "owner": "", "due": ""}],
+    })
+}
+
+/// The client's record: a write every 100 ms from 07:12:02.000; those from 07:12:01.900 on lost,
+/// refused from the fault (07:12:04.120) through us-east-1, surviving through us-west-2 from
+/// 07:12:16.4; three split-brain writes after the promotion at 07:12:10.9.
+fn client_json() -> Value {
+    let writes: Vec<Value> = (0..150u64)
+        .map(|i| {
+            let ms = 2000 + i * 100;
+            let (region, fate) = match ms {
+                ms if ms < 2300 => ("us-east-1", "survived"),
+                ms if ms < 4100 => ("us-east-1", "lost"),
+                11000..=11200 => ("us-east-1", "split_brain"),
+                ms if ms < 16400 => ("us-east-1", "failed"),
+                _ => ("us-west-2", "survived"),
+            };
+            let at = format!("2026-11-22T07:12:{:02}.{:03}Z", ms / 1000, ms % 1000);
+            let error = (fate == "failed").then_some("us-east-1: no answer (connection failed)");
+            json!({"seq": i + 1, "at": at, "region": region, "fate": fate, "error": error})
+        })
+        .collect();
+    json!({
+        "interval_ms": 100, "dns_ttl": "5s (client_dns_ttl)", "attempts": 150, "acknowledged": 42, "failed": 108,
+        "outage_started_at": "2026-11-22T07:12:04.200Z", "recovered_at": "2026-11-22T07:12:16.420Z",
+        "promoted_at": "2026-11-22T07:12:10.900Z", "final_primary": "us-west-2", "lost_writes": 21,
+        "lost_first_at": "2026-11-22T07:12:02.302Z", "lost_last_at": "2026-11-22T07:12:11.202Z",
+        "split_brain_writes": 3, "allow_split_brain": false, "writes": writes,
     })
 }
 
@@ -154,8 +191,8 @@ fn screenshot(page: &str, name: &str) -> (Vec<u8>, usize) {
         let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr);
         panic!("no screenshot ({e}); chromium exited {status}: {stderr}")
     });
-    if name == "timeline" {
-        let _ = std::fs::copy(&shot, std::env::temp_dir().join("drill-report.png"));
+    if name == "timeline" || name == "strip" {
+        let _ = std::fs::copy(&shot, std::env::temp_dir().join(format!("drill-{name}.png")));
     }
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&profile);
@@ -171,7 +208,12 @@ fn screenshot(page: &str, name: &str) -> (Vec<u8>, usize) {
 
 /// Pixels of `#2e7d32`, within 6 per channel, below the first `top` rows (the header and cards).
 fn succeeded_pixels(pixels: &[u8], width: usize, top: usize) -> usize {
-    let target = u32::from_str_radix(gantt::SUCCEEDED.trim_start_matches('#'), 16).unwrap();
+    colour_pixels(pixels, width, top, gantt::SUCCEEDED)
+}
+
+/// Pixels of `colour` (`#rrggbb`), within 6 per channel, below the first `top` rows.
+fn colour_pixels(pixels: &[u8], width: usize, top: usize, colour: &str) -> usize {
+    let target = u32::from_str_radix(colour.trim_start_matches('#'), 16).unwrap();
     let rgb = [(target >> 16) as u8, (target >> 8) as u8, target as u8];
     pixels.chunks_exact(4).skip(width * top).filter(|p| (0..3).all(|c| p[c].abs_diff(rgb[c]) <= 6)).count()
 }
@@ -190,4 +232,21 @@ fn the_html_timeline_renders_in_chromium() {
     let (pixels, width) = screenshot(&without, "no-timeline");
     let green = succeeded_pixels(&pixels, width, 200);
     assert_eq!(green, 0, "pixels of the succeeded colour without the timeline: the check cannot fail");
+}
+
+#[test]
+fn the_client_strip_shows_lost_and_split_brain_writes_above_the_timeline() {
+    let page = html::render(&sample());
+    let strip_at = page.find("<svg id=\"client-strip\"").expect("the page has the client strip");
+    assert!(strip_at < page.find("<svg id=\"timeline\"").unwrap(), "the strip comes above the step timeline");
+    let (pixels, width) = screenshot(&page, "strip");
+    let (lost, split) =
+        (colour_pixels(&pixels, width, 150, strip::LOST), colour_pixels(&pixels, width, 150, strip::SPLIT_BRAIN));
+    assert!(lost >= 100 && split >= 30, "lost {lost} and split-brain {split} pixels: is the strip drawn?");
+
+    let end = page[strip_at..].find("</svg>").unwrap() + strip_at + "</svg>".len();
+    let without = format!("{}{}", &page[..strip_at], &page[end..]);
+    let (pixels, width) = screenshot(&without, "no-strip");
+    let lost = colour_pixels(&pixels, width, 150, strip::LOST);
+    assert_eq!(lost, 0, "pixels of the lost colour without the strip: the check cannot fail");
 }

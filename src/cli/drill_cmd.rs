@@ -121,13 +121,10 @@ pub fn summary(report: &DrillReport) -> String {
     for (name, m) in [("RTO", &report.objectives.rto), ("RPO", &report.objectives.rpo)] {
         text.push_str(&format!("  {name:9}  {:<10}  {:<10}  {}\n", seconds(m.objective_s), measured(m), result(m)));
     }
-    let h = &report.heartbeats;
+    let c = &report.client;
     text.push_str(&format!(
-        "  heartbeats: {} committed on the old primary, {} lost (last committed #{}, last present #{})\n",
-        h.committed,
-        h.lost,
-        h.last_committed_seq.map_or("-".into(), |s| s.to_string()),
-        h.last_present_seq.map_or("-".into(), |s| s.to_string()),
+        "  client writes: {} attempted, {} acknowledged, {} lost, {} split brain\n",
+        c.attempts, c.acknowledged, c.lost_writes, c.split_brain_writes
     ));
     let passed = report.checks.iter().filter(|c| c.passed).count();
     text.push_str(&format!("  checks: {passed} of {} passed\n", report.checks.len()));

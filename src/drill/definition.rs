@@ -31,10 +31,23 @@ pub struct DrillDefinition {
     /// The objectives to judge the drill by (default: the plan's).
     #[serde(default)]
     pub objectives: Option<DrillObjectives>,
-    /// How often the heartbeat writer commits to the primary database (default 100ms). The RPO is
-    /// measured to within one interval.
+    /// How often the synthetic client resolves `api.example.com` and commits one numbered write
+    /// through the region it resolved (default 100ms). RTO and RPO are measured to within one
+    /// interval.
     #[serde(default)]
-    pub heartbeat_interval: Option<HumanDuration>,
+    pub client_interval: Option<HumanDuration>,
+    /// How long the client caches a DNS answer, instead of the record's TTL (an alias record's is
+    /// the target's: 60 s for a load balancer). Resolvers cache, and that is part of the RTO.
+    #[serde(default)]
+    pub client_dns_ttl: Option<HumanDuration>,
+    /// How long the client keeps writing after the failover ends (default 10s): recovery that
+    /// clients see later than that is not seen at all.
+    #[serde(default)]
+    pub client_grace: Option<HumanDuration>,
+    /// Pass even when the old primary acknowledged writes after the promotion (split brain).
+    /// Default false: any split-brain write fails the drill.
+    #[serde(default)]
+    pub allow_split_brain: bool,
     /// Cut the DR database off from the primary this long before the fault (its WAL receiver is
     /// stopped), so the failover has writes to lose: how a drill proves that the RPO measurement
     /// and the objective work. Default: no cut, replication as it is.
@@ -59,6 +72,9 @@ pub enum Fault {
     HealthFail,
     /// The primary region's Kubernetes API answers 503 to everything.
     ApiFail,
+    /// The DR database is cut off from the primary and the primary region's health fails, while
+    /// the old primary database and app stay up and writable.
+    Partition,
 }
 
 impl Fault {
@@ -68,6 +84,7 @@ impl Fault {
             Fault::DatabaseStop => "database_stop",
             Fault::HealthFail => "health_fail",
             Fault::ApiFail => "api_fail",
+            Fault::Partition => "partition",
         }
     }
 
@@ -77,6 +94,10 @@ impl Fault {
             Fault::DatabaseStop => "the primary database stopped hard (pg_ctl stop -m immediate)",
             Fault::HealthFail => "the primary region's health endpoint answered 503",
             Fault::ApiFail => "the primary region's Kubernetes API answered 503 to every call",
+            Fault::Partition => {
+                "the DR database was cut off from the primary and the primary region's health failed; the old \
+                 primary database and app stayed up and writable"
+            }
         }
     }
 }
@@ -100,9 +121,14 @@ fn yes() -> bool {
 }
 
 impl DrillDefinition {
-    /// The heartbeat interval.
-    pub fn heartbeat_interval(&self) -> Duration {
-        self.heartbeat_interval.map_or(Duration::from_millis(100), |d| d.0)
+    /// The client's interval between writes.
+    pub fn client_interval(&self) -> Duration {
+        self.client_interval.map_or(Duration::from_millis(100), |d| d.0)
+    }
+
+    /// How long the client writes after the failover ends.
+    pub fn client_grace(&self) -> Duration {
+        self.client_grace.map_or(Duration::from_secs(10), |d| d.0)
     }
 }
 
@@ -147,7 +173,9 @@ mod tests {
         assert!(d.failback);
         assert_eq!(d.environment, ".drctl/env/env.json");
         assert_eq!(d.objectives.as_ref().unwrap().rpo.unwrap().0, Duration::ZERO);
-        assert_eq!(d.heartbeat_interval(), Duration::from_millis(100));
+        assert_eq!(d.client_interval(), Duration::from_millis(100));
+        assert_eq!(d.client_grace(), Duration::from_secs(10));
+        assert!(d.client_dns_ttl.is_none() && !d.allow_split_brain);
     }
 
     #[test]

@@ -2,7 +2,11 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::report::model::{Measurement, Outcome, RunReport, StepReport};
+use super::definition::DrillDefinition;
+use super::measure::{Attempt, Measured};
+use super::report::model::{
+    ClientReport, ClientWrite, Measurement, Outcome, Provenance, RemediationItem, RunReport, StepReport,
+};
 use crate::engine::state::{RunState, RunView, StepState};
 use crate::plan::StepSpec;
 use crate::plan::graph::Graph;
@@ -74,6 +78,139 @@ fn step_report(view: &RunView, spec: &StepSpec) -> StepReport {
         },
         after: spec.after.clone(),
     }
+}
+
+/// The client's record as the report shows it: the counts, the outage, every attempt's fate.
+pub fn client_report(
+    m: &Measured,
+    attempts: &[Attempt],
+    drill: &DrillDefinition,
+    dns_ttl: String,
+    promoted_at: Option<SystemTime>,
+    final_primary: Option<&str>,
+) -> ClientReport {
+    ClientReport {
+        interval_ms: drill.client_interval().as_millis() as u64,
+        dns_ttl,
+        attempts: m.attempts,
+        acknowledged: m.acknowledged,
+        failed: m.failed,
+        outage_started_at: m.outage_started_at.map(rfc3339),
+        recovered_at: m.recovered_at.map(rfc3339),
+        promoted_at: promoted_at.map(rfc3339),
+        final_primary: final_primary.map(String::from),
+        lost_writes: m.lost.len() as u64,
+        lost_first_at: m.lost_first_at.map(rfc3339),
+        lost_last_at: m.lost_last_at.map(rfc3339),
+        split_brain_writes: m.split_brain.len() as u64,
+        allow_split_brain: drill.allow_split_brain,
+        writes: attempts
+            .iter()
+            .zip(&m.fates)
+            .map(|(a, fate)| ClientWrite {
+                seq: a.seq,
+                at: rfc3339(a.sent_at),
+                region: a.region.clone(),
+                fate: fate.as_str().into(),
+                error: a.result.as_ref().err().cloned(),
+            })
+            .collect(),
+    }
+}
+
+/// How the run's approval was given: the approval step's journaled `method` (or `approved_by`)
+/// when it records one, else `--yes`, which is how a drill runs its plans.
+pub fn approval(view: &RunView, steps: &[StepSpec]) -> String {
+    let recorded =
+        steps.iter().filter(|s| s.step_type == "approval").find_map(|spec| match &view.step(&spec.id)?.state {
+            StepState::Succeeded { outputs, .. } => {
+                let method = outputs.get("method").or_else(|| outputs.get("approved_by"))?;
+                let at = outputs.get("approved_at").map_or_else(String::new, |at| format!(" at {at}"));
+                Some(format!("{method} (journaled by the `{}` step{at})", spec.id))
+            }
+            _ => None,
+        });
+    recorded.unwrap_or_else(|| "`--yes` on the command line: a drill runs its plan unattended".into())
+}
+
+/// What the drill did not do as a clean run would: steps retried, best-effort steps whose target
+/// could not be reached (their `unreachable: true` output), steps that did not succeed.
+pub fn deviations(runs: &[RunReport], unreachable: &[(String, String)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for run in runs {
+        for step in &run.steps {
+            if step.attempts > 1 {
+                found.push(format!("{} step `{}` took {} attempts", run.direction, step.id, step.attempts));
+            }
+            if !matches!(step.state.as_str(), "succeeded" | "already done") {
+                found.push(format!("{} step `{}` {}", run.direction, step.id, step.state));
+            }
+        }
+    }
+    for (direction, id) in unreachable {
+        found.push(format!("{direction} step `{id}` could not reach its target and went on (required: false)"));
+    }
+    found
+}
+
+/// One remediation item per failure, owner and due left blank.
+pub fn remediation(outcome: &Outcome) -> Vec<RemediationItem> {
+    outcome
+        .failures
+        .iter()
+        .map(|failure| RemediationItem { item: failure.clone(), owner: String::new(), due: String::new() })
+        .collect()
+}
+
+/// Steps of a run whose outputs say `unreachable: true` (best-effort fences).
+pub fn unreachable_steps(view: &RunView) -> Vec<(String, String)> {
+    view.steps
+        .iter()
+        .filter(|s| matches!(&s.state, StepState::Succeeded { outputs, .. } if outputs.get("unreachable").is_some_and(|v| v == "true")))
+        .map(|s| (view.direction.to_string(), s.id.clone()))
+        .collect()
+}
+
+/// The provenance: who, which drctl, which files (with SHA-256), which environment inventory.
+pub fn provenance(
+    approval: String,
+    plan: &crate::plan::Plan,
+    drill_file: &std::path::Path,
+    environment_file: &std::path::Path,
+) -> Provenance {
+    let drill_bytes = std::fs::read(drill_file).unwrap_or_default();
+    let inventory = environment_file
+        .parent()
+        .map(|dir| dir.join("inventory.json"))
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| format!("uid {}", current_uid()));
+    Provenance {
+        user,
+        approval,
+        drctl_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: option_env!("DRCTL_GIT_COMMIT").map(String::from),
+        plan_file: plan.path.display().to_string(),
+        plan_sha256: plan.digest.clone(),
+        drill_file: drill_file.display().to_string(),
+        drill_sha256: sha256_hex(&drill_bytes),
+        inventory,
+    }
+}
+
+/// The user id, from `/proc/self` ownership (no unsafe call needed).
+fn current_uid() -> String {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map_or_else(|_| "unknown".into(), |m| m.uid().to_string())
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An objective judged: `measured` against `objective`, with how it was measured.

@@ -1,6 +1,6 @@
-//! One drill, start to finish: the safety fence, heartbeats on the primary database, the fault, the
-//! failover (with the RTO probe running), the RPO from the heartbeats, the failback, the checks, and
-//! the evidence.
+//! One drill, start to finish: the safety fence, the synthetic client writing through the public
+//! name, the fault, the failover (with the DR-readiness probe running), a grace period, the RTO, RPO
+//! and split brain from the client's record, the failback, the checks, and the evidence.
 //!
 //! The plan's runs are `drctl failover` and `drctl failback` child processes with the environment's
 //! variables, so a drill exercises exactly what an operator runs, and each run has its own journal
@@ -11,21 +11,21 @@ use std::time::{Duration, SystemTime};
 
 use tokio::process::Command;
 
+use super::client::{self, Client, ClientSettings};
 use super::definition::{self, DrillDefinition};
 use super::environment::Environment;
 use super::evidence::{self, rfc3339};
-use super::heartbeat::{self, Writer};
+use super::heartbeat;
+use super::measure::{self, Facts, Measured};
 use super::probe::Probe;
-use super::report::model::{
-    CheckReport, DrillReport, FaultReport, HeartbeatReport, ObjectivesReport, RunReport, SCHEMA_VERSION,
-};
+use super::report::model::{CheckReport, DrillReport, FaultReport, ObjectivesReport, RunReport, SCHEMA_VERSION};
 use super::{fence, report, targets};
 use crate::engine::lifecycle::load_run;
 use crate::journal::StateDir;
 use crate::journal::hostname;
 use crate::plan::{Direction, Plan, StepSpec};
 
-/// How long the heartbeats run before the fault, so the primary is under write load when it fails.
+/// How long the client writes before the fault, so the primary is under write load when it fails.
 const WARM_UP: Duration = Duration::from_secs(1);
 
 /// Where a drill reads and writes.
@@ -76,6 +76,8 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     let primary_dsn = environment.variable("PRIMARY_DATABASE_DSN").map_err(DrillError::Invalid)?.to_string();
     let dr_dsn = environment.variable("DR_DATABASE_DSN").map_err(DrillError::Invalid)?.to_string();
     let dr_health = environment.variable("DR_HEALTH_URL").map_err(DrillError::Invalid)?.to_string();
+    let settings = client_settings(&drill, &plan, &environment).map_err(DrillError::Invalid)?;
+    let app_role = environment.variable("APP_DATABASE_ROLE").map_err(DrillError::Invalid)?.to_string();
 
     let started_at = SystemTime::now();
     say(&format!(
@@ -85,7 +87,15 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         drill.fault.as_str(),
         environment.name
     ));
-    let writer = Writer::start(&primary_dsn, drill.heartbeat_interval()).await.map_err(DrillError::Broken)?;
+    client::prepare_table(&primary_dsn, &app_role).await.map_err(DrillError::Broken)?;
+    let http = crate::steps::http_client();
+    say(&format!(
+        "client: one write every {} ms through {} (DNS cached for {})",
+        settings.interval.as_millis(),
+        settings.record,
+        dns_ttl_label(&drill)
+    ));
+    let writer = Client::start(http.clone(), settings.clone());
     tokio::time::sleep(WARM_UP).await;
     if let Some(lag) = drill.replica_lag {
         say(&format!("cutting the DR database off from the primary {lag} before the fault"));
@@ -96,18 +106,37 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     let injected_at = SystemTime::now();
     say(&format!("injecting the fault: {}", drill.fault.describe()));
     action(inject, &environment).await.map_err(DrillError::Broken)?;
-    // The application in the primary region is down from here on: no more writes to lose.
-    let written = writer.stop();
-    let probe = Probe::start(crate::steps::http_client(), dr_health.clone());
+    let probe = Probe::start(http, dr_health.clone());
     let failover = run_plan(&plan_path, Direction::Failover, Some(injected_at), &environment, options).await?;
-
-    let present = heartbeat::last_present(&dr_dsn).await.map_err(DrillError::Broken)?;
     let healthy_at = probe.stop();
-    let rto = healthy_at.map(|t| t.duration_since(injected_at).unwrap_or_default());
-    let (lost, rpo) = heartbeat::loss(written.last, present);
+    say(&format!("the client keeps writing for {} (grace period)", humantime::format_duration(drill.client_grace())));
+    tokio::time::sleep(drill.client_grace()).await;
+    let attempts = writer.stop();
 
     let mut runs = vec![run_report(&options.state_dir, &failover, &plan.failover)?];
+    let failover_view =
+        load_run(&StateDir::new(&options.state_dir), &failover).map_err(|e| DrillError::Broken(e.to_string()))?;
+    let approval = evidence::approval(&failover_view, &plan.failover);
+    let unreachable = evidence::unreachable_steps(&failover_view);
     let failover_ok = runs[0].state == "succeeded";
+    let promoted_at = promotion_time(&runs[0]);
+    let candidates = match failover_ok {
+        true => [(&plan.regions.secondary, &dr_dsn), (&plan.regions.primary, &primary_dsn)],
+        false => [(&plan.regions.primary, &primary_dsn), (&plan.regions.secondary, &dr_dsn)],
+    };
+    let mut final_primary = None;
+    for (region, dsn) in candidates {
+        if client::is_primary(dsn).await {
+            final_primary = Some((region.clone(), client::present(dsn).await.map_err(DrillError::Broken)?));
+            break;
+        }
+    }
+    let present = final_primary.as_ref().map(|(_, p)| p.clone()).unwrap_or_default();
+    let facts =
+        Facts { fault_at: injected_at, promoted_at, old_primary_region: &plan.regions.primary, present: &present };
+    let measured = measure::measure(&attempts, &facts);
+    let dr_ready = healthy_at.map(|t| t.duration_since(injected_at).unwrap_or_default());
+
     if drill.failback && failover_ok {
         say("repairing the primary region");
         action(&environment.actions.repair, &environment).await.map_err(DrillError::Broken)?;
@@ -123,30 +152,43 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     let checks = checks(&drill, &environment, cleanup).await;
 
     let (rto_objective, rpo_objective) = objectives(&drill, &plan);
-    let rto_detail = match healthy_at {
-        Some(_) => format!("from the fault to the first healthy answer of {dr_health} (probed every 50 ms)"),
-        None => format!("the DR region never answered healthy at {dr_health}"),
-    };
-    let rpo_detail = match rpo {
-        Some(_) => format!(
-            "{lost} of {} committed heartbeats (one every {} ms) missing on the new primary",
-            written.committed,
-            drill.heartbeat_interval().as_millis()
-        ),
-        None => "no heartbeat reached the new primary".to_string(),
-    };
+    let final_region = final_primary.as_ref().map(|(region, _)| region.as_str());
     let objectives = ObjectivesReport {
-        rto: evidence::measurement(rto_objective, rto, rto_detail),
-        rpo: evidence::measurement(rpo_objective, rpo, rpo_detail),
+        rto: evidence::measurement(rto_objective, measured.rto, rto_detail(&measured, &settings, &drill)),
+        rpo: evidence::measurement(
+            rpo_objective,
+            final_region.map(|_| measured.rpo),
+            rpo_detail(&measured, final_region),
+        ),
+        dr_ready_s: dr_ready.map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
     };
     let check_triples: Vec<_> = checks.iter().map(|c| (c.name.clone(), c.passed, c.detail.clone())).collect();
-    let outcome = evidence::outcome(&[("RTO", &objectives.rto), ("RPO", &objectives.rpo)], &runs, &check_triples);
+    let mut outcome = evidence::outcome(&[("RTO", &objectives.rto), ("RPO", &objectives.rpo)], &runs, &check_triples);
+    if !measured.split_brain.is_empty() && !drill.allow_split_brain {
+        outcome.passed = false;
+        outcome.failures.insert(
+            0,
+            format!(
+                "split brain: {} writes acknowledged by the old primary ({}) after the DR database was promoted at {}: \
+                 fence the old primary before promoting (pg.fence), or set `allow_split_brain: true`",
+                measured.split_brain.len(),
+                plan.regions.primary,
+                promoted_at.map(rfc3339).unwrap_or_default()
+            ),
+        );
+    }
+    let deviations = evidence::deviations(&runs, &unreachable);
+    let remediation = evidence::remediation(&outcome);
+    let provenance = evidence::provenance(approval, &plan, path, &environment_path);
+    let client_report =
+        evidence::client_report(&measured, &attempts, &drill, dns_ttl_label(&drill), promoted_at, final_region);
     let report = DrillReport {
         schema_version: SCHEMA_VERSION,
         drill: drill.name.clone(),
         plan: plan.name.clone(),
         environment: environment.name.clone(),
         host: hostname(),
+        provenance,
         started_at: rfc3339(started_at),
         finished_at: rfc3339(SystemTime::now()),
         fault: FaultReport {
@@ -155,24 +197,86 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
             injected_at: rfc3339(injected_at),
         },
         objectives,
-        heartbeats: HeartbeatReport {
-            interval_ms: drill.heartbeat_interval().as_millis() as u64,
-            committed: written.committed,
-            last_committed_seq: written.last.map(|b| b.seq),
-            last_committed_at: written.last.map(|b| rfc3339(b.at)),
-            last_present_seq: present.map(|b| b.seq),
-            last_present_at: present.map(|b| rfc3339(b.at)),
-            lost,
-        },
+        client: client_report,
         runs,
         checks,
         outcome,
+        deviations,
+        remediation,
     };
     let stamp: String = humantime::format_rfc3339_seconds(started_at).to_string().replace([':', '-'], "");
     let dir = options.reports_dir.join(&drill.name).join(stamp);
     let files = report::write_all(&report, &dir)
         .map_err(|e| DrillError::Broken(format!("cannot write the reports to {}: {e}", dir.display())))?;
     Ok(Finished { report, files })
+}
+
+/// Step types whose end is the DR database's promotion.
+const PROMOTIONS: &[&str] = &["pg.promote", "aws.rds.promote_replica", "aws.rds.global_failover"];
+
+/// When the failover's promotion step succeeded, to the millisecond the journal's report keeps.
+fn promotion_time(failover: &RunReport) -> Option<SystemTime> {
+    let step = failover.steps.iter().find(|s| PROMOTIONS.contains(&s.step_type.as_str()) && s.state == "succeeded")?;
+    humantime::parse_rfc3339(step.finished_at.as_deref()?).ok()
+}
+
+/// Where the client resolves and writes, from the plan and the environment.
+fn client_settings(drill: &DrillDefinition, plan: &Plan, environment: &Environment) -> Result<ClientSettings, String> {
+    Ok(ClientSettings {
+        interval: drill.client_interval(),
+        dns_ttl: drill.client_dns_ttl.map(|d| d.0),
+        aws_endpoint: environment.variable("AWS_ENDPOINT_URL")?.to_string(),
+        aws_access_key: (
+            environment.variable("AWS_ACCESS_KEY_ID")?.to_string(),
+            environment.variable("AWS_SECRET_ACCESS_KEY")?.to_string(),
+        ),
+        zone_id: environment.variable("API_ZONE_ID")?.to_string(),
+        record: "api.example.com".into(),
+        regions: vec![plan.regions.primary.clone(), plan.regions.secondary.clone()],
+        app_url: environment.variable("API_URL")?.to_string(),
+    })
+}
+
+fn dns_ttl_label(drill: &DrillDefinition) -> String {
+    match drill.client_dns_ttl {
+        Some(ttl) => format!("{ttl} (client_dns_ttl)"),
+        None => format!("the record's TTL ({} s for an alias)", client::ALIAS_TTL.as_secs()),
+    }
+}
+
+fn rto_detail(m: &Measured, settings: &ClientSettings, drill: &DrillDefinition) -> String {
+    let how = format!(
+        "{} resolved from Route53 every {} ms and cached for {}",
+        settings.record,
+        settings.interval.as_millis(),
+        dns_ttl_label(drill)
+    );
+    match (m.rto, m.recovered_at) {
+        (Some(_), Some(at)) => {
+            format!(
+                "from the fault to the first acknowledged client write after the outage (at {}), through {how}",
+                rfc3339(at)
+            )
+        }
+        (Some(_), None) => format!("no client write after the fault failed or was lost, through {how}"),
+        (None, _) => format!("no client write survived after the outage began, through {how}"),
+    }
+}
+
+fn rpo_detail(m: &Measured, final_region: Option<&str>) -> String {
+    let Some(region) = final_region else {
+        return "no database was primary at the end: the lost writes cannot be counted".into();
+    };
+    match (m.lost_first_at, m.lost_last_at) {
+        (Some(first), Some(last)) => format!(
+            "{} acknowledged client writes missing from the final primary ({region}), committed from {} to {}; \
+             measured from the last surviving write before them to the last lost one",
+            m.lost.len(),
+            rfc3339(first),
+            rfc3339(last)
+        ),
+        _ => format!("every acknowledged client write ({}) is present in the final primary ({region})", m.acknowledged),
+    }
 }
 
 /// The objectives the drill is judged by: its own, else the plan's.

@@ -77,13 +77,15 @@ pub fn builtin(services: &Services) -> Registry {
         .register(aws_rds::RestorePointInTime::new(services))
         .register(aws_rds::RestoreSnapshot::new(services))
         .register(aws_rds::GlobalFailover::new(services))
+        .register(aws_rds::Fence::new(services))
         .register(aws_secrets::SecretsRead { aws: services.aws.clone() })
         .register(aws_secrets::SecretsPut { aws: services.aws.clone() })
         .register(aws_secrets::SecretsRestorePrevious { aws: services.aws.clone() })
         .register(aws_secrets::SecretsRotate { aws: services.aws.clone() })
         .register(aws_route53::Route53Upsert { aws: services.aws.clone() })
         .register(pg::Promote::new(services))
-        .register(pg::Check::new(services));
+        .register(pg::Check::new(services))
+        .register(pg::Fence::default());
     k8s::register(&mut registry, services);
     registry
 }

@@ -9,7 +9,7 @@ import time
 import urllib.request
 
 from . import aws, kube, postgres
-from .environment import inventory, load_state, servers
+from .environment import FAULTS, inventory, load_state, servers
 
 HEARTBEAT_TABLE = "drctl_drill_heartbeat"
 
@@ -33,7 +33,27 @@ def inject(directory, fault):
     if fault == "api_fail":
         kube.Cluster(state["kubeconfig"], "primary").fail_everything()
         return "the primary cluster's API answers 503 to every request"
-    raise ValueError(f"unknown fault {fault!r}: database_stop, health_fail or api_fail")
+    if fault == "partition":
+        return partition(state)
+    raise ValueError(f"unknown fault {fault!r}: {', '.join(FAULTS)}")
+
+
+def partition(state):
+    """The network between the regions is cut: the DR database stops receiving WAL from the primary (its
+    primary_conninfo emptied and reloaded, so its WAL receiver stops and does not reconnect) and the
+    primary region's health fails, as seen from outside. The old primary database and its app stay up
+    and writable: clients that still resolve to us-east-1 keep writing there."""
+    pg = servers(state)
+    postgres.psql(pg["dr"].port, "ALTER SYSTEM SET primary_conninfo = ''")
+    postgres.psql(pg["dr"].port, "SELECT pg_reload_conf()")
+    deadline = time.monotonic() + 10
+    while postgres.streaming_from(pg["dr"].port) is not None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the DR database on :{pg['dr'].port} still streams from the primary")
+        time.sleep(0.05)
+    post(f"{state['health_url']}/_env/faults/us-east-1")
+    return (f"the DR database on :{pg['dr'].port} no longer receives WAL from the primary, and the us-east-1 "
+            "health endpoint answers 503; the primary database and app stay up and writable")
 
 
 def clear_faults(state):

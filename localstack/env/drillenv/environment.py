@@ -10,6 +10,9 @@ import urllib.request
 
 from . import aws, kube, postgres, processes
 
+#: The faults `envctl inject` knows (see actions.inject).
+FAULTS = ("database_stop", "health_fail", "api_fail", "partition")
+
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPO = os.path.dirname(os.path.dirname(HERE))
 
@@ -163,6 +166,7 @@ def variables_of(state):
         "PRIMARY_HEALTH_URL": f"{health}/regions/us-east-1/health",
         "DR_HEALTH_URL": f"{health}/regions/us-west-2/health",
         "SLACK_WEBHOOK_URL": f"{health}/hooks/chat",
+        "APP_DATABASE_ROLE": postgres.APP_ROLE,
         "NO_PROXY": "127.0.0.1,localhost",
     }
 
@@ -180,7 +184,7 @@ def describe(directory, state, variables):
             "health": state["health_url"],
         },
         "actions": {
-            "inject": {fault: ctl + ["inject", fault] for fault in ("database_stop", "health_fail", "api_fail")},
+            "inject": {fault: ctl + ["inject", fault] for fault in FAULTS},
             "repair": ctl + ["repair"],
             "restore": ctl + ["restore"],
             "checks": {name: ctl + ["check", name] for name in

@@ -5,6 +5,8 @@ the password. The public endpoint follows DNS: it answers for the region api.exa
 
   GET  /health                      the public endpoint (the region Route53's api record points at)
   GET  /regions/<region>/health     200 {"status": "ok", "region": ...} or 503 with the reason
+  POST /regions/<region>/write      the app's write path ({"seq": N}; see writes.py): 200 {"region", "seq",
+                                    "committed_at_us"} or 503 {"error"}
   POST /hooks/chat                  a Slack-compatible webhook receiver; GET lists the messages
   POST /_env/faults/<region>        makes the region's health fail (the `health_fail` fault)
   DELETE /_env/faults               clears injected faults; GET lists them
@@ -19,6 +21,7 @@ import pg8000.native
 
 from . import aws
 from .kube import Cluster
+from .writes import RegionApp
 
 #: Region → the cluster that runs it, and the load balancer name its DNS alias contains.
 REGIONS = {"us-east-1": "primary", "us-west-2": "dr"}
@@ -28,6 +31,7 @@ class App:
     def __init__(self, env):
         self.env = env
         self.clusters = {region: Cluster(env["kubeconfig"], context) for region, context in REGIONS.items()}
+        self.apps = {region: RegionApp(cluster) for region, cluster in self.clusters.items()}
         self.lock = threading.Lock()
         self.faults = set()
         self.messages = []
@@ -97,6 +101,18 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, {"status": "ok", "region": region})
         self.answer(503, {"status": "unavailable", "region": region, "reason": reason})
 
+    def write(self, region, body):
+        if region not in REGIONS:
+            return self.answer(404, {"error": f"no region {region}; there are {sorted(REGIONS)}"})
+        try:
+            seq = int(json.loads(body or b"{}")["seq"])
+        except (ValueError, KeyError, TypeError):
+            return self.answer(400, {"error": 'send {"seq": N} with N an integer'})
+        ok, result = self.server.app.apps[region].write(seq)
+        if ok:
+            return self.answer(200, {"region": region, "seq": seq, "committed_at_us": result})
+        self.answer(503, {"region": region, "seq": seq, "error": result})
+
     def do_GET(self):
         app, path = self.server.app, self.path.split("?")[0]
         if path == "/health":
@@ -116,6 +132,8 @@ class Handler(BaseHTTPRequestHandler):
         app, path = self.server.app, self.path.split("?")[0]
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        if path.startswith("/regions/") and path.endswith("/write"):
+            return self.write(path.split("/")[2], body)
         if path == "/hooks/chat":
             with app.lock:
                 app.messages.append(json.loads(body or b"{}"))

@@ -77,6 +77,47 @@ fn measurement(objective_s: f64, measured_s: f64, detail: &str) -> Measurement {
     }
 }
 
+/// The client's record: writes every 100 ms from 3.0 s; those from 3.3 s to 4.0 s acknowledged and
+/// lost, refused through us-east-1 from the fault at 4.12 s, then surviving through us-west-2 from
+/// 16.4 s (recovered at 16.42 s: an RTO of 12.3 s).
+fn client() -> ClientReport {
+    let writes: Vec<ClientWrite> = (0..150_u32)
+        .map(|i| {
+            let t = 3.0 + f64::from(i) * 0.1;
+            let (region, fate) = match t {
+                t if t < 3.3 => ("us-east-1", "survived"),
+                t if t < 4.05 => ("us-east-1", "lost"),
+                t if t < 16.35 => ("us-east-1", "failed"),
+                _ => ("us-west-2", "survived"),
+            };
+            ClientWrite {
+                seq: u64::from(i) + 1,
+                at: at(t),
+                region: Some(region.into()),
+                fate: fate.into(),
+                error: (fate == "failed").then(|| "us-east-1: no answer (connection failed)".into()),
+            }
+        })
+        .collect();
+    ClientReport {
+        interval_ms: 100,
+        dns_ttl: "5s (client_dns_ttl)".into(),
+        attempts: 150,
+        acknowledged: 27,
+        failed: 123,
+        outage_started_at: Some(at(4.2)),
+        recovered_at: Some(at(16.42)),
+        promoted_at: Some(at(10.9)),
+        final_primary: Some("us-west-2".into()),
+        lost_writes: 8,
+        lost_first_at: Some(at(3.3)),
+        lost_last_at: Some(at(4.1)),
+        split_brain_writes: 0,
+        allow_split_brain: false,
+        writes,
+    }
+}
+
 /// A drill that passed: RTO 12.3 s against 120 s, RPO 0.8 s against 5 s.
 pub(crate) fn sample() -> DrillReport {
     DrillReport {
@@ -85,6 +126,17 @@ pub(crate) fn sample() -> DrillReport {
         plan: "us-west-2-local".into(),
         environment: "local".into(),
         host: "drill-runner-1".into(),
+        provenance: Provenance {
+            user: "oncall".into(),
+            approval: "`--yes` on the command line: a drill runs its plan unattended".into(),
+            drctl_version: "0.1.0".into(),
+            git_commit: Some("5493c94f00dfeedbeef5493c94f00dfeedbeef00".into()),
+            plan_file: "plans/us-west-2-local.yaml".into(),
+            plan_sha256: "a".repeat(64),
+            drill_file: "drills/us-west-2-monthly.yaml".into(),
+            drill_sha256: "b".repeat(64),
+            inventory: [("route53".to_string(), vec!["example.com. api.example.com. A".to_string()])].into(),
+        },
         started_at: at(0.0),
         finished_at: at(60.0),
         fault: FaultReport {
@@ -93,22 +145,11 @@ pub(crate) fn sample() -> DrillReport {
             injected_at: at(4.12),
         },
         objectives: ObjectivesReport {
-            rto: measurement(120.0, 12.3, "from the fault to the first healthy answer of http://127.0.0.1:8081/health"),
-            rpo: measurement(
-                5.0,
-                0.8,
-                "from the last heartbeat committed on the old primary to the last one present on the new",
-            ),
+            rto: measurement(120.0, 12.3, "from the fault to the first acknowledged client write after the outage"),
+            rpo: measurement(5.0, 0.8, "8 acknowledged client writes missing from the final primary (us-west-2)"),
+            dr_ready_s: Some(6.8),
         },
-        heartbeats: HeartbeatReport {
-            interval_ms: 100,
-            committed: 412,
-            last_committed_seq: Some(412),
-            last_committed_at: Some(at(4.1)),
-            last_present_seq: Some(404),
-            last_present_at: Some(at(3.3)),
-            lost: 8,
-        },
+        client: client(),
         runs: vec![failover(), failback()],
         checks: vec![
             CheckReport {
@@ -119,6 +160,8 @@ pub(crate) fn sample() -> DrillReport {
             CheckReport { name: "nothing left behind".into(), passed: true, detail: "no drill objects remain".into() },
         ],
         outcome: Outcome { passed: true, failures: Vec::new() },
+        deviations: vec!["failover step `promote-db` took 2 attempts".into()],
+        remediation: Vec::new(),
     }
 }
 
@@ -127,14 +170,13 @@ pub(crate) fn sample() -> DrillReport {
 pub(crate) fn sample_failed() -> DrillReport {
     let mut report = sample();
     report.drill = "us-west-2-zero-rpo".into();
-    report.objectives.rpo = measurement(
-        0.0,
-        2.3,
-        "from the last heartbeat committed on the old primary to the last one present on the new",
-    );
-    report.heartbeats.last_present_seq = Some(389);
-    report.heartbeats.last_present_at = Some(at(1.8));
-    report.heartbeats.lost = 23;
+    report.objectives.rpo = measurement(0.0, 2.3, "23 acknowledged client writes missing from the final primary");
+    report.client.lost_writes = 23;
+    report.client.split_brain_writes = 3;
+    for write in &mut report.client.writes[80..83] {
+        write.fate = "split_brain".into();
+        write.error = None;
+    }
     let failback = &mut report.runs[1];
     failback.state = "failed".into();
     failback.rto_s = None;
@@ -156,5 +198,11 @@ pub(crate) fn sample_failed() -> DrillReport {
             "check failed: nothing left behind".into(),
         ],
     };
+    report.remediation = report
+        .outcome
+        .failures
+        .iter()
+        .map(|f| RemediationItem { item: f.clone(), owner: String::new(), due: String::new() })
+        .collect();
     report
 }

@@ -1,11 +1,12 @@
 //! `report.html`: one self-contained page (inline CSS and SVG, no scripts, nothing fetched): the
-//! verdict, the objectives as two cards, the timeline, the runs' steps, heartbeats and checks.
+//! verdict, the objectives as two cards, the client's writes as a strip, the timeline, the runs'
+//! steps, the client's figures and checks.
 
 use std::fmt::Write;
 
-use super::gantt;
-use super::model::{DrillReport, Measurement};
+use super::model::{ClientReport, DrillReport, Measurement};
 use super::text::{clock, clock_ms, column, date, escape, judged, run_title, secs, since_fault, step_state, verdict};
+use super::{gantt, strip};
 
 const STYLE: &str = "
 *{box-sizing:border-box}
@@ -77,7 +78,28 @@ pub fn render(report: &DrillReport) -> String {
         escape(&r.fault.description),
         clock(&r.fault.injected_at)
     );
-    out.push_str("</div>\n<section class=\"timeline\"><h2>Timeline</h2>\n");
+    let p = &r.provenance;
+    let _ = writeln!(
+        out,
+        "</div>\n<p class=\"meta\">{} · run by {} on {} · approval: {} · drctl {}{} · plan {} (SHA-256 {}…)</p>",
+        escape(&super::markdown::dr_ready(r)),
+        escape(&p.user),
+        escape(&r.host),
+        escape(&p.approval),
+        escape(&p.drctl_version),
+        p.git_commit.as_deref().map_or_else(String::new, |c| format!(" ({})", escape(c.get(..12).unwrap_or(c)))),
+        escape(&p.plan_file),
+        p.plan_sha256.get(..12).unwrap_or(&p.plan_sha256)
+    );
+    let strip = strip::render(r);
+    if !strip.is_empty() {
+        let _ = writeln!(
+            out,
+            "<section class=\"timeline\"><h2>Client writes through the public name</h2><div class=\"meta\">one mark per write, \
+             one row per region it resolved to; the shaded band is the outage clients saw</div>\n{strip}</section>"
+        );
+    }
+    out.push_str("<section class=\"timeline\"><h2>Timeline</h2>\n");
     out.push_str(&gantt::render(r));
     out.push_str("</section>\n");
 
@@ -89,7 +111,7 @@ pub fn render(report: &DrillReport) -> String {
         out.push_str("</ul></section>\n");
     }
     for run in &r.runs {
-        let rto = run.rto_s.map_or_else(String::new, |v| format!(" · its own RTO {} s", secs(v)));
+        let rto = run.rto_s.map_or_else(String::new, |v| format!(" · drctl run time to recovery step {} s", secs(v)));
         let _ = writeln!(
             out,
             "<section><h2>{} run <code>{}</code>: <span class=\"state s-{}\">{}</span></h2><div class=\"meta\">started {} UTC{}{}</div>",
@@ -134,24 +156,7 @@ pub fn render(report: &DrillReport) -> String {
     }
 
     out.push_str("<div class=\"grid2\">\n");
-    let h = &r.heartbeats;
-    let beat = |seq: Option<u64>, at: &Option<String>| match (seq, at) {
-        (Some(seq), Some(at)) => format!("#{seq} at {} UTC", clock_ms(at)),
-        (Some(seq), None) => format!("#{seq}"),
-        _ => "none".into(),
-    };
-    let _ = writeln!(
-        out,
-        "<section><h2>Heartbeats</h2><table><tr><td>Interval</td><td class=\"num\">{} ms</td></tr><tr><td>Committed on the old primary</td><td class=\"num\">{}</td></tr>\
-         <tr><td>Last committed</td><td class=\"num\">{}</td></tr><tr><td>Last present on the new primary</td><td class=\"num\">{}</td></tr>\
-         <tr><td>Lost</td><td class=\"num {}\">{}</td></tr></table></section>",
-        h.interval_ms,
-        h.committed,
-        beat(h.last_committed_seq, &h.last_committed_at),
-        beat(h.last_present_seq, &h.last_present_at),
-        if h.lost == 0 { "ok" } else { "bad" },
-        h.lost
-    );
+    client_section(&mut out, &r.client);
     out.push_str("<section><h2>Checks</h2><table>\n");
     for check in &r.checks {
         let (class, word) = if check.passed { ("ok", "passed") } else { ("bad", "failed") };
@@ -167,6 +172,32 @@ pub fn render(report: &DrillReport) -> String {
     }
     out.push_str("</table></section>\n</div>\n</main>\n</body>\n</html>\n");
     out
+}
+
+fn client_section(out: &mut String, c: &ClientReport) {
+    let when = |at: &Option<String>| at.as_deref().map_or_else(|| "—".into(), |at| format!("{} UTC", clock_ms(at)));
+    let class = |n: u64| if n == 0 { "ok" } else { "bad" };
+    let _ = writeln!(
+        out,
+        "<section><h2>Client</h2><table><tr><td>One write every</td><td class=\"num\">{} ms</td></tr>\
+         <tr><td>DNS cached for</td><td class=\"num\">{}</td></tr>\
+         <tr><td>Attempts / acknowledged / failed</td><td class=\"num\">{} / {} / {}</td></tr>\
+         <tr><td>Outage</td><td class=\"num\">{} → {}</td></tr><tr><td>DR database promoted</td><td class=\"num\">{}</td></tr>\
+         <tr><td>Lost (missing from the final primary)</td><td class=\"num {}\">{}</td></tr>\
+         <tr><td>Split brain</td><td class=\"num {}\">{}</td></tr></table></section>",
+        c.interval_ms,
+        escape(&c.dns_ttl),
+        c.attempts,
+        c.acknowledged,
+        c.failed,
+        when(&c.outage_started_at),
+        when(&c.recovered_at),
+        when(&c.promoted_at),
+        class(c.lost_writes),
+        c.lost_writes,
+        class(c.split_brain_writes),
+        c.split_brain_writes
+    );
 }
 
 fn card(out: &mut String, name: &str, what: &str, m: &Measurement) {

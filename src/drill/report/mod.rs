@@ -9,6 +9,7 @@ pub mod junit;
 pub mod markdown;
 pub mod model;
 pub mod postmortem;
+pub mod strip;
 pub mod text;
 
 use std::io::Write;

@@ -6,13 +6,14 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The version of the report's JSON form.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One drill: its fault, both runs, the measured objectives, the checks, and the verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DrillReport {
-    /// The version of this JSON form (1); it changes when a field changes meaning or goes away.
+    /// The version of this JSON form (2: the client's traffic replaced the heartbeats); it changes
+    /// when a field changes meaning or goes away.
     pub schema_version: u32,
     /// The drill's name (from its definition in `drills/`).
     pub drill: String,
@@ -22,6 +23,8 @@ pub struct DrillReport {
     pub environment: String,
     /// The host drctl ran on.
     pub host: String,
+    /// Who ran it, what ran, against what: the evidence's provenance.
+    pub provenance: Provenance,
     /// RFC 3339, UTC.
     pub started_at: String,
     /// RFC 3339, UTC.
@@ -30,21 +33,60 @@ pub struct DrillReport {
     pub fault: FaultReport,
     /// RTO and RPO against the objectives.
     pub objectives: ObjectivesReport,
-    /// The heartbeats that make the RPO a measurement, not an estimate.
-    pub heartbeats: HeartbeatReport,
+    /// The synthetic client's traffic through the public name: what the RTO, the RPO and the
+    /// split-brain count are measured from.
+    pub client: ClientReport,
     /// The failover, then (when the drill fails back) the failback.
     pub runs: Vec<RunReport>,
     /// Checks after the drill: state back on the primary, nothing left behind.
     pub checks: Vec<CheckReport>,
     /// The verdict.
     pub outcome: Outcome,
+    /// Where the drill departed from a clean run: retried steps, best-effort steps that found
+    /// their target unreachable, steps that did not succeed.
+    pub deviations: Vec<String>,
+    /// One item per failed check or objective, for a person to own and date.
+    pub remediation: Vec<RemediationItem>,
+}
+
+/// Who ran the drill, with which drctl, plan and definition, against which environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// The OS user that ran `drctl drill run`.
+    pub user: String,
+    /// How the failover was approved: the approval step's journaled method when it records one,
+    /// else `--yes` (a drill runs its plan unattended).
+    pub approval: String,
+    /// `drctl --version`.
+    pub drctl_version: String,
+    /// The git commit drctl was built from, when built from git.
+    pub git_commit: Option<String>,
+    /// The plan file and the SHA-256 of its bytes.
+    pub plan_file: String,
+    pub plan_sha256: String,
+    /// The drill definition and the SHA-256 of its bytes.
+    pub drill_file: String,
+    pub drill_sha256: String,
+    /// The environment's inventory when the drill started (`inventory.json` next to `env.json`):
+    /// kind → objects.
+    pub inventory: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Something to fix, with an owner and a due date left blank for a person to fill in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemediationItem {
+    pub item: String,
+    pub owner: String,
+    pub due: String,
 }
 
 /// The fault the drill injected.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultReport {
-    /// `database_stop`, `health_fail` or `api_fail`.
+    /// `database_stop`, `health_fail`, `api_fail` or `partition`.
     pub kind: String,
     /// In words: "the primary database (127.0.0.1:5433) stopped hard (pg_ctl stop -m immediate)".
     pub description: String,
@@ -52,14 +94,19 @@ pub struct FaultReport {
     pub injected_at: String,
 }
 
-/// RTO and RPO.
+/// RTO and RPO, as clients lived them, and the secondary figure from the DR region's health.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ObjectivesReport {
-    /// From the fault to the first healthy answer of the DR region's health check.
+    /// The headline RTO: from the fault to the first acknowledged client write after the outage,
+    /// through the public name.
     pub rto: Measurement,
-    /// From the last heartbeat committed on the old primary to the last one present on the new.
+    /// The window of acknowledged client writes missing from the database that is primary at the
+    /// end.
     pub rpo: Measurement,
+    /// "DR ready after X s" (secondary): from the fault to the DR region's first healthy answer to
+    /// its own health endpoint, which clients do not reach before DNS points there.
+    pub dr_ready_s: Option<f64>,
 }
 
 /// One objective and what was measured.
@@ -76,24 +123,55 @@ pub struct Measurement {
     pub detail: String,
 }
 
-/// The heartbeat writer's record.
+/// The synthetic client's record: one write per interval through the public name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct HeartbeatReport {
-    /// How often a heartbeat was committed, in milliseconds.
+pub struct ClientReport {
+    /// The time between two attempts, in milliseconds.
     pub interval_ms: u64,
-    /// Heartbeats the old primary acknowledged as committed.
-    pub committed: u64,
-    /// The sequence number of the last heartbeat committed on the old primary.
-    pub last_committed_seq: Option<u64>,
-    /// Its commit time (RFC 3339, the old primary's clock).
-    pub last_committed_at: Option<String>,
-    /// The sequence number of the last heartbeat present on the new primary after the failover.
-    pub last_present_seq: Option<u64>,
-    /// Its commit time (RFC 3339, the old primary's clock, replicated).
-    pub last_present_at: Option<String>,
-    /// Committed heartbeats missing on the new primary: the data the failover lost.
-    pub lost: u64,
+    /// How long a DNS answer was cached: `5s (client_dns_ttl)` or the record's.
+    pub dns_ttl: String,
+    /// Writes attempted, from before the fault to the grace period's end after the failover.
+    pub attempts: u64,
+    /// Writes an app acknowledged as committed.
+    pub acknowledged: u64,
+    /// Writes refused, unanswered, or not sent (the name did not resolve).
+    pub failed: u64,
+    /// RFC 3339: the first attempt at or after the fault that did not survive.
+    pub outage_started_at: Option<String>,
+    /// RFC 3339: the acknowledgement of the first surviving write after the last one that did not.
+    pub recovered_at: Option<String>,
+    /// RFC 3339: the DR database's promotion (its step's end in the failover journal).
+    pub promoted_at: Option<String>,
+    /// The region whose database was primary at the end, where surviving writes were counted.
+    pub final_primary: Option<String>,
+    /// Acknowledged writes missing from the final primary.
+    pub lost_writes: u64,
+    /// RFC 3339 commit times of the first and the last lost write.
+    pub lost_first_at: Option<String>,
+    pub lost_last_at: Option<String>,
+    /// Writes the old primary acknowledged after the promotion (split brain); part of the lost
+    /// writes when missing.
+    pub split_brain_writes: u64,
+    /// Whether the drill allows split-brain writes (`allow_split_brain`).
+    pub allow_split_brain: bool,
+    /// Every attempt, in order.
+    pub writes: Vec<ClientWrite>,
+}
+
+/// One client attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientWrite {
+    pub seq: u64,
+    /// RFC 3339: when the attempt started.
+    pub at: String,
+    /// The region the public name resolved to.
+    pub region: Option<String>,
+    /// `survived`, `lost`, `split_brain` or `failed`.
+    pub fate: String,
+    /// Why it failed.
+    pub error: Option<String>,
 }
 
 /// One run of the plan.

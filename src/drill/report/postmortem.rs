@@ -5,7 +5,7 @@ use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
 use super::model::DrillReport;
-use super::text::{clock, date, human, run_title, secs, since_fault, time};
+use super::text::{clock_ms, date, human, run_title, secs, since_fault, time};
 
 /// The draft. Deterministic: the same report gives the same text.
 pub fn render(report: &DrillReport) -> String {
@@ -19,11 +19,13 @@ pub fn render(report: &DrillReport) -> String {
     let rpo = r.objectives.rpo.measured_s.map_or_else(|| "not measured".into(), |v| format!("{} s", secs(v)));
     let _ = writeln!(
         out,
-        "**Impact**: RTO {rto} (objective {} s), RPO {rpo} (objective {} s); {} of {} committed heartbeats lost.\n",
+        "**Impact**: RTO {rto} (objective {} s), RPO {rpo} (objective {} s); {} of {} acknowledged client writes \
+         lost, {} of them split brain.\n",
         secs(r.objectives.rto.objective_s),
         secs(r.objectives.rpo.objective_s),
-        r.heartbeats.lost,
-        r.heartbeats.committed
+        r.client.lost_writes,
+        r.client.acknowledged,
+        r.client.split_brain_writes
     );
 
     let _ = writeln!(out, "## Summary\n");
@@ -58,8 +60,10 @@ pub fn render(report: &DrillReport) -> String {
 
     let _ = writeln!(out, "## Resolution\n");
     for run in &r.runs {
-        let finished =
-            run.finished_at.as_deref().map_or_else(|| "did not finish".into(), |f| format!("finished at {}", clock(f)));
+        let finished = run
+            .finished_at
+            .as_deref()
+            .map_or_else(|| "did not finish".into(), |f| format!("finished at {}", clock_ms(f)));
         let failed: Vec<&str> = run.steps.iter().filter(|s| s.state == "failed").map(|s| s.id.as_str()).collect();
         let failed = if failed.is_empty() { String::new() } else { format!("; failed steps: {}", failed.join(", ")) };
         let _ = writeln!(
@@ -67,7 +71,7 @@ pub fn render(report: &DrillReport) -> String {
             "- {} run `{}` started at {}, {finished}: {}{failed}.",
             run_title(run),
             run.run_id,
-            clock(&run.started_at),
+            clock_ms(&run.started_at),
             run.state
         );
     }
@@ -75,21 +79,47 @@ pub fn render(report: &DrillReport) -> String {
         let _ = writeln!(out, "- No run was made.");
     }
 
+    let p = &r.provenance;
+    let _ = writeln!(out, "\n## Evidence\n");
+    let _ = writeln!(out, "- Run by {} on {}; approval: {}", p.user, r.host, p.approval);
+    let commit = p.git_commit.as_deref().map_or_else(String::new, |c| format!(", commit {c}"));
+    let _ = writeln!(out, "- drctl {}{commit}", p.drctl_version);
+    let _ = writeln!(
+        out,
+        "- Plan {} (SHA-256 {}); drill {} (SHA-256 {})",
+        p.plan_file, p.plan_sha256, p.drill_file, p.drill_sha256
+    );
+    let _ = writeln!(out, "- RTO: {}", r.objectives.rto.detail);
+    let _ = writeln!(out, "- RPO: {}", r.objectives.rpo.detail);
+    for deviation in &r.deviations {
+        let _ = writeln!(out, "- Deviation: {deviation}");
+    }
+
     let _ = writeln!(out, "\n## Action Items\n");
-    for failure in &r.outcome.failures {
-        let _ = writeln!(out, "- [ ] {}", failure.replace('\n', " ").replace('<', "\\<"));
+    for item in &r.remediation {
+        let _ = writeln!(
+            out,
+            "- [ ] {} (owner: {}, due: {})",
+            item.item.replace('\n', " ").replace('<', "\\<"),
+            if item.owner.is_empty() { "____" } else { &item.owner },
+            if item.due.is_empty() { "____" } else { &item.due }
+        );
     }
     let _ = writeln!(out, "- [ ] Review this drill's report (report.html, report.md) with the team");
 
     let _ = writeln!(out, "\n## Lessons Learned\n");
     let _ = writeln!(out, "TODO (the team): what went well, what went badly, where we got lucky.");
+    let _ = writeln!(out, "\n## Sign-off\n");
+    for role in ["Drill lead", "Service owner", "Auditor"] {
+        let _ = writeln!(out, "- {role}: ______________________  Date: __________");
+    }
     out
 }
 
-/// From the fault to the DR region's first healthy answer, else to the end of the failover.
+/// The headline RTO (clients' outage), else from the fault to the end of the failover.
 fn duration(r: &DrillReport) -> String {
     if let Some(rto) = r.objectives.rto.measured_s {
-        return format!("{} (from the fault to the DR region's first healthy answer)", human(rto));
+        return format!("{} (from the fault to the first acknowledged client write after the outage)", human(rto));
     }
     let failover = r.runs.iter().find(|run| run.direction == "failover");
     match failover.and_then(|run| since_fault(r, run.finished_at.as_deref())) {
@@ -105,7 +135,7 @@ fn timeline(r: &DrillReport) -> Vec<(SystemTime, String)> {
     let mut events: Vec<(SystemTime, String)> = Vec::new();
     let mut add = |at: Option<&str>, what: String| {
         if let (Some(when), Some(text)) = (time(at), at) {
-            events.push((when, format!("{} - {what}", clock(text))));
+            events.push((when, format!("{} - {what}", clock_ms(text))));
         }
     };
     add(Some(&r.fault.injected_at), format!("Fault injected: {}", r.fault.description));
@@ -131,7 +161,7 @@ fn timeline(r: &DrillReport) -> Vec<(SystemTime, String)> {
             && let (Some(rto), Some(fault)) = (r.objectives.rto.measured_s, time(Some(&r.fault.injected_at)))
         {
             let healthy = humantime::format_rfc3339_millis(fault + Duration::from_secs_f64(rto.max(0.0))).to_string();
-            add(Some(&healthy), format!("DR region healthy (RTO {} s)", secs(rto)));
+            add(Some(&healthy), format!("Clients served again through the public name (RTO {} s)", secs(rto)));
         }
         add(run.finished_at.as_deref(), format!("{title} run finished: {}", run.state));
     }
@@ -152,13 +182,18 @@ mod tests {
             "**Date**: 2026-11-22\n",
             "**Duration**: 12.3 s (from the fault",
             "**Severity**: P3 (drill)\n",
-            "**Impact**: RTO 12.3 s (objective 120 s), RPO 2.3 s (objective 0 s); 23 of 412 committed heartbeats lost.",
+            "**Impact**: RTO 12.3 s (objective 120 s), RPO 2.3 s (objective 0 s); 23 of 27 acknowledged client writes lost, 3 of them split brain.",
             "## Summary\n",
             "## Timeline\n",
             "## Root Cause\n",
             "## Resolution\n",
+            "## Evidence\n",
+            "- Run by oncall on drill-runner-1; approval: `--yes`",
             "## Action Items\n",
+            "- [ ] RPO missed: 2.3 s of writes lost against an objective of 0 s (2.3 s over) (owner: ____, due: ____)",
             "## Lessons Learned\n",
+            "## Sign-off\n",
+            "- Auditor: ______________________  Date: __________",
         ];
         let mut from = 0;
         for section in sections {
@@ -177,11 +212,12 @@ mod tests {
         let text = render(&sample_failed());
         let lines: Vec<&str> =
             text.lines().filter(|l| l.starts_with("- ") && l.as_bytes().get(4) == Some(&b':')).collect();
-        assert!(lines[0].starts_with("- 07:12:04 - Fault injected: the primary database"), "{lines:#?}");
-        assert!(lines.contains(&"- 07:12:16 - DR region healthy (RTO 12.3 s)"), "{lines:#?}");
-        assert!(lines.iter().any(|l| l.starts_with("- 07:12:54 - Failback step notify failed: POST")));
-        assert!(lines.contains(&"- 07:12:57 - Failback run finished: failed"));
-        let clocks: Vec<&str> = lines.iter().map(|l| &l[2..10]).collect();
+        assert!(lines[0].starts_with("- 07:12:04.120 - Fault injected: the primary database"), "{lines:#?}");
+        let served = "- 07:12:16.420 - Clients served again through the public name (RTO 12.3 s)";
+        assert!(lines.contains(&served), "{lines:#?}");
+        assert!(lines.iter().any(|l| l.starts_with("- 07:12:54.400 - Failback step notify failed: POST")));
+        assert!(lines.contains(&"- 07:12:57.200 - Failback run finished: failed"));
+        let clocks: Vec<&str> = lines.iter().map(|l| &l[2..14]).collect();
         assert!(clocks.windows(2).all(|w| w[0] <= w[1]), "{clocks:?}");
         assert!(render(&sample()).contains("The drill passed."));
     }

@@ -3,7 +3,8 @@
 //! - `aws.rds.promote_replica`: promote the DR read replica, refusing to lose more than the RPO;
 //! - `aws.rds.create_replica`: failback re-protection, a cross-region read replica of the DR primary;
 //! - `aws.rds.restore_point_in_time` and `aws.rds.restore_snapshot`: the runbook's restores;
-//! - `aws.rds.global_failover`: Aurora global database failover or switchover.
+//! - `aws.rds.global_failover`: Aurora global database failover or switchover;
+//! - `aws.rds.fence`: the old primary's network boundary closed before the replica is promoted.
 //!
 //! Every step observes before it acts: a resumed or repeated run finds an instance that already
 //! exists (or a replica already promoted) and only waits for it. No step calls the region the run
@@ -37,12 +38,14 @@
 //! the lag is read with CloudWatch's Query protocol instead (module `query`, SigV4-signed, checked
 //! against AWS's documented example). Against AWS the SDK's call is the only one made.
 
+mod fence;
 mod global;
 mod presign;
 mod promote;
 mod replica;
 mod restore;
 
+pub use fence::Fence;
 pub use global::GlobalFailover;
 pub use promote::PromoteReplica;
 pub use replica::CreateReplica;

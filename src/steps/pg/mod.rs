@@ -52,6 +52,7 @@ mod check;
 pub mod connect;
 mod dsn;
 pub(crate) mod errors;
+mod fence;
 mod lag;
 mod probe;
 mod promote;
@@ -62,6 +63,7 @@ pub use auth::AuthKind;
 pub use check::{Check, CheckParams, Role};
 pub use connect::{Auth, IamAuth, connect};
 pub use dsn::{Dsn, has_password, literal_password, redact};
+pub use fence::{Fence, FenceParams};
 pub use promote::{Promote, PromoteParams};
 
 pub(crate) use auth::{StepAuth, check_auth};

@@ -1,0 +1,213 @@
+//! `aws.rds.fence`: the old RDS primary stops accepting new connections before the DR replica is
+//! promoted, so clients that still reach it cannot write data the new primary never gets.
+//!
+//! The mechanism is the instance's network boundary: ModifyDBInstance replaces its VPC security
+//! groups with `security_group`, a group with no inbound rules prepared for this purpose, with
+//! `ApplyImmediately`. It needs no connection to the database (which may be unreachable from the
+//! operator yet reachable from clients in its region), no restart, and only RDS's regional API.
+//! AWS documents that a `VpcSecurityGroupIds` change "is asynchronously applied as soon as
+//! possible" (ModifyDBInstance, RDS API Reference), so the step waits until the instance lists the
+//! fence group as `active` and no other group.
+//!
+//! Its limit: security groups are stateful, and AWS documents that changing a rule does not
+//! immediately interrupt connections it already tracks; they continue until they time out (Amazon
+//! EC2 User Guide, "Security group connection tracking"). Pooled connections of the app therefore
+//! live on until they close, which is why a plan scales the primary app down too where its cluster
+//! answers (`kube.scale` to 0).
+//!
+//! Observation reads the instance: only the fence group, active, means fenced already. With
+//! `required: false`, a region whose RDS API cannot be reached (a timeout, a 5xx) ends the step
+//! with `unreachable: true`, journaled as evidence; a missing instance or a refused call always
+//! fails. Outputs: `fenced`, `unreachable`, and `previous_security_groups` (comma-separated, to
+//! restore on failback).
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_rds::types::DbInstance;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::{Clients, Source, describe_instance};
+use crate::aws::step_error;
+use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::steps::Services;
+
+/// The `aws.rds.fence` step type.
+pub struct Fence {
+    source: Source,
+}
+
+impl Fence {
+    pub fn new(services: &Services) -> Self {
+        Fence { source: Source::Aws(services.aws.clone()) }
+    }
+}
+
+/// `with:` of an `aws.rds.fence` step.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FenceParams {
+    /// The old primary DB instance.
+    pub instance: String,
+    /// Its region (default: the plan's primary region).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The VPC security group with no inbound rules that replaces the instance's groups.
+    pub security_group: String,
+    /// Whether the step fails when the region's RDS API cannot be reached (default true).
+    #[serde(default = "yes")]
+    pub required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl TypedStep for Fence {
+    type Params = FenceParams;
+    const NAME: &'static str = "aws.rds.fence";
+    const SUMMARY: &'static str = "Fences the old RDS primary: its VPC security groups replaced by one with no inbound \
+                                   rules (ModifyDBInstance, ApplyImmediately), waiting until it is active. \
+                                   `required: false` goes on when the region's RDS API cannot be reached.";
+    const OUTPUTS: &'static [&'static str] = &["fenced", "unreachable", "previous_security_groups"];
+
+    fn build(&self, p: FenceParams, context: &BuildContext) -> Box<dyn Step> {
+        Box::new(FenceStep {
+            clients: Clients::new(&self.source, context),
+            region: p.region.unwrap_or_else(|| context.plan.regions.primary.clone()),
+            instance: p.instance,
+            group: p.security_group,
+            required: p.required,
+            previous: Mutex::default(),
+        })
+    }
+}
+
+struct FenceStep {
+    clients: Clients,
+    region: String,
+    instance: String,
+    group: String,
+    required: bool,
+    /// The groups the instance had before this process fenced it.
+    previous: Mutex<Option<Vec<String>>>,
+}
+
+/// The instance's VPC security groups and their status (`active`, `adding`, `removing`).
+fn groups(instance: &DbInstance) -> Vec<(String, String)> {
+    instance
+        .vpc_security_groups()
+        .iter()
+        .map(|g| {
+            (g.vpc_security_group_id().unwrap_or_default().to_string(), g.status().unwrap_or("active").to_string())
+        })
+        .collect()
+}
+
+/// Fenced: the fence group alone, active.
+fn fenced(groups: &[(String, String)], fence: &str) -> bool {
+    matches!(groups, [(id, status)] if id == fence && status == "active")
+}
+
+impl FenceStep {
+    fn outputs(&self, fenced: bool, unreachable: bool) -> Outputs {
+        let previous = self.previous.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default();
+        Outputs::from([
+            ("fenced".into(), fenced.to_string()),
+            ("unreachable".into(), unreachable.to_string()),
+            ("previous_security_groups".into(), previous.join(",")),
+        ])
+    }
+
+    async fn describe(&self) -> Result<DbInstance, StepError> {
+        let rds = self.clients.rds(&self.region).await;
+        describe_instance(&rds, &self.instance, &self.region, "with.instance").await
+    }
+}
+
+#[async_trait]
+impl Step for FenceStep {
+    fn describe(&self) -> String {
+        let best_effort = if self.required { "" } else { " (best effort: skipped when unreachable)" };
+        format!(
+            "fence RDS instance {} in {}: its security groups replaced by {}{best_effort}",
+            self.instance, self.region, self.group
+        )
+    }
+
+    async fn observe(&self, _ctx: &StepContext) -> Result<Observation, StepError> {
+        match self.describe().await {
+            Ok(instance) if fenced(&groups(&instance), &self.group) => Ok(Observation::Done(self.outputs(true, false))),
+            Ok(instance) => {
+                let ids = groups(&instance).into_iter().map(|(id, _)| id).filter(|id| *id != self.group).collect();
+                *self.previous.lock().unwrap_or_else(|e| e.into_inner()) = Some(ids);
+                Ok(Observation::NotDone)
+            }
+            Err(e) if e.is_retryable() && !self.required => {
+                tracing::warn!(
+                    "the old primary's region cannot be reached, so it is not fenced (required: false): {e}"
+                );
+                Ok(Observation::Done(self.outputs(false, true)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
+        let rds = self.clients.rds(&self.region).await;
+        rds.modify_db_instance()
+            .db_instance_identifier(&self.instance)
+            .vpc_security_group_ids(&self.group)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| {
+                step_error(&e, &format!("fence DB instance `{}` in {}", self.instance, self.region), "with")
+            })?;
+        Ok(())
+    }
+
+    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
+        loop {
+            let groups = groups(&self.describe().await?);
+            if fenced(&groups, &self.group) {
+                return Ok(());
+            }
+            let listed: Vec<String> = groups.iter().map(|(id, status)| format!("{id} ({status})")).collect();
+            ctx.waiting_for(format!(
+                "{} to have only {} active (now {})",
+                self.instance,
+                self.group,
+                listed.join(", ")
+            ));
+            ctx.sleep(Duration::from_secs(2)).await;
+        }
+    }
+
+    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+        match fenced(&groups(&self.describe().await?), &self.group) {
+            true => Ok(self.outputs(true, false)),
+            false => Err(StepError::retryable(format!(
+                "{} still has other security groups than {}",
+                self.instance, self.group
+            ))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_fence_group_active_is_fenced() {
+        let g = |list: &[(&str, &str)]| list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+        assert!(fenced(&g(&[("sg-fence", "active")]), "sg-fence"));
+        assert!(!fenced(&g(&[("sg-fence", "adding")]), "sg-fence"));
+        assert!(!fenced(&g(&[("sg-fence", "active"), ("sg-app", "removing")]), "sg-fence"));
+        assert!(!fenced(&g(&[("sg-app", "active")]), "sg-fence"));
+        assert!(!fenced(&[], "sg-fence"));
+    }
+}
