@@ -34,7 +34,7 @@ use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 use super::errors::chain;
-use super::{Dsn, EnvLookup, Target, connect, dsn_from, pg_error, process_env, status};
+use super::{Dsn, EnvLookup, StepAuth, Target, connect_server, dsn_from, pg_error, process_env, status};
 use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// The `pg.fence` step type.
@@ -146,7 +146,8 @@ async fn refuses_writes(client: &Client, target: &Target) -> Result<bool, StepEr
 
 impl FenceStep {
     async fn connect(&self) -> Result<(Client, Target), StepError> {
-        connect(&self.dsn, "old primary", &self.env).await
+        // The old primary is fenced as its DSN authenticates (a superuser); IAM tokens are for the app.
+        connect_server(&self.dsn, "old primary", &self.env, &StepAuth::Dsn).await
     }
 
     fn terminated(&self) -> Option<i64> {
