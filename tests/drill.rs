@@ -100,7 +100,7 @@ fn the_monthly_drill_passes_measures_the_lost_writes_and_leaves_the_primary_as_i
     assert_eq!(provenance["plan_sha256"], sha256("plans/us-west-2-local.yaml"));
     assert_eq!(provenance["drill_sha256"], sha256("drills/us-west-2-monthly.yaml"));
     assert_eq!(provenance["drctl_version"], env!("CARGO_PKG_VERSION"));
-    assert!(provenance["approval"].as_str().unwrap().contains("--yes"), "{provenance}");
+    assert!(provenance["approval"].as_str().unwrap().contains("--yes, by "), "{provenance}");
     assert!(provenance["inventory"]["route53"].as_array().is_some_and(|r| !r.is_empty()), "{provenance}");
     let postmortem = std::fs::read_to_string(reports.join("postmortem.md")).unwrap();
     let fault_clock = &report["fault"]["injected_at"].as_str().unwrap()[11..23];

@@ -237,7 +237,8 @@ fn the_check_step_connects_with_verify_full_and_fails_fast_on_the_wrong_ca() {
     let file = dir.write_plan("tls.yaml", &plan("pg-tls", steps));
     let failover = |dsn: String| {
         let mut command = drctl(&dir);
-        command.args(["failover", "--plan", file.to_str().unwrap(), "--yes"]).env("PG_TLS_DSN", dsn);
+        // The second failover of the plan is a new run on purpose (with another CA).
+        command.args(["failover", "--plan", file.to_str().unwrap(), "--yes", "--new-run"]).env("PG_TLS_DSN", dsn);
         run(command)
     };
     let ca = server.ca.display().to_string();

@@ -289,7 +289,9 @@ fn print_dry_run(plan: &Plan, direction: Direction, registry: &Registry, output:
         Output::Human => {
             crate::outln!(
                 "dry run: {direction} of plan {} ({} → {}); nothing will be changed",
-                plan.name, plan.regions.primary, plan.regions.secondary
+                plan.name,
+                plan.regions.primary,
+                plan.regions.secondary
             );
             let mut wave = usize::MAX;
             for step in &steps {

@@ -110,7 +110,12 @@ fn list(global: &Global, state: &StateDir) -> u8 {
         for r in &rows {
             crate::outln!(
                 "{:width$}  {:9}  {:22}  {:>7}  {:>9}  {}",
-                r.run_id, r.direction, r.state, r.steps, r.rto, r.started
+                r.run_id,
+                r.direction,
+                r.state,
+                r.steps,
+                r.rto,
+                r.started
             );
         }
     }

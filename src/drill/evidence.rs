@@ -124,7 +124,7 @@ pub fn approval(view: &RunView, steps: &[StepSpec]) -> String {
     let recorded =
         steps.iter().filter(|s| s.step_type == "approval").find_map(|spec| match &view.step(&spec.id)?.state {
             StepState::Succeeded { outputs, .. } => {
-                let method = outputs.get("method").or_else(|| outputs.get("approved_by"))?;
+                let method = crate::steps::approval::approval_note(outputs)?;
                 let at = outputs.get("approved_at").map_or_else(String::new, |at| format!(" at {at}"));
                 Some(format!("{method} (journaled by the `{}` step{at})", spec.id))
             }

@@ -141,8 +141,9 @@ fn plan(f: &Fixture, failover: &str) -> Plan {
 }
 
 async fn run(f: &Fixture, plan: &Plan) -> (RunState, super::state::RunView) {
-    let mut active =
-        begin(&f.state, plan, Direction::Failover, f.engine.clock.as_ref(), &RunOptions::default()).unwrap();
+    // Tests run a plan again on purpose (to see what is found in place): each run is a new one.
+    let options = RunOptions { new_run: true, ..RunOptions::default() };
+    let mut active = begin(&f.state, plan, Direction::Failover, f.engine.clock.as_ref(), &options).unwrap();
     let mut never = std::pin::pin!(std::future::pending::<String>());
     let state = f.engine.execute(plan, &mut active.journal, &mut active.view, never.as_mut()).await.unwrap();
     (state, active.view)

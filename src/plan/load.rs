@@ -479,8 +479,7 @@ impl Checker<'_> {
         for e in problems {
             let field = join(with_path, &e.path);
             self.diags.push(
-                Diagnostic::new(e.pos, field, e.message)
-                    .help(format!("see the `{name}` parameters in `drctl plan schema`")),
+                Diagnostic::new(e.pos, field, e.message).help(format!("`drctl explain {name}` lists its parameters")),
             );
         }
         Some(name)

@@ -4,12 +4,12 @@
 
 use std::collections::HashMap;
 
-use super::{OnFailure, StepSpec};
 use super::graph::Graph;
 use super::load::Checker;
 use super::suggest::{closest, nearest};
 use super::template::{self, Reference};
 use super::yaml::{Node, Value};
+use super::{OnFailure, StepSpec};
 
 /// How many unknown `after` names get a "did you mean" search (each compares against every id).
 const SUGGESTION_SEARCHES: usize = 100;

@@ -110,7 +110,12 @@ impl TypedStep for Approval {
         example: r#"
 message: "DNS will point at {{ plan.regions.secondary }}. Promote the DR database?"
 "#,
-        outputs: &[("approved_at", "When the operator approved, RFC 3339 in UTC.")],
+        outputs: &[
+            ("approved_at", "When the operator approved, RFC 3339 in UTC."),
+            ("approved_via", "How: `typed` (the word typed at the prompt) or `--yes` (on the command line)."),
+            ("approved_by", "The OS user who approved (from the user database, not `$USER`)."),
+            ("approved_tty", "The terminal the word was typed on, or `none`."),
+        ],
         failure: "A refusal, or no terminal to ask on without `--yes`, fails the step for good (it is not retried), \
             and with it the run.",
     };

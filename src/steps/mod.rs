@@ -280,6 +280,7 @@ mod tests {
             [
                 "approval",
                 "aws.rds.create_replica",
+                "aws.rds.fence",
                 "aws.rds.global_failover",
                 "aws.rds.promote_replica",
                 "aws.rds.restore_point_in_time",
@@ -302,6 +303,7 @@ mod tests {
                 "kube.write_secret",
                 "notify.webhook",
                 "pg.check",
+                "pg.fence",
                 "pg.promote",
                 "wait",
             ]

@@ -72,6 +72,32 @@ impl TypedStep for Fence {
                                    rules (ModifyDBInstance, ApplyImmediately), waiting until it is active. \
                                    `required: false` goes on when the region's RDS API cannot be reached.";
     const OUTPUTS: &'static [&'static str] = &["fenced", "unreachable", "previous_security_groups"];
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Fences the old RDS primary at the network before its replica is promoted: the instance's VPC \
+            security groups are replaced by `security_group`, a group with no inbound rules created ahead of time in \
+            the instance's VPC (ModifyDBInstance with ApplyImmediately), and the step waits until that group alone is \
+            `active`. It needs only the region's RDS API, not a connection to the database. Security groups are \
+            stateful: connections already open live on until they time out, so a plan also scales the primary app \
+            to 0 where its cluster answers.",
+        example: r#"
+instance: portfolio-primary
+security_group: sg-0fence0000000000
+required: false
+"#,
+        outputs: &[
+            ("fenced", "`true` when only the fence group is active on the instance."),
+            (
+                "unreachable",
+                "`true` when the region's RDS API could not be reached and `required: false` let the run go on.",
+            ),
+            (
+                "previous_security_groups",
+                "The groups the fence replaced, comma-separated, for whoever brings the instance back.",
+            ),
+        ],
+        failure: "A missing instance or a refused call (access denied, an unknown group) fails at once. Throttling \
+            and 5xx answers are retried. An unreachable RDS API fails the step unless `required: false`.",
+    };
 
     fn build(&self, p: FenceParams, context: &BuildContext) -> Box<dyn Step> {
         Box::new(FenceStep {

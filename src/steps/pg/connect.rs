@@ -179,7 +179,8 @@ async fn establish(config: &mut Config, settings: &TlsSettings, target: &Target)
     let connector = tls::connector(settings)
         .map_err(|why| StepError::fatal(format!("cannot connect to {target}: {why} (`{}`)", target.field)))?;
     config.ssl_mode(settings.mode.wire());
-    let budget = config.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT).saturating_add(Duration::from_secs(5));
+    let budget =
+        config.get_connect_timeout().copied().unwrap_or(CONNECT_TIMEOUT).saturating_add(Duration::from_secs(5));
     let mut attempt = tokio::time::timeout(budget, config.connect(connector.clone())).await;
     if settings.mode == SslMode::Prefer && matches!(&attempt, Ok(Err(e)) if tls::is_tls_failure(e)) {
         config.ssl_mode(tokio_postgres::config::SslMode::Disable);

@@ -95,6 +95,28 @@ impl TypedStep for Fence {
                                    application role's sessions are terminated; verified with a write that must \
                                    fail. `required: false` goes on when the server cannot be reached.";
     const OUTPUTS: &'static [&'static str] = &["fenced", "unreachable", "terminated_sessions"];
+    const DOCS: crate::step::StepDocs = crate::step::StepDocs {
+        description: "Stops a self-managed PostgreSQL primary from accepting the application's writes before the \
+            DR database is promoted, so no write lands on both sides (split brain). It first observes: a server \
+            already read-only or in recovery is fenced already. Otherwise it sets `default_transaction_read_only` \
+            with `ALTER SYSTEM` and `pg_reload_conf()`, terminates the open sessions of `app_role` (new sessions \
+            start read-only), and verifies with a write that must fail. With `required: false`, a server that cannot \
+            be reached (it is down: a dead primary needs no fence) lets the run go on, and `unreachable: true` is \
+            journaled as evidence.",
+        example: r#"
+dsn_env: OLD_PRIMARY_ADMIN_DSN
+app_role: portfolio
+required: false
+"#,
+        outputs: &[
+            ("fenced", "`true` when the server now refuses the application's writes; `false` when it was unreachable."),
+            ("unreachable", "`true` when the server could not be reached and `required: false` let the run go on."),
+            ("terminated_sessions", "How many of `app_role`'s sessions were terminated (empty when none were needed)."),
+        ],
+        failure: "A server that answers but refuses (authentication, permissions) always fails the step. A server \
+            that cannot be reached fails it too unless `required: false`. A write that still commits after the fence \
+            fails the step: the primary is not fenced.",
+    };
 
     fn build(&self, params: FenceParams, _context: &BuildContext) -> Box<dyn Step> {
         let f = params.0;
