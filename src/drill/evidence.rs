@@ -142,7 +142,9 @@ pub fn deviations(runs: &[RunReport], unreachable: &[(String, String)]) -> Vec<S
             if step.attempts > 1 {
                 found.push(format!("{} step `{}` took {} attempts", run.direction, step.id, step.attempts));
             }
-            if !matches!(step.state.as_str(), "succeeded" | "already done") {
+            // A passing check is what a clean run does; anything else (failed, continued, skipped,
+            // never started) is a deviation.
+            if !matches!(step.state.as_str(), "succeeded" | "passed" | "already done") {
                 found.push(format!("{} step `{}` {}", run.direction, step.id, step.state));
             }
         }
@@ -275,5 +277,49 @@ mod tests {
             outcome(&[("RTO", &met), ("RPO", &m)], &[], &[("no-leftovers".into(), false, "table left".into())]);
         assert!(!verdict.passed);
         assert_eq!(verdict.failures.len(), 2, "{:?}", verdict.failures);
+    }
+
+    #[test]
+    fn passing_checks_are_no_deviation_but_failures_retries_and_unreachable_targets_are() {
+        let step = |id: &str, state: &str, attempts: u32| StepReport {
+            id: id.into(),
+            name: id.into(),
+            step_type: "http.check".into(),
+            state: state.into(),
+            started_at: None,
+            finished_at: None,
+            duration_s: None,
+            attempts,
+            already_done: false,
+            error: None,
+            continued: false,
+            approval: None,
+            after: Vec::new(),
+        };
+        let run = RunReport {
+            direction: "failover".into(),
+            run_id: "r".into(),
+            state: "succeeded".into(),
+            started_at: String::new(),
+            finished_at: None,
+            rto_s: None,
+            critical_path: Vec::new(),
+            steps: vec![
+                step("probe", "passed", 1),
+                step("change", "succeeded", 1),
+                step("found", "already done", 1),
+                step("flaky", "succeeded", 3),
+                step("hook", "failed", 1),
+            ],
+        };
+        let found = deviations(&[run], &[("failover".into(), "fence".into())]);
+        assert_eq!(
+            found,
+            [
+                "failover step `flaky` took 3 attempts",
+                "failover step `hook` failed",
+                "failover step `fence` could not reach its target and went on (required: false)",
+            ]
+        );
     }
 }
