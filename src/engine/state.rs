@@ -40,6 +40,16 @@ pub enum StepState {
     },
 }
 
+/// The label of a best-effort step (`required: false`) that could not reach its target and let the
+/// run go on: neither "already done" nor "succeeded", since it changed nothing and found nothing.
+pub const WENT_ON_UNREACHABLE: &str = "went on (unreachable)";
+
+/// Whether a step's outputs say it could not reach its target and went on (`unreachable: true`,
+/// the output of the best-effort fence step types).
+pub fn went_on_unreachable(outputs: &Outputs) -> bool {
+    outputs.get("unreachable").is_some_and(|v| v == "true")
+}
+
 impl StepState {
     /// A short name for displays and JSON: `pending`, `running`, `succeeded`...
     pub fn label(&self) -> &'static str {
@@ -49,6 +59,7 @@ impl StepState {
             StepState::Running { acting: true, .. } => "acting",
             StepState::Backoff { .. } => "retrying",
             StepState::Succeeded { passed: true, .. } => "passed",
+            StepState::Succeeded { outputs, .. } if went_on_unreachable(outputs) => WENT_ON_UNREACHABLE,
             StepState::Succeeded { already_done: true, .. } => "already done",
             StepState::Succeeded { .. } => "succeeded",
             StepState::Failed { .. } => "failed",

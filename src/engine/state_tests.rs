@@ -185,3 +185,15 @@ fn replay_rejects_records_that_cannot_happen() {
     assert!(RunView::replay(&unknown_step).is_err());
     assert!(RunView::replay(&[entry(1, 0, Record::RunInterrupted { reason: "x".into() })]).is_err());
 }
+
+#[test]
+fn a_best_effort_step_that_could_not_reach_its_target_reads_went_on_not_already_done() {
+    let outputs = |unreachable: &str| {
+        [("fenced".to_string(), "false".to_string()), ("unreachable".to_string(), unreachable.to_string())]
+            .into_iter()
+            .collect::<crate::step::Outputs>()
+    };
+    let state = |outputs| StepState::Succeeded { outputs, already_done: true, passed: false };
+    assert_eq!(state(outputs("true")).label(), "went on (unreachable)");
+    assert_eq!(state(outputs("false")).label(), "already done");
+}

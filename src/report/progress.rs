@@ -122,7 +122,11 @@ impl Reporter for Progress {
             Event::StepSucceeded { step, already_done, passed, elapsed_ms, outputs, .. } => {
                 self.end_bar(step);
                 let took = human_duration(Duration::from_millis(*elapsed_ms));
-                let mut note = success_note(*passed, *already_done, &took);
+                let mut note = if crate::engine::state::went_on_unreachable(outputs) {
+                    format!("{took} (went on: its target could not be reached, and the step has required: false)")
+                } else {
+                    success_note(*passed, *already_done, &took)
+                };
                 if let Some(latency) = outputs.get("latency_ms") {
                     note.push_str(&format!(" (answered in {latency}ms)"));
                 }
