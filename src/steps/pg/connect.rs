@@ -93,11 +93,12 @@ pub(crate) async fn open(
         ))
     })?;
     let env_suffix = env_name.map(|name| format!(" (${name})")).unwrap_or_default();
-    let target = Target::new(role, format!("{}{env_suffix}", config_label(&config)), field, &config);
     let settings = match auth {
         Auth::Dsn => settings,
         Auth::Iam(iam) => authenticate_with_iam(&mut config, settings, iam, &source).await?,
     };
+    // After the IAM token went in as the password: messages scrub it like any password.
+    let target = Target::new(role, format!("{}{env_suffix}", config_label(&config)), field, &config);
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
