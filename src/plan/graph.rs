@@ -17,13 +17,18 @@ impl Graph {
     /// Resolves `after` names; unknown names are skipped (validation reports them).
     pub fn of(steps: &[StepSpec]) -> Graph {
         let index: HashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
-        let deps = steps
-            .iter()
+        Graph::resolve(&index, steps.iter().map(|s| s.after.as_slice()))
+    }
+
+    /// Resolves each step's `after` (in list order) through `index`, the step ids' positions.
+    /// Unknown names are skipped (validation reports them), and so is a step naming itself, which
+    /// validation reports as such rather than as a cycle.
+    pub fn resolve<'a>(index: &HashMap<&str, usize>, afters: impl Iterator<Item = &'a [String]>) -> Graph {
+        let deps = afters
             .enumerate()
-            .map(|(i, s)| {
-                // A step naming itself is reported as such by validation, not as a cycle.
+            .map(|(i, after)| {
                 let mut d: Vec<usize> =
-                    s.after.iter().filter_map(|a| index.get(a.as_str()).copied()).filter(|&d| d != i).collect();
+                    after.iter().filter_map(|a| index.get(a.as_str()).copied()).filter(|&d| d != i).collect();
                 d.sort_unstable();
                 d.dedup();
                 d

@@ -53,20 +53,7 @@ impl Listed<'_> {
     }
 
     fn graph(&self, index: &HashMap<&str, usize>) -> Graph {
-        let deps = self
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, (_, s))| {
-                // A step naming itself is reported as such, not as a cycle.
-                let mut d: Vec<usize> =
-                    s.after.iter().filter_map(|a| index.get(a.as_str()).copied()).filter(|&d| d != i).collect();
-                d.sort_unstable();
-                d.dedup();
-                d
-            })
-            .collect();
-        Graph { deps }
+        Graph::resolve(index, self.steps.iter().map(|(_, s)| s.after.as_slice()))
     }
 
     /// `after` entries that name the step itself or no step of the list.
