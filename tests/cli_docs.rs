@@ -82,17 +82,7 @@ fn the_demo_runs_the_drctl_it_is_given() {
 #[test]
 fn the_drill_script_says_what_each_phase_is_doing_before_it_starts() {
     let dir = TestDir::new("drill-phases");
-    let mut drill = Command::new(repo().join("localstack/drill.sh"));
-    drill
-        .arg("no-such-drill")
-        .env("DRCTL", env!("CARGO_BIN_EXE_drctl"))
-        .env("DRCTL_STATE_DIR", dir.state())
-        .env("DRCTL_ENV_DIR", dir.path().join("env"))
-        .env("CI", "1")
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env_remove("RUST_LOG")
-        .env_remove("KUBECONFIG")
-        .env_remove("AWS_ENDPOINT_URL");
+    let drill = support::drill_script(&dir, "no-such-drill");
     let out = run(drill);
     assert_eq!(out.code(), Some(3), "drctl refuses the unknown drill\n{out}");
     let at = |text: &str| out.stderr.find(text).unwrap_or_else(|| panic!("stderr says `{text}`\n{out}"));

@@ -12,18 +12,7 @@ use support::{TestDir, drctl, run};
 
 /// `localstack/drill.sh DRILL` with this build of drctl and state and environment in `dir`.
 fn drill(dir: &TestDir, name: &str) -> support::Out {
-    let mut command = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("localstack/drill.sh"));
-    command
-        .arg(name)
-        .env("DRCTL", env!("CARGO_BIN_EXE_drctl"))
-        .env("DRCTL_STATE_DIR", dir.state())
-        .env("DRCTL_ENV_DIR", dir.path().join("env"))
-        .env("CI", "1")
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env_remove("RUST_LOG")
-        .env_remove("KUBECONFIG")
-        .env_remove("AWS_ENDPOINT_URL");
-    run(command)
+    run(support::drill_script(dir, name))
 }
 
 /// The report of the one drill run under `dir`.

@@ -6,26 +6,13 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
-
 use support::{TestDir, run};
 
 #[test]
 fn the_tls_drill_passes_with_every_database_connection_verified() {
     let dir = TestDir::new("drill-tls");
-    let mut command = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("localstack/drill.sh"));
-    command
-        .arg("us-west-2-tls")
-        .env("DRCTL", env!("CARGO_BIN_EXE_drctl"))
-        .env("DRCTL_STATE_DIR", dir.state())
-        .env("DRCTL_ENV_DIR", dir.path().join("env"))
-        .env("DRCTL_ENV_PG_TLS", "1")
-        .env("CI", "1")
-        .env("NO_PROXY", "127.0.0.1,localhost")
-        .env_remove("RUST_LOG")
-        .env_remove("KUBECONFIG")
-        .env_remove("AWS_ENDPOINT_URL");
+    let mut command = support::drill_script(&dir, "us-west-2-tls");
+    command.env("DRCTL_ENV_PG_TLS", "1");
     let out = run(command);
     out.expect_code(0, "the TLS drill passes");
     let all = out.all();

@@ -507,6 +507,23 @@ fn describe(command: &Command) -> String {
     text
 }
 
+/// `localstack/drill.sh DRILL` (the README's drill command) with this build of drctl, its state and
+/// environment in `dir`, and nothing from the caller's environment that could point it elsewhere.
+pub fn drill_script(dir: &TestDir, drill: &str) -> Command {
+    let mut command = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("localstack/drill.sh"));
+    command
+        .arg(drill)
+        .env("DRCTL", env!("CARGO_BIN_EXE_drctl"))
+        .env("DRCTL_STATE_DIR", dir.state())
+        .env("DRCTL_ENV_DIR", dir.path().join("env"))
+        .env("CI", "1")
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        .env_remove("RUST_LOG")
+        .env_remove("KUBECONFIG")
+        .env_remove("AWS_ENDPOINT_URL");
+    command
+}
+
 /// Runs a command to completion.
 pub fn run(mut command: Command) -> Out {
     let text = describe(&command);
