@@ -24,6 +24,15 @@ use aws_sdk_secretsmanager::Client;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
+/// What `drctl explain` says of the outputs of a step that makes a new AWSCURRENT version (put
+/// and rotate declare the same outputs).
+const NEW_VERSION_OUTPUTS: &[(&str, &str)] = &[
+    ("version_id", "The id of the version now AWSCURRENT."),
+    ("previous_version_id", "The version that was current before, now AWSPREVIOUS."),
+    ("secret_ref", "A reference to the new version, `secretsmanager://REGION/ID?version=V`, never the value."),
+    ("arn", "The secret's ARN."),
+];
+
 pub use put::{PutParams, SecretsPut};
 pub use read::{ReadParams, SecretsRead};
 pub use reference::SecretRef;

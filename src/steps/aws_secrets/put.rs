@@ -87,12 +87,7 @@ secret_id: app/database-url
 json:
   DATABASE_URL: "postgres://app:${secret:password}@{{ steps.promote.outputs.endpoint }}/app"
 "#,
-        outputs: &[
-            ("version_id", "The id of the version now AWSCURRENT."),
-            ("previous_version_id", "The version that was current before, now AWSPREVIOUS."),
-            ("secret_ref", "A reference to the new version, `secretsmanager://REGION/ID?version=V`, never the value."),
-            ("arn", "The secret's ARN."),
-        ],
+        outputs: super::NEW_VERSION_OUTPUTS,
         failure: crate::aws::STEP_FAILURES,
     };
     type Params = PutParams;

@@ -50,12 +50,7 @@ impl TypedStep for SecretsRotate {
 secret_id: app/database
 interval: 10s
 "#,
-        outputs: &[
-            ("version_id", "The id of the version now AWSCURRENT."),
-            ("previous_version_id", "The version that was current before, now AWSPREVIOUS."),
-            ("secret_ref", "A reference to the new version, `secretsmanager://REGION/ID?version=V`, never the value."),
-            ("arn", "The secret's ARN."),
-        ],
+        outputs: super::NEW_VERSION_OUTPUTS,
         failure: crate::aws::STEP_FAILURES,
     };
     type Params = RotateParams;
