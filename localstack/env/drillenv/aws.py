@@ -42,7 +42,7 @@ def seed(endpoint, database_url, app_password):
     fingerprint)."""
     route53 = client(endpoint, "route53")
     zone_id = route53.create_hosted_zone(Name=ZONE, CallerReference="drctl-env")["HostedZone"]["Id"].split("/")[-1]
-    route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
+    route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Comment": RESET_TAG["Key"], "Changes": [
         {"Action": "UPSERT", "ResourceRecordSet": {"Name": RECORD, "Type": "A", "AliasTarget": PRIMARY_ALIAS}},
         {"Action": "UPSERT", "ResourceRecordSet": {"Name": f"status.{ZONE}", "Type": "CNAME", "TTL": 60,
                                                    "ResourceRecords": [{"Value": "status.example.net"}]}},

@@ -214,6 +214,12 @@ def install(path):
     RDSBackend.modify_db_instance = modify_db_instance
     RDSBackend.delete_db_instance = delete_db_instance
 
+    if backing.delays.profile:
+        from . import cloud_delays
+        cloud_delays.install(backing.delays)
+        log(f"latency profile at time scale {backing.delays.scale}"
+            + (f", sampled with seed {backing.delays.seed}" if backing.delays.seed is not None else ", p50"))
+
     from . import lag
     threading.Thread(target=lag.publish_forever, args=(backing, rds_backends, ACCOUNT), daemon=True).start()
     return backing

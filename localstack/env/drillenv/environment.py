@@ -114,7 +114,8 @@ def up(directory, profile=None, time_scale=None, seed=None):
     kube_log = os.path.join(logs, "kube-emulator.log")
     state["pids"]["kube"] = processes.spawn(
         [sys.executable, os.path.join(REPO, "localstack/kube/emulator"), "--cluster", "primary", "--cluster", "dr",
-         "--kubeconfig", state["kubeconfig"], "--rollout-delay", "0.3", *seeds], kube_log)
+         "--kubeconfig", state["kubeconfig"], "--rollout-delay", "0.3", *seeds, *kube_latency(directory, state)],
+        kube_log)
     save(state_path, state)
     processes.wait_for("the Kubernetes API emulator", lambda: os.path.exists(state["kubeconfig"]),
                        pid=state["pids"]["kube"], log_path=kube_log)
@@ -142,6 +143,8 @@ def up(directory, profile=None, time_scale=None, seed=None):
                        log_path=health_log)
     say(f"health endpoints on {state['health_url']} (us-east-1 healthy, us-west-2 a read-only standby)")
 
+    if settings["delays_log"]:
+        save(settings["delays_log"], "")  # what `up` itself waited for is not the drill's
     save(os.path.join(directory, "inventory.json"), inventory(state))
     variables = variables_of(state)
     save(os.path.join(directory, "env.json"), describe(directory, state, variables))
@@ -165,6 +168,17 @@ def backing_config(state):
         "seed": settings["seed"],
         "delays_log": settings["delays_log"],
     }
+
+
+def kube_latency(directory, state):
+    """The Kubernetes emulator's `--latency FILE` (pods ready after the profile's `kube.pod_ready`),
+    or nothing without a profile."""
+    if not state["latency"]["profile"]:
+        return []
+    path = os.path.join(directory, "kube-latency.json")
+    save(path, {k: v for k, v in backing_config(state).items()
+                if k in ("profile", "time_scale", "seed", "delays_log")})
+    return ["--latency", path]
 
 
 def start_aws(state, logs, directory):
