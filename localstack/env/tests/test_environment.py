@@ -15,7 +15,7 @@ import boto3
 import helpers  # noqa: F401
 import warnings
 
-from drillenv import actions, aws, environment, postgres
+from drillenv import actions, aws, environment, kube, postgres
 
 #: p50 = p95 = 1 s at scale 1 (0.6 s for pods, faster), so each delay is measurable and deterministic.
 PROFILE = """name: test
@@ -91,6 +91,25 @@ class EnvironmentTest(unittest.TestCase):
     def delays(self, operation):
         with open(self.env["delays_log"]) as f:
             return [json.loads(line) for line in f if json.loads(line)["operation"] == operation]
+
+    def test_a_scale_up_waits_the_profiles_pod_readiness(self):
+        cluster = kube.Cluster(self.state["kubeconfig"], "dr")
+        path = f"/apis/apps/v1/namespaces/{kube.NAMESPACE}/deployments/{kube.APP}"
+
+        def scale(replicas):
+            deployment = cluster.deployment()
+            deployment["spec"]["replicas"] = replicas
+            self.assertEqual(cluster.call("PUT", path, deployment)[0], 200)
+
+        started = time.monotonic()
+        scale(2)
+        self.wait("2 ready pods", lambda: (cluster.deployment().get("status") or {}).get("readyReplicas") == 2)
+        self.assertGreaterEqual(time.monotonic() - started, 0.6)
+        (logged,) = self.delays("kube.pod_ready")
+        self.assertEqual(logged["delay_s"], 0.6)
+        self.assertTrue(logged["resource"].startswith(f"dr/{kube.NAMESPACE}/{kube.APP}-"), logged["resource"])
+        scale(1)
+        self.wait("1 ready pod", lambda: (cluster.deployment().get("status") or {}).get("readyReplicas") == 1)
 
     def test_the_rds_lifecycle_of_a_drill(self):
         pg = self.state["pg"]
