@@ -6,9 +6,6 @@
 # and writes the evidence. The environment is torn down at the end.
 #
 #   localstack/drill.sh [DRILL]      # default us-west-2-monthly (drills/us-west-2-monthly.yaml)
-#   localstack/drill.sh --aws localstack [DRILL]            # Route53, Secrets Manager, CloudWatch on LocalStack
-#   localstack/drill.sh --profile drills/profiles/aws-typical.yaml --time-scale 0.02 [--seed N] [DRILL]
-#                                    # cloud-realistic timing (localstack/env/README.md)
 #
 # DRCTL (a drctl binary; default: build target/debug/drctl), DRCTL_STATE_DIR (default .drctl) and
 # DRCTL_ENV_DIR (default $DRCTL_STATE_DIR/env) can be set. Exit code: drctl drill's (0 passed,
@@ -18,14 +15,6 @@
 # run builds drctl and installs the environment, and is quiet for minutes otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-up_args=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --aws|--profile|--time-scale|--seed) up_args+=("$1" "$2"); shift 2 ;;
-    -*) echo "drill.sh: unknown option $1 (see the top of $0)" >&2; exit 2 ;;
-    *) break ;;
-  esac
-done
 drill="${1:-us-west-2-monthly}"
 say() { echo "drill.sh: $*" >&2; }
 if [ -z "${DRCTL:-}" ]; then
@@ -37,7 +26,7 @@ export DRCTL_STATE_DIR="${DRCTL_STATE_DIR:-.drctl}"
 env_dir="${DRCTL_ENV_DIR:-$DRCTL_STATE_DIR/env}"
 
 say "installing what the environment lacks (PostgreSQL from Debian's packages, moto in .venv: about a minute the first time), then starting it in $env_dir"
-localstack/env/up --dir "$env_dir" "${up_args[@]}"
+localstack/env/up --dir "$env_dir"
 trap 'say "stopping the environment in $env_dir"; localstack/env/down --dir "$env_dir"' EXIT
 say "running the drill $drill with $DRCTL (state in $DRCTL_STATE_DIR)"
 "$DRCTL" drill run "$drill" --environment "$env_dir/env.json"

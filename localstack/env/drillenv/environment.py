@@ -191,8 +191,10 @@ def kube_latency(directory, state):
     if not state["latency"]["profile"]:
         return []
     path = os.path.join(directory, "kube-latency.json")
-    save(path, {k: v for k, v in backing_config(state).items()
-                if k in ("profile", "time_scale", "seed", "delays_log")})
+    settings = {k: v for k, v in backing_config(state).items() if k in ("profile", "time_scale", "seed", "delays_log")}
+    if settings["seed"] is not None:
+        settings["seed"] += 1  # its own stream of draws, not a copy of moto's
+    save(path, settings)
     return ["--latency", path]
 
 
