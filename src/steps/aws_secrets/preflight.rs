@@ -1,0 +1,54 @@
+//! What the Secrets Manager steps' `preflight` checks, read-only (DescribeSecret): the secret
+//! exists in its region, and has what the step will use.
+
+use super::{AWSPREVIOUS, Secrets, describe};
+use crate::step::Finding;
+
+/// What a step needs of the secret beyond existing.
+pub(super) enum Need {
+    /// Only that it exists (`read`, `put` without `create_if_missing`, `rotate`).
+    Exists,
+    /// `put` with `create_if_missing`: absence is fine.
+    MayBeCreated,
+    /// `restore_previous`: a version labelled AWSPREVIOUS (unless a version is named).
+    Previous,
+}
+
+/// DescribeSecret and what it says of `need`.
+pub(super) async fn secret(secrets: &Secrets, secret_id: &str, need: Need) -> Vec<Finding> {
+    let region = &secrets.region;
+    let described = describe(secrets.client().await, secret_id, region).await;
+    let missing =
+        |e: &crate::step::StepError| e.message.contains("ResourceNotFound") || e.message.contains("does not exist");
+    match (described, need) {
+        (Ok(_), Need::MayBeCreated | Need::Exists) => {
+            vec![Finding::ok("secret_exists", format!("secret `{secret_id}` exists in {region}"))]
+        }
+        (Ok(d), Need::Previous) => {
+            let exists = Finding::ok("secret_exists", format!("secret `{secret_id}` exists in {region}"));
+            let previous = match d.holder(AWSPREVIOUS) {
+                Some(v) => Finding::ok("secret_previous", format!("secret `{secret_id}` has a previous version ({v})")),
+                None => Finding::warning(
+                    "secret_previous",
+                    format!("secret `{secret_id}` in {region} has no AWSPREVIOUS version to restore yet"),
+                    "expected before the failover has written a new value; after one, find out who removed the label",
+                ),
+            };
+            vec![exists, previous]
+        }
+        (Err(e), Need::MayBeCreated) if missing(&e) => vec![Finding::ok(
+            "secret_exists",
+            format!("secret `{secret_id}` does not exist in {region}; the step creates it (`create_if_missing`)"),
+        )],
+        (Err(e), _) => {
+            let fix = if missing(&e) {
+                format!(
+                    "create secret `{secret_id}` in {region} (or restore it: it may be scheduled for deletion), or fix `with.secret_id`"
+                )
+            } else {
+                "check the credentials and the IAM permission secretsmanager:DescribeSecret".to_string()
+            };
+            vec![Finding::problem("secret_exists", e.message, fix)]
+        }
+    }
+}
