@@ -17,7 +17,22 @@ pub(super) enum Need {
 /// DescribeSecret and what it says of `need`.
 pub(super) async fn secret(secrets: &Secrets, secret_id: &str, need: Need) -> Vec<Finding> {
     let region = &secrets.region;
-    let described = describe(secrets.client().await, secret_id, region).await;
+    let client = secrets.client().await;
+    let described = describe(client, secret_id, region).await;
+    // A secret scheduled for deletion still describes, but every write to it fails.
+    if described.is_ok()
+        && let Ok(output) = client.describe_secret().secret_id(secret_id).send().await
+        && let Some(deleted) = output.deleted_date()
+    {
+        return vec![Finding::problem(
+            "secret_exists",
+            format!("secret `{secret_id}` in {region} is scheduled for deletion (on {deleted}): writes to it fail"),
+            format!(
+                "restore it (`aws secretsmanager restore-secret --secret-id {secret_id} --region {region}`), or \
+                 recreate it"
+            ),
+        )];
+    }
     let missing =
         |e: &crate::step::StepError| e.message.contains("ResourceNotFound") || e.message.contains("does not exist");
     match (described, need) {
