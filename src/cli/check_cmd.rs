@@ -201,3 +201,48 @@ async fn answer_scrapes(listener: tokio::net::TcpListener, latest: Arc<Mutex<Str
         });
     }
 }
+
+/// `failover --dry-run`'s preflight: the same checks as `drctl check` of that direction (without
+/// the drill age). Prints what is not ok and a verdict; whether the run could succeed.
+pub async fn dry_run_preflight(
+    global: &Global,
+    plan: &Plan,
+    direction: Direction,
+    registry: &Registry,
+    endpoint_url: Option<String>,
+) -> bool {
+    let options = Options {
+        directions: vec![direction],
+        reports_root: global.state_dir.join("drills"),
+        state_dir: global.state_dir.clone(),
+        max_drill_age: None,
+        endpoint_url,
+    };
+    let report = readiness::check(plan, registry, &options).await;
+    let ready = report.ready(false);
+    match global.output {
+        Output::Json => {
+            crate::outln!("{}", serde_json::json!({ "event": "preflight", "report": render::json(&report, false) }))
+        }
+        Output::Human => {
+            crate::outln!("preflight (read-only, the checks of `drctl check --direction {direction}`):");
+            crate::out!("{}", render::table(&report, false, false));
+            if ready {
+                crate::outln!("preflight: ready");
+            } else {
+                crate::outln!(
+                    "preflight: NOT READY: the run could not succeed as things stand; fix the problems above"
+                );
+            }
+        }
+    }
+    ready
+}
+
+/// The unset variables step `step_id` names, as one message ("" when all are set): a dry run shows
+/// them as errors instead of rendering `<env.NAME>` into the step's description.
+pub fn unset_variables(plan: &Plan, direction: Direction, step_id: &str) -> String {
+    let Some(spec) = plan.steps(direction).iter().find(|s| s.id == step_id) else { return String::new() };
+    let unset = readiness::steps::unset_variables(&spec.with);
+    unset.iter().map(|f| f.message.as_str()).collect::<Vec<_>>().join("; ")
+}

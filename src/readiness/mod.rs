@@ -7,7 +7,7 @@
 pub mod metrics;
 pub mod plan_checks;
 pub mod render;
-mod steps;
+pub mod steps;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
