@@ -8,6 +8,8 @@ pub mod metrics;
 pub mod plan_checks;
 pub mod render;
 pub mod steps;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -48,6 +50,8 @@ pub struct Item {
     pub step: String,
     /// The step's type (empty for plan-level findings).
     pub step_type: String,
+    /// How long the step's checks took (the plan's checks: all of them together), in seconds.
+    pub duration_s: f64,
     #[serde(flatten)]
     pub finding: Finding,
 }
@@ -101,7 +105,13 @@ impl Report {
 /// direction's steps in plan order.
 pub async fn check(plan: &Plan, registry: &Registry, options: &Options) -> Report {
     let started = Instant::now();
-    let plan_level = plan_checks::all(plan, options);
+    let plan_level = async {
+        let started = Instant::now();
+        let mut items = plan_checks::all(plan, options).await;
+        let duration_s = started.elapsed().as_secs_f64();
+        items.iter_mut().for_each(|i| i.duration_s = duration_s);
+        items
+    };
     let per_step = options.directions.iter().map(|&d| steps::all(plan, d, registry));
     let (plan_items, step_items) = futures::join!(plan_level, join_all(per_step));
     let mut items = plan_items;

@@ -41,7 +41,7 @@ pub async fn all(plan: &Plan, options: &Options) -> Vec<Item> {
 }
 
 fn item(direction: &str, finding: Finding) -> Item {
-    Item { direction: direction.into(), step: PLAN_STEP.into(), step_type: String::new(), finding }
+    Item { direction: direction.into(), step: PLAN_STEP.into(), step_type: String::new(), duration_s: 0.0, finding }
 }
 
 /// STS GetCallerIdentity in `region` with the plan's AWS settings.
