@@ -21,8 +21,10 @@ const ALIAS_TTL: Duration = Duration::from_secs(60);
 
 /// Every plan-level check, concurrently.
 pub async fn all(plan: &Plan, options: &Options) -> Vec<Item> {
-    let regions = [&plan.regions.primary, &plan.regions.secondary];
-    let credentials = futures::future::join_all(regions.iter().map(|r| credentials(plan, options, r)));
+    // Credentials matter only to a plan that talks to AWS in the directions checked.
+    let uses_aws = options.directions.iter().any(|&d| plan.steps(d).iter().any(|s| s.step_type.starts_with("aws.")));
+    let regions = if uses_aws { vec![&plan.regions.primary, &plan.regions.secondary] } else { Vec::new() };
+    let credentials = futures::future::join_all(regions.into_iter().map(|r| credentials(plan, options, r)));
     let contexts = kube_contexts(plan);
     let (credentials, contexts) = futures::join!(credentials, contexts);
     let mut findings: Vec<Finding> = credentials.into_iter().flatten().collect();
