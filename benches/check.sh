@@ -11,7 +11,7 @@ drctl="${DRCTL:-$root/target/release/drctl}"
 [ -x "$drctl" ] || drctl="$root/target/debug/drctl"
 work="$(mktemp -d)"
 trap '"$root/localstack/env/down" --dir "$work/env" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-"$root/localstack/env/up" --dir "$work/env" >/dev/null
+"$root/localstack/env/up" --dir "$work/env" >/dev/null 2>"$work/up.log" || { cat "$work/up.log" >&2; exit 1; }
 # shellcheck disable=SC1091
 source "$work/env/env.sh"
 cd "$root"
@@ -27,7 +27,7 @@ for line in sys.stdin:
     for item in report["items"]:
         steps[(item["direction"], item["step"])] = item["duration_s"]
     rows.append((report["duration_s"], max(steps.values()), sum(steps.values()), len(steps)))
-print(f"{\"round\":>5} {\"wall s\":>8} {\"slowest s\":>10} {\"sum s\":>8} {\"checked\":>8}")
+print("%5s %8s %10s %8s %8s" % ("round", "wall s", "slowest s", "sum s", "checked"))
 for i, (wall, slowest, total, n) in enumerate(rows, 1):
     print(f"{i:>5} {wall:>8.3f} {slowest:>10.3f} {total:>8.3f} {n:>8}")
 wall, slowest, total = (statistics.median(r[k] for r in rows) for k in range(3))
