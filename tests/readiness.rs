@@ -54,16 +54,37 @@ impl Drop for Env {
     }
 }
 
+/// The plan the drill environment runs (relative to the repository).
+const PLAN: &str = "plans/us-west-2-local.yaml";
+
 /// `drctl ARGS --plan PLAN` driving the environment: THE one place that says which plan the drill
-/// environment runs and how its variables reach drctl (today plans/us-west-2-local.yaml with
-/// env.json's variables in the process environment).
+/// environment runs and how its variables reach drctl (today [`PLAN`] with env.json's variables in
+/// the process environment).
 fn drctl_on(dir: &TestDir, env: &Env, args: &[&str]) -> Command {
+    drctl_on_plan(dir, env, &Path::new(ROOT).join(PLAN), args)
+}
+
+fn drctl_on_plan(dir: &TestDir, env: &Env, plan: &Path, args: &[&str]) -> Command {
     let mut command = drctl(dir);
-    command.current_dir(ROOT).args(args).arg("--plan").arg("plans/us-west-2-local.yaml");
+    command.current_dir(ROOT).args(args).arg("--plan").arg(plan);
     for (name, value) in env.variables() {
         command.env(name, value);
     }
     command
+}
+
+/// A copy of [`PLAN`] (with the files beside it) whose RPO is `rpo`, under the test's directory.
+fn plan_with_rpo(dir: &TestDir, rpo: &str) -> PathBuf {
+    let source = Path::new(ROOT).join(PLAN);
+    let plans = dir.path().join("plans");
+    std::fs::create_dir_all(plans.join("monitoring")).unwrap();
+    let from = source.parent().unwrap().join("monitoring/dr-alerts.yaml");
+    std::fs::copy(from, plans.join("monitoring/dr-alerts.yaml")).unwrap();
+    let text = std::fs::read_to_string(&source).unwrap();
+    assert!(text.contains("  rpo: 5m\n"), "the plan's RPO moved");
+    let copy = plans.join(source.file_name().unwrap());
+    std::fs::write(&copy, text.replace("  rpo: 5m\n", &format!("  rpo: {rpo}\n"))).unwrap();
+    copy
 }
 
 /// `drctl check` of both directions without the drill-age check (the environment never drilled).
@@ -99,10 +120,21 @@ fn ready_after_up_and_not_ready_naming_the_step_and_fix_after_each_break() {
         ready(&run(check(&dir, &env, &["--direction", direction])), &format!("{direction} right after up"));
     }
 
-    // Replication cut.
+    // Replication cut, after the standby replayed a commit (so its lag can be measured).
+    env.world(&["write-primary"]);
+    std::thread::sleep(Duration::from_millis(1000));
     env.world(&["cut-replication"]);
     let out = run(check(&dir, &env, &["--direction", "failover"]));
     not_ready(&out, "promote-db", "replica_streaming", "replication cut");
+    // Cut beyond the RPO: the primary moved on, the standby's last replayed commit is older than
+    // the RPO (1s in a copy of the plan, rather than waiting out 5 minutes).
+    env.world(&["write-primary"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut command = drctl_on_plan(&dir, &env, &plan_with_rpo(&dir, "1s"), &["check"]);
+    command.args(["--max-drill-age", "off", "--direction", "failover"]);
+    let out = run(command);
+    not_ready(&out, "promote-db", "replica_lag", "replication cut beyond the RPO");
+    assert!(out.stdout.contains("more than the plan's RPO of 1s"), "{out}");
     env.world(&["restore-replication"]);
     assert!(
         wait_until(Duration::from_secs(20), || run(check(&dir, &env, &["--direction", "failover"])).code() == Some(0)),

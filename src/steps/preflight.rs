@@ -71,3 +71,41 @@ pub(crate) fn program(program: &str, cwd: Option<&str>) -> Finding {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::step::Severity;
+
+    #[test]
+    fn a_program_must_exist_and_be_executable() {
+        let dir = std::env::temp_dir().join(format!("drctl-preflight-program-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("failover.sh");
+        std::fs::write(&script, "#!/bin/sh\n").unwrap();
+        let cwd = dir.to_str();
+        let plain = program("./failover.sh", cwd);
+        assert_eq!(plain.severity, Severity::Problem);
+        assert!(plain.message.ends_with("failover.sh is not executable"), "{}", plain.message);
+        assert!(plain.fix.starts_with("chmod +x "), "{}", plain.fix);
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(program("./failover.sh", cwd).severity, Severity::Ok);
+        let missing = program("./gone.sh", cwd);
+        assert!(missing.message.contains("gone.sh cannot be read"), "{}", missing.message);
+        assert_eq!(program("sh", None).severity, Severity::Ok, "found on PATH");
+        assert!(program("drctl-no-such-program", None).message.contains("is not on PATH"));
+        assert!(
+            program("x", Some("/no/such/dir")).message.contains("the working directory /no/such/dir does not exist")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_unset_url_variable_is_a_problem_naming_it() {
+        let unset =
+            url(&Err(StepError::fatal("environment variable HOOK is not set; it should hold the webhook URL")), "x");
+        assert_eq!((unset.check.as_str(), unset.severity), ("env_set", Severity::Problem));
+        let ok = url(&Ok(Url::parse("https://hooks.example.com/a").unwrap()), "the webhook URL");
+        assert_eq!(ok.message, "the webhook URL is an http(s) URL (host hooks.example.com)");
+    }
+}

@@ -7,7 +7,9 @@ Commands (each prints JSON or nothing; a failure exits non-zero with the reason 
   create-from FILE CLUSTER                 recreates what FILE holds (a saved object)
   delete-secret REGION ID                  deletes the Secrets Manager secret (recoverable)
   restore-secret REGION ID                 restores it
-  cut-replication / restore-replication    empties / restores the DR standby's primary_conninfo
+  cut-replication / restore-replication    empties / restores the DR standby's primary_conninfo (and
+                                           drops write-primary's table)
+  write-primary                            commits a write on the primary database
   readonly-kubeconfig CONTEXT OUT          a kubeconfig whose CONTEXT uses CONTEXT-readonly's user
   kube-requests / kube-requests-reset      the emulator's request counts per cluster
   aws-state                                secrets' versions, records, RDS instances (to compare)
@@ -98,6 +100,10 @@ def main(directory, command, *args):
             saved = f.read().replace("'", "''")
         psql(directory, "dr", f"ALTER SYSTEM SET primary_conninfo = '{saved}'")
         psql(directory, "dr", "SELECT pg_reload_conf()")
+        psql(directory, "primary", "DROP TABLE IF EXISTS readiness_probe")
+    elif command == "write-primary":
+        psql(directory, "primary", "CREATE TABLE IF NOT EXISTS readiness_probe (at timestamptz); "
+                                   "INSERT INTO readiness_probe VALUES (now())")
     elif command == "readonly-kubeconfig":
         context, out = args
         with open(os.path.join(directory, "kubeconfig")) as f:
