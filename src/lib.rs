@@ -14,6 +14,7 @@ pub mod exit_code;
 pub mod journal;
 pub mod k8s;
 pub mod plan;
+pub mod readiness;
 pub mod report;
 pub mod step;
 pub mod steps;

@@ -135,6 +135,77 @@ pub trait Step: Send + Sync {
 
     /// Confirms the effect and returns the step's outputs.
     async fn verify(&self, ctx: &StepContext) -> Result<Outputs, StepError>;
+
+    /// Read-only: could this step run now, and would it succeed as far as can be known without
+    /// acting? Never writes. Most steps have nothing to check (no findings).
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<Finding> {
+        Vec::new()
+    }
+}
+
+/// How bad a [`Finding`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Checked and fine.
+    Ok,
+    /// The step may still succeed, but something deserves attention.
+    Warning,
+    /// The step would fail (or could not be checked at all) as things stand.
+    Problem,
+}
+
+/// One result of a read-only [`Step::preflight`] check: which check, how it went, and what to do.
+/// Never holds a secret value.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Finding {
+    /// A short stable name (`replica_streaming`, `rbac`, `deployment_exists`): a metrics label.
+    pub check: String,
+    pub severity: Severity,
+    /// What was found.
+    pub message: String,
+    /// What to do about it; empty for an ok finding.
+    pub fix: String,
+    /// A replica's lag in seconds, when the check measured one (`drctl_replica_lag_seconds`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<f64>,
+}
+
+impl Finding {
+    /// A check that passed.
+    pub fn ok(check: &str, message: impl Into<String>) -> Finding {
+        Finding {
+            check: check.into(),
+            severity: Severity::Ok,
+            message: message.into(),
+            fix: String::new(),
+            lag_seconds: None,
+        }
+    }
+
+    /// Something worth attention that does not stop the step.
+    pub fn warning(check: &str, message: impl Into<String>, fix: impl Into<String>) -> Finding {
+        Finding { severity: Severity::Warning, fix: fix.into(), ..Finding::ok(check, message) }
+    }
+
+    /// Something that would make the step fail.
+    pub fn problem(check: &str, message: impl Into<String>, fix: impl Into<String>) -> Finding {
+        Finding { severity: Severity::Problem, fix: fix.into(), ..Finding::ok(check, message) }
+    }
+
+    /// Ok with `ok_message` when `result` is, else a problem quoting the error, with `fix`.
+    pub fn of<T>(check: &str, result: &Result<T, StepError>, ok_message: impl Into<String>, fix: &str) -> Finding {
+        match result {
+            Ok(_) => Finding::ok(check, ok_message),
+            Err(e) => Finding::problem(check, e.message.clone(), fix),
+        }
+    }
+
+    /// The same finding with a measured lag.
+    pub fn with_lag(mut self, seconds: f64) -> Finding {
+        self.lag_seconds = Some(seconds);
+        self
+    }
 }
 
 /// A step type as plans name it (`http.check`): how to check and build its parameters, what outputs

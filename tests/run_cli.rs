@@ -315,8 +315,12 @@ fn dry_run_changes_nothing_and_lists_every_step() {
     command.arg("failover").arg("--plan").arg(&plan_path).args(["--dry-run", "--output", "json"]);
     let json = run(command);
     json.expect_code(0, "dry run as JSON");
-    let mut listed: Vec<String> =
-        json.json_lines().iter().map(|l| l["id"].as_str().unwrap_or_default().to_string()).collect();
+    // The steps, then the preflight's report as one `preflight` event.
+    let (events, steps): (Vec<Value>, Vec<Value>) =
+        json.json_lines().into_iter().partition(|l| l.get("event").is_some());
+    assert_eq!(events.len(), 1, "{json}");
+    assert_eq!((&events[0]["event"], &events[0]["report"]["ready"]), (&Value::from("preflight"), &Value::from(true)));
+    let mut listed: Vec<String> = steps.iter().map(|l| l["id"].as_str().unwrap_or_default().to_string()).collect();
     listed.sort();
     let mut expected: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
     expected.sort();

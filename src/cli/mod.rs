@@ -1,6 +1,7 @@
 //! The `drctl` command line.
 
 mod approver;
+mod check_cmd;
 mod drill_cmd;
 mod explain;
 mod plan_cmd;
@@ -62,6 +63,8 @@ enum Command {
     Abandon(run_cmd::AbandonArgs),
     /// List runs, or show one run's steps with their times.
     Status(status::StatusArgs),
+    /// Is the plan ready to run now? Every step's read-only preflight and the plan's checks.
+    Check(check_cmd::CheckArgs),
     /// Check, show or describe plan files.
     #[command(subcommand)]
     Plan(plan_cmd::PlanCommand),
@@ -108,6 +111,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Resume(args) => run_cmd::resume(&global, args).await,
         Command::Abandon(args) => run_cmd::abandon(&global, args),
         Command::Status(args) => status::status(&global, args),
+        Command::Check(args) => check_cmd::check(&global, args).await,
         Command::Plan(command) => plan_cmd::plan(&global, command),
         Command::Drill(command) => drill_cmd::drill(&global, command).await,
         Command::Explain(args) => explain::explain(&global, args),

@@ -106,7 +106,11 @@ pub async fn run(global: &Global, args: RunArgs, direction: Direction) -> u8 {
         }
     };
     if args.dry_run {
-        return print_dry_run(&plan, direction, &registry, global.output);
+        let code = print_dry_run(&plan, direction, &registry, global.output);
+        let ready =
+            super::check_cmd::dry_run_preflight(global, &plan, direction, &registry, args.common.endpoint_url.clone())
+                .await;
+        return if ready { code } else { exit_code::RUN_FAILED };
     }
     let options = RunOptions {
         incident_start: args.incident_start,
@@ -299,7 +303,9 @@ fn print_dry_run(plan: &Plan, direction: Direction, registry: &Registry, output:
                     wave = step.wave;
                     crate::outln!("wave {}:", wave + 1);
                 }
-                crate::outln!("  {:24} {}", step.id, step.action);
+                let unset = super::check_cmd::unset_variables(plan, direction, &step.id);
+                let action = if unset.is_empty() { step.action.clone() } else { format!("ERROR: {unset}") };
+                crate::outln!("  {:24} {action}", step.id);
             }
         }
     }

@@ -33,6 +33,8 @@ use crate::aws::{Aws, step_error};
 use crate::plan::AwsSettings;
 use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
 
+mod preflight;
+
 /// The `aws.route53.upsert_record` step type.
 pub struct Route53Upsert {
     pub aws: Arc<Aws>,
@@ -571,6 +573,10 @@ impl UpsertRecordStep {
 
 #[async_trait]
 impl Step for UpsertRecordStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        self.preflight_findings().await
+    }
+
     fn describe(&self) -> String {
         let record = &self.record;
         let mut text = format!("UPSERT {} {}", record.name, record.record_type.as_str());

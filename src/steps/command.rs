@@ -249,6 +249,10 @@ fn shown(argv: &[String]) -> String {
 
 #[async_trait]
 impl Step for CommandStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        vec![super::preflight::program(self.run.first().map_or("", String::as_str), self.cwd.as_deref())]
+    }
+
     fn describe(&self) -> String {
         match &self.observe {
             Some(observe) => format!("run `{}` unless `{}` succeeds", shown(&self.run), shown(observe)),

@@ -200,6 +200,10 @@ impl HttpRequestStep {
 
 #[async_trait]
 impl Step for HttpRequestStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        vec![super::preflight::url(&self.url, "the request URL")]
+    }
+
     fn describe(&self) -> String {
         match &self.observe {
             Some(probe) => format!("{} (unless {} answers {})", self.target(), probe.describe(), probe.expect),

@@ -14,6 +14,7 @@ pub mod http_request;
 pub mod k8s;
 pub mod notify_webhook;
 pub mod pg;
+mod preflight;
 #[cfg(test)]
 mod test_server;
 pub mod wait;

@@ -292,6 +292,10 @@ impl NotifyStep {
 
 #[async_trait]
 impl Step for NotifyStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        vec![super::preflight::url(&self.url(), "the webhook URL")]
+    }
+
     fn describe(&self) -> String {
         let name = match self.message.template {
             Template::IncidentDetected => "incident detected",

@@ -22,6 +22,7 @@ VERSION = {"major": "1", "minor": "33", "gitVersion": "v1.33.0-drctl-emulator", 
 PUBLIC = ("/version", "/healthz", "/readyz", "/livez")
 READ_VERBS = ("get", "list", "watch")
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+ACCESS_REVIEWS = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 
 
 @dataclass
@@ -186,6 +187,8 @@ class Handler(BaseHTTPRequestHandler):
             if fault:
                 raise fault
             user = self.authenticate(url.path)
+            if url.path.rstrip("/") == ACCESS_REVIEWS:
+                return self.access_review(method, user, body)
             if route is None:
                 return self.non_resource(method, url.path)
             self.authorize(user, method, route, query)
@@ -218,6 +221,26 @@ class Handler(BaseHTTPRequestHandler):
             verb = "watch"
         if user == "readonly" and verb not in READ_VERBS:
             raise forbidden(user, verb, route.rtype, route.subresource, route.namespace, route.name)
+
+    def access_review(self, method, user, body):
+        """A SelfSubjectAccessReview: whether this token's user may do what the review asks, by the
+        same rule as `authorize` (the read-only user may only get, list and watch). Changes nothing."""
+        if method != "POST":
+            raise method_not_allowed()
+        try:
+            review = json.loads(body or b"{}")
+        except ValueError:
+            raise bad_request("the SelfSubjectAccessReview is not JSON")
+        attributes = (review.get("spec") or {}).get("resourceAttributes") or {}
+        verb = attributes.get("verb") or ""
+        allowed = user != "readonly" or verb in READ_VERBS
+        review["apiVersion"], review["kind"] = "authorization.k8s.io/v1", "SelfSubjectAccessReview"
+        review.setdefault("metadata", {})
+        review["status"] = {"allowed": allowed}
+        if not allowed:
+            review["status"]["reason"] = f'User "{user}" may only get, list and watch'
+        self.success_key = ("POST", ACCESS_REVIEWS)
+        self.send_json(201, review)
 
     def non_resource(self, method, path):
         """Version, health and discovery documents."""

@@ -32,6 +32,20 @@ class AuthTest(ClusterTest):
                                            '"namespaces" in API group "" at the cluster scope')
 
 
+    def test_access_reviews_answer_for_the_tokens_user_and_change_nothing(self):
+        review = lambda verb: {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+                               "spec": {"resourceAttributes": {"verb": verb, "group": "apps",
+                                                               "resource": "deployments", "namespace": "default"}}}
+        path = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+        ro = self.cluster.readonly_token
+        for token, verb, allowed in ((None, "patch", True), (ro, "get", True), (ro, "patch", False)):
+            status, out = self.request("POST", path, review(verb), token=token)
+            self.assertEqual((status, out["kind"], out["status"]["allowed"]), (201, "SelfSubjectAccessReview", allowed))
+        self.assertIn("may only get, list and watch", out["status"]["reason"])
+        self.assertEqual(self.request("POST", path, review("get"), token="wrong")[0], 401)
+        self.assertEqual(self.ok("GET", DEPLOYMENTS)["items"], [])
+
+
 class FaultTest(ClusterTest):
     def control(self, method, path, body=None):
         return self.request(method, path, body)

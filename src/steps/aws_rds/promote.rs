@@ -26,6 +26,8 @@ use crate::aws::step_error;
 use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
 use crate::steps::{HumanDuration, Services};
 
+mod preflight;
+
 /// The tag that records an accepted PromoteReadReplica on the instance itself.
 pub(crate) const MARKER: &str = "drctl:promoted";
 /// How far back to look for a ReplicaLag datapoint.
@@ -418,6 +420,10 @@ impl PromoteStep {
 
 #[async_trait]
 impl Step for PromoteStep {
+    async fn preflight(&self, ctx: &StepContext) -> Vec<crate::step::Finding> {
+        self.preflight_findings(ctx).await
+    }
+
     fn describe(&self) -> String {
         let accept = match self.accept {
             Some(a) => format!("; --accept-data-loss allows up to {}", HumanDuration(a)),

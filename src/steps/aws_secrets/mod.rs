@@ -9,6 +9,7 @@
 //! prints one.
 
 mod content;
+mod preflight;
 mod put;
 mod quiet;
 mod read;

@@ -158,6 +158,12 @@ impl PutStep {
 
 #[async_trait]
 impl Step for PutStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        let need =
+            if self.create_if_missing { super::preflight::Need::MayBeCreated } else { super::preflight::Need::Exists };
+        super::preflight::secret(&self.secrets, &self.secret_id, need).await
+    }
+
     fn describe(&self) -> String {
         let what = match &self.desired {
             Desired::Value(_) => "a new value".to_string(),

@@ -116,6 +116,10 @@ impl ReadStep {
 
 #[async_trait]
 impl Step for ReadStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        super::preflight::secret(&self.secrets, &self.secret_id, super::preflight::Need::Exists).await
+    }
+
     fn describe(&self) -> String {
         let key = self.key.as_ref().map(|k| format!(", key `{k}`")).unwrap_or_default();
         format!("read secret `{}` ({}{key}) in {}", self.secret_id, self.stage, self.secrets.region)

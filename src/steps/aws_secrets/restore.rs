@@ -137,6 +137,12 @@ impl RestoreStep {
 
 #[async_trait]
 impl Step for RestoreStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        let need =
+            if self.version_id.is_some() { super::preflight::Need::Exists } else { super::preflight::Need::Previous };
+        super::preflight::secret(&self.secrets, &self.secret_id, need).await
+    }
+
     fn describe(&self) -> String {
         let which = match &self.version_id {
             Some(version) => format!("version {version}"),

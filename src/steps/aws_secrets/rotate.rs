@@ -101,6 +101,10 @@ impl RotateStep {
 
 #[async_trait]
 impl Step for RotateStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        super::preflight::secret(&self.secrets, &self.secret_id, super::preflight::Need::Exists).await
+    }
+
     fn describe(&self) -> String {
         format!(
             "rotate secret `{}` in {} and wait for the new version to be {AWSCURRENT}",

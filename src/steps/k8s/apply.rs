@@ -85,6 +85,10 @@ async fn all_in_place(manifests: &[Manifest]) -> Result<bool, StepError> {
 
 #[async_trait]
 impl Step for ApplyStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        super::preflight::manifests(&self.file, "patch").await
+    }
+
     fn describe(&self) -> String {
         let context = self.file.context.as_ref().map(|c| format!(" in context {c}")).unwrap_or_default();
         format!("apply {} (server-side){context}", self.file.path.display())

@@ -230,6 +230,10 @@ impl CheckStep {
 
 #[async_trait]
 impl Step for CheckStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        super::preflight::cluster(&self.kube, self.context.as_deref(), &self.workloads).await
+    }
+
     fn describe(&self) -> String {
         let context = self.context.as_deref().unwrap_or("the current context");
         let workloads: Vec<String> = self.workloads.iter().map(|w| format!("{}/{}", w.kind.as_str(), w.name)).collect();

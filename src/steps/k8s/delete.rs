@@ -86,6 +86,10 @@ async fn delete_and_wait(manifest: &Manifest, uid: &str) -> Result<(), StepError
 
 #[async_trait]
 impl Step for DeleteStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        super::preflight::manifests(&self.file, "delete").await
+    }
+
     fn describe(&self) -> String {
         let context = self.file.context.as_ref().map(|c| format!(" in context {c}")).unwrap_or_default();
         format!("delete the objects of {}{context}", self.file.path.display())

@@ -265,6 +265,10 @@ pub fn revision<K: Workload>(workload: &K) -> String {
 
 #[async_trait]
 impl Step for SetEnvStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        super::preflight::workload(&self.kube, &self.workload, &[super::preflight::patch(self.workload.kind, "")]).await
+    }
+
     fn describe(&self) -> String {
         let container = self.container.as_ref().map(|c| format!(" (container {c})")).unwrap_or_default();
         format!("set {} on {}{container}", self.names(), self.workload)

@@ -11,6 +11,7 @@ mod check;
 mod delete;
 mod env;
 mod manifests;
+mod preflight;
 mod restart;
 mod rollout;
 mod scale;

@@ -128,6 +128,10 @@ fn outputs(seen: Seen) -> Outputs {
 
 #[async_trait]
 impl Step for RestartStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        super::preflight::workload(&self.kube, &self.workload, &[super::preflight::patch(self.workload.kind, "")]).await
+    }
+
     fn describe(&self) -> String {
         format!("restart the pods of {}", self.workload)
     }

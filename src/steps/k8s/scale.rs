@@ -127,6 +127,11 @@ fn ready_replicas<K: Workload>(workload: &K) -> i32 {
 
 #[async_trait]
 impl Step for ScaleStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        super::preflight::workload(&self.kube, &self.workload, &[super::preflight::patch(self.workload.kind, "scale")])
+            .await
+    }
+
     fn describe(&self) -> String {
         format!("scale {} to {} replicas", self.workload, self.replicas)
     }

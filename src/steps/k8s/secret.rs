@@ -147,6 +147,10 @@ fn holds(secret: &Secret, values: &BTreeMap<String, SecretValue>) -> bool {
 
 #[async_trait]
 impl Step for WriteSecretStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        super::preflight::secret(&self.kube, self.context.as_deref(), self.namespace.as_deref(), &self.name).await
+    }
+
     fn describe(&self) -> String {
         let namespace = self.namespace.as_ref().map(|n| format!("{n}/")).unwrap_or_default();
         let context = self.context.as_ref().map(|c| format!(" in context {c}")).unwrap_or_default();

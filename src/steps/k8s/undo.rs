@@ -129,6 +129,10 @@ impl UndoStep {
 
 #[async_trait]
 impl Step for UndoStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        super::preflight::workload(&self.kube, &self.workload, &[super::preflight::patch(self.workload.kind, "")]).await
+    }
+
     fn describe(&self) -> String {
         match self.to_revision {
             Some(revision) => format!("roll {} back to revision {revision}", self.workload),

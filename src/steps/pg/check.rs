@@ -242,6 +242,10 @@ impl CheckStep {
 
 #[async_trait]
 impl Step for CheckStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        super::preflight::server(&self.server, &self.env, &self.auth, "server", true).await
+    }
+
     fn describe(&self) -> String {
         let what = match (self.role, self.writable, self.max_lag) {
             (Role::Primary, true, _) => "a writable primary".to_string(),

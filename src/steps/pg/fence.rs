@@ -179,6 +179,10 @@ impl FenceStep {
 
 #[async_trait]
 impl Step for FenceStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        super::preflight::server(&self.dsn, &self.env, &StepAuth::Dsn, "old primary", self.required).await
+    }
+
     fn describe(&self) -> String {
         let best_effort = if self.required { "" } else { " (best effort: skipped when unreachable)" };
         format!(

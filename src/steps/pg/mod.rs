@@ -54,6 +54,7 @@ mod dsn;
 pub(crate) mod errors;
 mod fence;
 mod lag;
+mod preflight;
 mod probe;
 mod promote;
 pub mod tls;

@@ -309,6 +309,19 @@ impl PromoteStep {
 
 #[async_trait]
 impl Step for PromoteStep {
+    async fn preflight(&self, _ctx: &StepContext) -> Vec<crate::step::Finding> {
+        let auths = (&self.auth, &self.primary_auth);
+        super::preflight::standby(
+            &self.standby,
+            self.primary.as_ref(),
+            &self.env,
+            auths,
+            self.limit.max,
+            &self.limit.what,
+        )
+        .await
+    }
+
     fn describe(&self) -> String {
         let accept = match self.accept {
             Some(a) => format!("; --accept-data-loss allows up to {}", HumanDuration(a)),
