@@ -17,6 +17,10 @@ pub struct Environment {
     /// Every endpoint the drill or the plan will touch, for the safety fence.
     pub endpoints: Endpoints,
     pub actions: Actions,
+    /// Values of the plan's variables in this environment (`{{ vars.NAME }}`): they override the
+    /// plan's production values for the drill's runs.
+    #[serde(default)]
+    pub vars: BTreeMap<String, serde_json::Value>,
 }
 
 /// Endpoints by service.

@@ -56,6 +56,23 @@ pub fn plan_schema(registry: &Registry) -> Value {
         "properties": {
             "name": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]*$" },
             "description": { "type": "string" },
+            "vars": {
+                "type": "object",
+                "description": "Values that differ between production and drills, used as {{ vars.NAME }}; --var NAME=VALUE, --vars FILE and a drill environment override them. Never secrets.",
+                "propertyNames": { "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" },
+                "additionalProperties": {
+                    "oneOf": [
+                        { "type": ["string", "integer", "number", "boolean"] },
+                        {
+                            "type": "object", "additionalProperties": false,
+                            "properties": {
+                                "value": { "type": ["string", "integer", "number", "boolean"], "description": "Production's value." },
+                                "description": { "type": "string" }
+                            }
+                        }
+                    ]
+                }
+            },
             "regions": { "$ref": "#/$defs/pair" },
             "kubernetes": { "$ref": "#/$defs/pair", "description": "Kubernetes contexts of the primary and DR clusters." },
             "aws": {
