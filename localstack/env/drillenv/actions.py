@@ -72,10 +72,17 @@ def repair(directory):
 
 
 def restore(directory):
-    """After the failback: the DR database rebuilt as a standby of the primary again."""
+    """After the failback: the DR database rebuilt as a standby of the primary again. With RDS backed by
+    the servers (moto), through RDS itself: the seeded instances back (see aws.reset_rds), which
+    rebuilds the standby."""
     state = load_state(directory)
     clear_faults(state)
     pg = servers(state)
+    if state.get("backing"):
+        aws.reset_rds(state["aws_endpoint"], state["primary_security_groups"])
+        postgres.wait_streaming(pg["dr"].port, pg["primary"].port)
+        return (f"RDS back to {aws.DB_PRIMARY} and its replica {aws.DB_REPLICA}; the DR database streams from "
+                f"the primary on :{pg['primary'].port}")
     pg["dr"].rebuild_as_standby_of(pg["primary"].port)
     return f"the DR database streams from the primary on :{pg['primary'].port}"
 

@@ -5,6 +5,7 @@ reading it back for the checks. Secret values are compared, never printed."""
 import hashlib
 import json
 import sys
+import time
 
 import boto3
 import botocore.exceptions
@@ -14,8 +15,16 @@ RECORD = "api.example.com."
 PRIMARY_REGION, DR_REGION = "us-east-1", "us-west-2"
 PRIMARY_ALIAS = {"HostedZoneId": "Z35SXDOTRQ7X7K", "DNSName": "primary-lb.us-east-1.elb.amazonaws.com",
                  "EvaluateTargetHealth": True}
+#: Where the failover points api.example.com: the DR load balancer (the health app maps an alias to
+#: its region by the region in the DNS name).
+DR_ALIAS = {"HostedZoneId": "Z1H1FL5HABSF5", "DNSName": "dr-lb.us-west-2.elb.amazonaws.com"}
 SECRET_ID = "dr-database-url"
 DB_PRIMARY, DB_REPLICA = "portfolio-primary", "portfolio-dr"
+#: The failback's re-protection replica (in the primary region, of the promoted DR instance).
+DB_REPROTECTED = "portfolio-prod-reprotected"
+FENCE_GROUP_NAME = "portfolio-db-fence"
+#: Tags the environment's own reset calls (see backing.RESET_TAG): no latency profile applies.
+RESET_TAG = {"Key": "drctl-env:reset", "Value": "true"}
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
@@ -33,22 +42,32 @@ def seed(endpoint, database_url, app_password):
     fingerprint)."""
     route53 = client(endpoint, "route53")
     zone_id = route53.create_hosted_zone(Name=ZONE, CallerReference="drctl-env")["HostedZone"]["Id"].split("/")[-1]
-    route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [
+    route53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Comment": RESET_TAG["Key"], "Changes": [
         {"Action": "UPSERT", "ResourceRecordSet": {"Name": RECORD, "Type": "A", "AliasTarget": PRIMARY_ALIAS}},
         {"Action": "UPSERT", "ResourceRecordSet": {"Name": f"status.{ZONE}", "Type": "CNAME", "TTL": 60,
                                                    "ResourceRecords": [{"Value": "status.example.net"}]}},
     ]})
 
-    seed_rds(endpoint, app_password)
+    seeded = seed_rds(endpoint, app_password)
 
     value = json.dumps({"DATABASE_URL": database_url, "password": app_password})
     client(endpoint, "secretsmanager", DR_REGION).create_secret(Name=SECRET_ID, SecretString=value)
-    return {"zone_id": zone_id, "secret_fingerprint": fingerprint(value)}
+    return {"zone_id": zone_id, "secret_fingerprint": fingerprint(value), **seeded}
+
+
+def seed_fence_group(endpoint):
+    """The security group with no inbound rules that `aws.rds.fence` puts on the old primary, in the
+    primary region's default VPC; returns its id."""
+    ec2 = client(endpoint, "ec2", PRIMARY_REGION)
+    vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    return ec2.create_security_group(GroupName=FENCE_GROUP_NAME, VpcId=vpc,
+                                     Description="no inbound rules: fences the old primary database")["GroupId"]
 
 
 def seed_rds(endpoint, app_password):
-    """The RDS instance and its cross-region replica; skipped, saying so, where the emulator has no
-    RDS (LocalStack's free edition)."""
+    """The RDS instance, its cross-region replica and the fence group; returns the fence group's id and
+    the primary's security groups. Skipped, saying so, where the emulator has no RDS (LocalStack's free
+    edition)."""
     rds = client(endpoint, "rds", PRIMARY_REGION)
     try:
         source = rds.create_db_instance(
@@ -58,10 +77,47 @@ def seed_rds(endpoint, app_password):
         if e.response["Error"]["Code"] not in ("InternalFailure", "NotImplemented", "UnknownOperationException"):
             raise
         print(f"== {endpoint} has no RDS ({e.response['Error']['Code']}): no RDS instances seeded", file=sys.stderr)
-        return
+        return {}
+    create_replica(endpoint, source["DBInstanceArn"], reset=True)
+    return {"fence_security_group": seed_fence_group(endpoint),
+            "primary_security_groups": [g["VpcSecurityGroupId"] for g in source["VpcSecurityGroups"]]}
+
+
+def create_replica(endpoint, source_arn, reset=False):
+    """portfolio-dr, the us-west-2 read replica of `source_arn`; `reset` marks the environment's own
+    call (no latency profile)."""
     client(endpoint, "rds", DR_REGION).create_db_instance_read_replica(
-        DBInstanceIdentifier=DB_REPLICA, SourceDBInstanceIdentifier=source["DBInstanceArn"],
-        DBInstanceClass="db.t3.micro", SourceRegion=PRIMARY_REGION)
+        DBInstanceIdentifier=DB_REPLICA, SourceDBInstanceIdentifier=source_arn, DBInstanceClass="db.t3.micro",
+        SourceRegion=PRIMARY_REGION, Tags=[RESET_TAG] if reset else [])
+
+
+def wait_replica_available(endpoint, timeout=60.0):
+    """Waits until portfolio-dr is `available` (moto's launcher rebuilds its standby meanwhile)."""
+    rds = client(endpoint, "rds", DR_REGION)
+    deadline = time.monotonic() + timeout
+    while True:
+        status = rds.describe_db_instances(DBInstanceIdentifier=DB_REPLICA)["DBInstances"][0]["DBInstanceStatus"]
+        if status == "available":
+            return
+        if status == "failed" or time.monotonic() > deadline:
+            raise RuntimeError(f"{DB_REPLICA} is {status}, not available (see moto's log)")
+        time.sleep(0.1)
+
+
+def reset_rds(endpoint, primary_security_groups):
+    """The seeded RDS layout again, after a failback: instances the drill created deleted, the
+    primary's security groups back (which lifts the fence on its server), and portfolio-dr recreated as
+    the replica of portfolio-primary (its standby rebuilt by moto's launcher)."""
+    seeded = {PRIMARY_REGION: {DB_PRIMARY}, DR_REGION: set()}
+    for region, keep in seeded.items():
+        rds = client(endpoint, "rds", region)
+        for instance in rds.describe_db_instances()["DBInstances"]:
+            if instance["DBInstanceIdentifier"] not in keep:
+                rds.delete_db_instance(DBInstanceIdentifier=instance["DBInstanceIdentifier"], SkipFinalSnapshot=True)
+    primary = client(endpoint, "rds", PRIMARY_REGION).modify_db_instance(
+        DBInstanceIdentifier=DB_PRIMARY, VpcSecurityGroupIds=primary_security_groups, ApplyImmediately=True)
+    create_replica(endpoint, primary["DBInstance"]["DBInstanceArn"], reset=True)
+    wait_replica_available(endpoint)
 
 
 def api_alias(endpoint, zone_id):

@@ -8,7 +8,7 @@ import sys
 import tempfile
 import urllib.request
 
-from . import aws, kube, postgres, processes
+from . import aws, delays, kube, postgres, processes
 
 #: The faults `envctl inject` knows (see actions.inject).
 FAULTS = ("database_stop", "health_fail", "api_fail", "partition")
@@ -56,15 +56,38 @@ def refuse_if_up(directory):
         raise RuntimeError(f"an environment is already up in {directory}: `localstack/env/down --dir {directory}` first")
 
 
-def up(directory):
-    """Starts everything, seeds it, writes state.json, inventory.json, env.json and env.sh."""
+def latency(profile, time_scale, seed, directory):
+    """The latency settings state.json, the backing file and env.json carry: the profile's path and
+    figures, the scale, the seed, and the delays log (see delays.py). Checked before anything starts."""
+    if time_scale is not None and time_scale <= 0:
+        raise ValueError(f"--time-scale must be positive, not {time_scale}")
+    if profile is None:
+        if time_scale is not None or seed is not None:
+            raise ValueError("--time-scale and --seed apply a latency profile: give it with --profile FILE")
+        return {"profile": None, "time_scale": None, "seed": None, "figures": {}, "delays_log": None}
+    figures = delays.load_profile(profile)
+    return {"profile": os.path.abspath(profile), "time_scale": 1.0 if time_scale is None else time_scale,
+            "seed": seed, "figures": figures, "delays_log": os.path.join(directory, "delays.jsonl")}
+
+
+def up(directory, profile=None, time_scale=None, seed=None):
+    """Starts everything, seeds it, writes state.json, inventory.json, env.json and env.sh. With a
+    latency `profile` (a file like drills/profiles/aws-typical.yaml), the emulators take its times
+    scaled by `time_scale`, p50 or (with `seed`) sampled."""
     os.makedirs(directory, exist_ok=True)
     directory = os.path.abspath(directory)
+    settings = latency(profile, time_scale, seed, directory)
     logs = os.path.join(directory, "logs")
     os.makedirs(logs, exist_ok=True)
     pg_root = tempfile.mkdtemp(prefix="drctl-env-pg-")
     os.chmod(pg_root, 0o755)
-    state = {"pids": {}, "pg_root": pg_root, "pg": {"primary": processes.free_port(), "dr": processes.free_port()}}
+    state = {"pids": {}, "pg_root": pg_root, "pg": {"primary": processes.free_port(), "dr": processes.free_port()},
+             "latency": settings}
+    if settings["delays_log"]:
+        save(settings["delays_log"], "")
+        say(f"latency profile {settings['profile']} at time scale {settings['time_scale']}"
+            + (f", sampled with seed {seed}" if seed is not None else ", p50") + f"; delays logged to "
+            f"{settings['delays_log']}")
     state_path = os.path.join(directory, "state.json")
     save(state_path, state)
     password = secrets.token_urlsafe(18)
@@ -79,7 +102,7 @@ def up(directory):
     pg["primary"].init_primary(password, tls)
     pg["dr"].rebuild_as_standby_of(state["pg"]["primary"])
 
-    start_aws(state, logs)
+    start_aws(state, logs, directory)
     save(state_path, state)
 
     seeds = []
@@ -91,7 +114,8 @@ def up(directory):
     kube_log = os.path.join(logs, "kube-emulator.log")
     state["pids"]["kube"] = processes.spawn(
         [sys.executable, os.path.join(REPO, "localstack/kube/emulator"), "--cluster", "primary", "--cluster", "dr",
-         "--kubeconfig", state["kubeconfig"], "--rollout-delay", "0.3", *seeds], kube_log)
+         "--kubeconfig", state["kubeconfig"], "--rollout-delay", "0.3", *seeds, *kube_latency(directory, state)],
+        kube_log)
     save(state_path, state)
     processes.wait_for("the Kubernetes API emulator", lambda: os.path.exists(state["kubeconfig"]),
                        pid=state["pids"]["kube"], log_path=kube_log)
@@ -99,8 +123,13 @@ def up(directory):
     state["kubernetes"] = {name: c.url for name, c in clusters.items()}
     say(f"Kubernetes API emulator: primary {clusters['primary'].url}, dr {clusters['dr'].url}")
 
-    say("seeding AWS: hosted zone example.com, RDS portfolio-primary and its us-west-2 replica, secret dr-database-url")
+    say("seeding AWS: hosted zone example.com, RDS portfolio-primary and its us-west-2 replica, secret "
+        "dr-database-url, the fence security group")
     state.update(aws.seed(state["aws_endpoint"], app_url(state, password, "primary"), password))
+    if state.get("backing"):
+        backing = dict(state["backing"], fence_security_group=state["fence_security_group"])
+        save(os.path.join(directory, "backing.json"), backing)
+        aws.wait_replica_available(state["aws_endpoint"])
 
     health_port = processes.free_port()
     health_log = os.path.join(logs, "health.log")
@@ -114,6 +143,8 @@ def up(directory):
                        log_path=health_log)
     say(f"health endpoints on {state['health_url']} (us-east-1 healthy, us-west-2 a read-only standby)")
 
+    if settings["delays_log"]:
+        save(settings["delays_log"], "")  # what `up` itself waited for is not the drill's
     save(os.path.join(directory, "inventory.json"), inventory(state))
     variables = variables_of(state)
     save(os.path.join(directory, "env.json"), describe(directory, state, variables))
@@ -122,8 +153,37 @@ def up(directory):
         "to drive it by hand")
 
 
-def start_aws(state, logs):
-    """moto on a free port, or the endpoint DRCTL_ENV_AWS_ENDPOINT names (LocalStack)."""
+def backing_config(state):
+    """What moto's launcher reads (DRCTL_ENV_BACKING, see backing.py): which server backs each region's
+    RDS instances, and the latency settings. The fence group is added once seeded."""
+    settings = state["latency"]
+    return {
+        "servers": {aws.PRIMARY_REGION: {"name": "primary", "port": state["pg"]["primary"]},
+                    aws.DR_REGION: {"name": "dr", "port": state["pg"]["dr"]}},
+        "pg_root": state["pg_root"],
+        "fence_security_group": None,
+        "lag_interval_s": 1,
+        "profile": settings["figures"],
+        "time_scale": settings["time_scale"],
+        "seed": settings["seed"],
+        "delays_log": settings["delays_log"],
+    }
+
+
+def kube_latency(directory, state):
+    """The Kubernetes emulator's `--latency FILE` (pods ready after the profile's `kube.pod_ready`),
+    or nothing without a profile."""
+    if not state["latency"]["profile"]:
+        return []
+    path = os.path.join(directory, "kube-latency.json")
+    save(path, {k: v for k, v in backing_config(state).items()
+                if k in ("profile", "time_scale", "seed", "delays_log")})
+    return ["--latency", path]
+
+
+def start_aws(state, logs, directory):
+    """moto on a free port, its RDS backed by the PostgreSQL servers (backing.json), or the endpoint
+    DRCTL_ENV_AWS_ENDPOINT names (LocalStack)."""
     if os.environ.get("DRCTL_ENV_AWS_ENDPOINT"):
         state["aws_endpoint"] = os.environ["DRCTL_ENV_AWS_ENDPOINT"].rstrip("/")
         say(f"AWS: {state['aws_endpoint']} (DRCTL_ENV_AWS_ENDPOINT)")
@@ -131,7 +191,10 @@ def start_aws(state, logs):
     port = processes.free_port()
     log = os.path.join(logs, "moto.log")
     state["aws_endpoint"] = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, MOTO_ALLOW_NONEXISTENT_REGION="true")
+    state["backing"] = backing_config(state)
+    backing_path = os.path.join(directory, "backing.json")
+    save(backing_path, state["backing"])
+    env = dict(os.environ, MOTO_ALLOW_NONEXISTENT_REGION="true", DRCTL_ENV_BACKING=backing_path)
     argv = [sys.executable, os.path.join(HERE, "moto-server"), "-H", "127.0.0.1", "-p", str(port)]
     state["pids"]["moto"] = processes.spawn(argv, log, env)
     say(f"moto (the AWS emulator) on {state['aws_endpoint']}")
@@ -171,12 +234,52 @@ def variables_of(state):
     }
 
 
+def plan_vars(state):
+    """The values plans/us-west-2.yaml's vars take in this environment (env.json's `vars`; see the
+    README's table). Secrets are never among them: the DSNs name no password."""
+    pg, health = state["pg"], state["health_url"]
+    values = {
+        "api_zone_id": state["zone_id"],
+        "api_record": aws.RECORD.rstrip("."),
+        "api_url": health,
+        "primary_health_url": f"{health}/regions/us-east-1/health",
+        "dr_health_url": f"{health}/regions/us-west-2/health",
+        "primary_lb_dns_name": aws.PRIMARY_ALIAS["DNSName"],
+        "primary_lb_zone_id": aws.PRIMARY_ALIAS["HostedZoneId"],
+        "dr_lb_dns_name": aws.DR_ALIAS["DNSName"],
+        "dr_lb_zone_id": aws.DR_ALIAS["HostedZoneId"],
+        "primary_db_instance": aws.DB_PRIMARY,
+        "dr_replica_id": aws.DB_REPLICA,
+        "reprotect_replica_id": aws.DB_REPROTECTED,
+        "primary_db_endpoint": f"127.0.0.1:{pg['primary']}",
+        "dr_db_endpoint": f"127.0.0.1:{pg['dr']}",
+        "secret_id": aws.SECRET_ID,
+        "kube_primary_context": "primary",
+        "kube_secondary_context": "dr",
+        "app_namespace": kube.NAMESPACE,
+        "app_deployment": kube.APP,
+        "failover_replicas": str(kube.STEADY_REPLICAS["primary"]),
+        "primary_replicas": str(kube.STEADY_REPLICAS["primary"]),
+        "dr_standby_replicas": str(kube.STEADY_REPLICAS["dr"]),
+        "app_database_role": postgres.APP_ROLE,
+    }
+    if state.get("fence_security_group"):
+        values["fence_security_group"] = state["fence_security_group"]
+    return values
+
+
 def describe(directory, state, variables):
     """env.json: what `drctl drill` reads."""
     ctl = [sys.executable, os.path.join(HERE, "envctl"), "--dir", directory]
+    settings = state["latency"]
     return {
         "name": "local",
         "variables": variables,
+        "vars": plan_vars(state),
+        "profile": settings["profile"],
+        "time_scale": settings["time_scale"],
+        "seed": settings["seed"],
+        "delays_log": settings["delays_log"],
         "endpoints": {
             "aws": state["aws_endpoint"],
             "kubernetes": state["kubernetes"],

@@ -22,6 +22,9 @@ def parse_args(argv):
     p.add_argument("--seed", action="append", default=[], help="manifests applied to every cluster")
     p.add_argument("--seed-cluster", action="append", default=[], metavar="NAME=FILE",
                    help="manifests applied to one cluster")
+    p.add_argument("--latency", metavar="FILE",
+                   help="the drill environment's latency settings (JSON: profile, time_scale, seed, delays_log): "
+                        "new pods become ready after the profile's kube.pod_ready, each delay logged")
     p.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     p.add_argument("--pid-file", help="write the process id here")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
@@ -35,10 +38,28 @@ def parse_args(argv):
     return args
 
 
+def latency(path):
+    """pod → seconds until ready, from the drill environment's latency settings (its delays module,
+    localstack/env/drillenv/delays.py, which logs each delay)."""
+    import importlib.util
+    import time
+
+    source = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                          "env", "drillenv", "delays.py")
+    spec = importlib.util.spec_from_file_location("drill_delays", source)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with open(path) as f:
+        delays = module.Delays(json.load(f))
+    return lambda pod: max(0.0, delays.due("kube.pod_ready", pod) - time.time())
+
+
 def main(argv=None):
     """Starts the clusters, seeds them, writes the kubeconfig, prints the ready line, serves until signalled."""
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    clusters = [Cluster(name, args.rollout_delay, args.nodes, args.host, args.verbose) for name in args.cluster]
+    pod_delay = latency(args.latency) if args.latency else None
+    clusters = [Cluster(name, args.rollout_delay, args.nodes, args.host, args.verbose, pod_delay=pod_delay)
+                for name in args.cluster]
     by_name = {c.name: c for c in clusters}
     try:
         seeds = [(c, path) for path in args.seed for c in clusters]

@@ -18,11 +18,13 @@ from .store import Store
 class Cluster:
     """A cluster named `name` with `nodes` Ready nodes; pods are ready `rollout_delay` s after creation."""
 
-    def __init__(self, name, rollout_delay=0.5, nodes=3, host="127.0.0.1", verbose=False, log_limit=10_000):
+    def __init__(self, name, rollout_delay=0.5, nodes=3, host="127.0.0.1", verbose=False, log_limit=10_000,
+                 pod_delay=None):
         self.name, self.host, self.verbose = name, host, verbose
         self.store = Store(log_limit)
         self.api = Api(self.store)
-        self.controller = Controller(self.api, rollout_delay)
+        pod = (lambda pod_name: pod_delay(f"{name}/{pod_name}")) if pod_delay else None
+        self.controller = Controller(self.api, rollout_delay, pod)
         self.faults, self.requests = Faults(), RequestLog()
         self.admin_token, self.readonly_token = secrets.token_hex(16), secrets.token_hex(16)
         self.tokens = {self.admin_token: "admin", self.readonly_token: "readonly"}

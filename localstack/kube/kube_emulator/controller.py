@@ -45,8 +45,11 @@ def _set_condition(old_conditions, kind, ok, reason, message, now):
 class Controller:
     """Reconciles every workload of one cluster every TICK seconds on a background thread."""
 
-    def __init__(self, api, rollout_delay):
+    def __init__(self, api, rollout_delay, pod_delay=None):
         self.api, self.store, self.rollout_delay = api, api.store, rollout_delay
+        #: pod name → seconds until it is ready, when a latency profile applies (see `--latency`); a
+        #: workload's rollout-delay annotation still wins.
+        self.pod_delay = pod_delay
         self.times = {}      # pod uid -> (created, ready_at), wall-clock seconds
         self.progress = {}   # deployment uid -> (progress marker, wall time of the last progress)
         self.addresses = {}  # pod uid -> pod IP
@@ -230,7 +233,10 @@ class Controller:
         if tmeta.get("annotations"):
             body["metadata"]["annotations"] = copy.deepcopy(tmeta["annotations"])
         pod = self.api.create(PODS, owner["metadata"]["namespace"], body)
-        delay = podlib.parse_delay(self._delay_annotation(owner), self.rollout_delay)
+        delay = podlib.parse_delay(self._delay_annotation(owner), None)
+        if delay is None:
+            delay = self.pod_delay(f"{owner['metadata']['namespace']}/{pod['metadata']['name']}") \
+                if self.pod_delay else self.rollout_delay
         self.times[pod["metadata"]["uid"]] = (time.time(), time.time() + delay)
         return pod
 
