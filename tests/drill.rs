@@ -32,10 +32,7 @@ fn the_monthly_drill_passes_measures_the_lost_writes_and_leaves_the_primary_as_i
     let dir = TestDir::new("drill-monthly");
     let out = drill(&dir, "us-west-2-monthly");
     out.expect_code(0, "the monthly drill passes");
-    assert!(
-        out.stdout.contains("drill us-west-2-monthly (plan us-west-2-local, fault database_stop): PASSED"),
-        "{out}"
-    );
+    assert!(out.stdout.contains("drill us-west-2-monthly (plan us-west-2, fault database_stop): PASSED"), "{out}");
     let (reports, report) = report(&dir, "us-west-2-monthly");
     for file in ["report.json", "report.md", "junit.xml", "report.html", "postmortem.md"] {
         assert!(reports.join(file).is_file(), "{file} was written\n{out}");
@@ -86,7 +83,7 @@ fn the_monthly_drill_passes_measures_the_lost_writes_and_leaves_the_primary_as_i
         let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
         sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
     };
-    assert_eq!(provenance["plan_sha256"], sha256("plans/us-west-2-local.yaml"));
+    assert_eq!(provenance["plan_sha256"], sha256("plans/us-west-2.yaml"));
     assert_eq!(provenance["drill_sha256"], sha256("drills/us-west-2-monthly.yaml"));
     assert_eq!(provenance["drctl_version"], env!("CARGO_PKG_VERSION"));
     assert!(provenance["approval"].as_str().unwrap().contains("--yes, by "), "{provenance}");

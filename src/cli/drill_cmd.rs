@@ -37,6 +37,12 @@ pub struct RunArgs {
     /// The environment's description (`env.json`), instead of the drill's `environment`.
     #[arg(long, value_name = "ENV_JSON")]
     environment: Option<PathBuf>,
+    /// Override a plan variable in the drill's runs (repeatable; wins over the environment's vars).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    var: Vec<String>,
+    /// Override plan variables in the drill's runs from a YAML file of `NAME: VALUE`.
+    #[arg(long = "vars", value_name = "FILE")]
+    vars_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +83,19 @@ async fn run(global: &Global, args: RunArgs) -> u8 {
             return exit_code::STATE_ERROR;
         }
     };
+    let mut overrides = crate::plan::vars::Overrides::default();
+    let mut var_args = Vec::new();
+    if let Some(file) = &args.vars_file {
+        var_args.extend(["--vars".to_string(), file.display().to_string()]);
+    }
+    for pair in &args.var {
+        var_args.extend(["--var".to_string(), pair.clone()]);
+    }
+    let read = args.vars_file.as_deref().map_or(Ok(()), |f| overrides.file(f));
+    if let Err(e) = read.and_then(|()| overrides.command_line(&args.var)) {
+        crate::errln!("error: {e}");
+        return exit_code::PLAN_INVALID;
+    }
     let options = DrillOptions {
         state_dir: global.state_dir.clone(),
         plans_dir: global.plans_dir.clone(),
@@ -84,6 +103,8 @@ async fn run(global: &Global, args: RunArgs) -> u8 {
         allow_live: args.allow_live,
         environment: args.environment,
         drctl,
+        overrides,
+        var_args,
     };
     match runner::run(&path, &options).await {
         Ok(finished) => {

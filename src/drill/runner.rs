@@ -23,6 +23,7 @@ use super::{fence, report, targets};
 use crate::engine::lifecycle::load_run;
 use crate::journal::StateDir;
 use crate::journal::hostname;
+use crate::plan::vars::Overrides;
 use crate::plan::{Direction, Plan, StepSpec};
 
 /// How long the client writes before the fault, so the primary is under write load when it fails.
@@ -41,6 +42,11 @@ pub struct DrillOptions {
     pub environment: Option<PathBuf>,
     /// The drctl binary that runs the plan.
     pub drctl: PathBuf,
+    /// `--var`/`--vars` of `drctl drill run`, passed on to the plan's runs (after the
+    /// environment's vars, so they win).
+    pub overrides: Overrides,
+    /// The same, as the arguments the plan's runs get.
+    pub var_args: Vec<String>,
 }
 
 /// Why a drill could not run at all (as opposed to a drill that ran and failed).
@@ -65,9 +71,14 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     let drill = definition::load(path).map_err(DrillError::Invalid)?;
     let plan_path = crate::plan::resolve_path(&drill.plan, &options.plans_dir);
     let registry = crate::steps::builtin(&crate::steps::Services::for_checking());
-    let plan = crate::plan::load(&plan_path, &registry).map_err(|e| DrillError::Invalid(e.to_string()))?;
     let environment_path = options.environment.clone().unwrap_or_else(|| PathBuf::from(&drill.environment));
     let environment = Environment::load(&environment_path).map_err(DrillError::Invalid)?;
+    // The plan as its runs will resolve it: the environment's vars, then the operator's.
+    let mut overrides = Overrides::default();
+    overrides.environment(&environment_path, &environment.vars).map_err(DrillError::Invalid)?;
+    overrides.0.extend(options.overrides.0.iter().cloned());
+    let plan =
+        crate::plan::load_with(&plan_path, &registry, &overrides).map_err(|e| DrillError::Invalid(e.to_string()))?;
     let endpoints = targets::endpoints(&plan, &environment).map_err(DrillError::Invalid)?;
     fence::check(&endpoints, &options.allow_live).map_err(DrillError::Fenced)?;
     let inject = environment.actions.inject.get(drill.fault.as_str()).ok_or_else(|| {
@@ -107,7 +118,9 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     say(&format!("injecting the fault: {}", drill.fault.describe()));
     action(inject, &environment).await.map_err(DrillError::Broken)?;
     let probe = Probe::start(http, dr_health.clone());
-    let failover = run_plan(&plan_path, Direction::Failover, Some(injected_at), &environment, options).await?;
+    let failover =
+        run_plan(&plan_path, Direction::Failover, Some(injected_at), (&environment, &environment_path), options)
+            .await?;
     let healthy_at = probe.stop();
     say(&format!("the client keeps writing for {} (grace period)", humantime::format_duration(drill.client_grace())));
     tokio::time::sleep(drill.client_grace()).await;
@@ -140,7 +153,8 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     if drill.failback && failover_ok {
         say("repairing the primary region");
         action(&environment.actions.repair, &environment).await.map_err(DrillError::Broken)?;
-        let failback = run_plan(&plan_path, Direction::Failback, None, &environment, options).await?;
+        let failback =
+            run_plan(&plan_path, Direction::Failback, None, (&environment, &environment_path), options).await?;
         runs.push(run_report(&options.state_dir, &failback, &plan.failback)?);
         if runs[1].state == "succeeded" {
             say("restoring the environment");
@@ -318,7 +332,7 @@ async fn run_plan(
     plan_path: &Path,
     direction: Direction,
     incident_start: Option<SystemTime>,
-    environment: &Environment,
+    (environment, environment_path): (&Environment, &Path),
     options: &DrillOptions,
 ) -> Result<String, DrillError> {
     say(&format!("{direction} of {}", plan_path.display()));
@@ -329,6 +343,7 @@ async fn run_plan(
     command.arg(direction.to_string()).arg("--plan").arg(plan_path).arg("--yes");
     // Each drill is a run of its own, even when the last drill's run of this direction succeeded.
     command.arg("--new-run");
+    command.arg("--environment-vars").arg(environment_path).args(&options.var_args);
     if let Some(start) = incident_start {
         command.arg("--incident-start").arg(rfc3339(start));
     }

@@ -66,7 +66,8 @@ impl Scalar {
         match value {
             serde_json::Value::Bool(b) => Some(Scalar::Bool(*b)),
             serde_json::Value::Number(n) => Some(n.as_i64().map_or_else(|| Scalar::Str(n.to_string()), Scalar::Int)),
-            serde_json::Value::String(s) => Some(Scalar::Str(s.clone())),
+            // Read as the command line's values are: env.json writes counts as "3" too.
+            serde_json::Value::String(s) => Some(Scalar::parse(s)),
             _ => None,
         }
     }
@@ -180,9 +181,8 @@ impl Overrides {
     /// A drill environment's `vars` (from `env.json` at `path`).
     pub fn environment(&mut self, path: &Path, vars: &BTreeMap<String, serde_json::Value>) -> Result<(), String> {
         for (name, value) in vars {
-            let value = Scalar::of_json(value).ok_or_else(|| {
-                format!("{}: vars.{name} must be a string, number or boolean", path.display())
-            })?;
+            let value = Scalar::of_json(value)
+                .ok_or_else(|| format!("{}: vars.{name} must be a string, number or boolean", path.display()))?;
             self.0.push(Override {
                 name: name.clone(),
                 value,

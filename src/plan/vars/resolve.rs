@@ -64,12 +64,18 @@ pub fn resolve(root: &Node, overrides: &Overrides, diags: &mut Vec<Diagnostic>) 
         resolved.push(ResolvedVar { name: d.name.clone(), value, source, description: d.description.clone() });
     }
     let names: Vec<&str> = declared.iter().map(|d| d.name.as_str()).collect();
-    for o in &overrides.0 {
+    // A drill environment serves several plans: what it offers and this plan does not declare is
+    // not a mistake. A file or the command line naming an undeclared variable is.
+    for o in overrides.0.iter().filter(|o| !matches!(o.source, VarSource::Environment { .. })) {
         if !names.contains(&o.name.as_str()) {
             let at = vars_node.map_or(root.pos, |n| n.pos);
             diags.push(
-                Diagnostic::new(at, "vars", format!("{} overrides `{}`, which the plan does not declare", o.origin, o.name))
-                    .help(suggestion(&o.name, &names)),
+                Diagnostic::new(
+                    at,
+                    "vars",
+                    format!("{} overrides `{}`, which the plan does not declare", o.origin, o.name),
+                )
+                .help(suggestion(&o.name, &names)),
             );
         }
     }
@@ -109,16 +115,24 @@ fn declarations<'n>(node: &'n Node, diags: &mut Vec<Diagnostic>) -> Vec<Declared
     for (key, value) in entries {
         let Some(name) = key.as_str().filter(|n| is_var_name(n)) else {
             diags.push(
-                Diagnostic::new(key.pos, "vars", "a variable name is letters, digits and `_`, not starting with a digit")
-                    .help("rename it, such as `api_zone_id`"),
+                Diagnostic::new(
+                    key.pos,
+                    "vars",
+                    "a variable name is letters, digits and `_`, not starting with a digit",
+                )
+                .help("rename it, such as `api_zone_id`"),
             );
             continue;
         };
         let path = format!("vars.{name}");
         if let Some(first) = out.iter().find(|d| d.name == name) {
             diags.push(
-                Diagnostic::new(key.pos, &path, format!("var `{name}` is declared twice (first at line {})", first.key.pos.line))
-                    .help("keep one of them"),
+                Diagnostic::new(
+                    key.pos,
+                    &path,
+                    format!("var `{name}` is declared twice (first at line {})", first.key.pos.line),
+                )
+                .help("keep one of them"),
             );
             continue;
         }
@@ -145,8 +159,12 @@ fn declarations<'n>(node: &'n Node, diags: &mut Vec<Diagnostic>) -> Vec<Declared
             && let Err(kind) = Scalar::of(v)
         {
             diags.push(
-                Diagnostic::new(v.pos, format!("{path}.value"), format!("a var's value is a string, number or boolean, found {kind}"))
-                    .help("quote it if it is text; lists and mappings cannot be vars"),
+                Diagnostic::new(
+                    v.pos,
+                    format!("{path}.value"),
+                    format!("a var's value is a string, number or boolean, found {kind}"),
+                )
+                .help("quote it if it is text; lists and mappings cannot be vars"),
             );
         }
         let broken = diags.len() > before;
@@ -167,7 +185,11 @@ fn substitute(
     let value = match &node.value {
         Value::Str(text) if text.contains("{{") => return substitute_str(text, node.pos, path, values, names, diags),
         Value::Seq(items) => Value::Seq(
-            items.iter().enumerate().map(|(i, n)| substitute(n, &format!("{path}[{i}]"), values, names, diags)).collect(),
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, n)| substitute(n, &format!("{path}[{i}]"), values, names, diags))
+                .collect(),
         ),
         Value::Map(entries) => Value::Map(
             entries

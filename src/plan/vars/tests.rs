@@ -25,12 +25,15 @@ fn plan_values_are_substituted_with_their_types_and_other_templates_kept() {
     assert_eq!(steps.get("zone").unwrap().as_str(), Some("Z123"));
     assert_eq!(steps.get("url").unwrap().as_str(), Some("http://x/Z123/{{ env.HOME }}"));
     assert_eq!(steps.get("n").unwrap().value, Value::Int(25));
-    assert_eq!(vars[0], ResolvedVar {
-        name: "zone_id".into(),
-        value: Scalar::Str("Z123".into()),
-        source: VarSource::Plan,
-        description: Some("hosted zone".into())
-    });
+    assert_eq!(
+        vars[0],
+        ResolvedVar {
+            name: "zone_id".into(),
+            value: Scalar::Str("Z123".into()),
+            source: VarSource::Plan,
+            description: Some("hosted zone".into())
+        }
+    );
     assert_eq!(vars[2].source, VarSource::CommandLine);
 }
 
@@ -53,7 +56,9 @@ fn missing_unknown_and_secret_values_are_positioned_errors_with_suggestions() {
     let messages: Vec<String> = diags.iter().map(|d| format!("{}: {} ({:?})", d.pos, d.message, d.help)).collect();
     assert!(messages.iter().any(|m| m.starts_with("6:3: var `replica` has no value")), "{messages:?}");
     assert!(
-        messages.iter().any(|m| m.contains("--var zone_idd overrides `zone_idd`") && m.contains("did you mean `zone_id`")),
+        messages
+            .iter()
+            .any(|m| m.contains("--var zone_idd overrides `zone_idd`") && m.contains("did you mean `zone_id`")),
         "{messages:?}"
     );
     let root = parse("vars:\n  url: {value: 'https://u:pw@h/x'}\nx: '{{ vars.uurl }}'\n").unwrap();
@@ -94,10 +99,23 @@ fn command_line_and_files_are_read_as_yaml_scalars() {
 
 #[test]
 fn journaled_values_are_compared_with_the_new_ones() {
-    let was = vec![ResolvedVar { name: "a".into(), value: Scalar::Int(1), source: VarSource::CommandLine, description: None }];
+    let was = vec![ResolvedVar {
+        name: "a".into(),
+        value: Scalar::Int(1),
+        source: VarSource::CommandLine,
+        description: None,
+    }];
     let same = was.clone();
     assert!(differences(&was, &same).is_empty());
-    let now = vec![ResolvedVar { name: "a".into(), value: Scalar::Int(2), source: VarSource::CommandLine, description: None }];
-    assert_eq!(differences(&was, &now), vec!["`a` was `1` (command line) when the run started, now `2` (command line)"]);
+    let now = vec![ResolvedVar {
+        name: "a".into(),
+        value: Scalar::Int(2),
+        source: VarSource::CommandLine,
+        description: None,
+    }];
+    assert_eq!(
+        differences(&was, &now),
+        vec!["`a` was `1` (command line) when the run started, now `2` (command line)"]
+    );
     assert_eq!(Overrides::journaled(&was).0[0].value, Scalar::Int(1));
 }
