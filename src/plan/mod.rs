@@ -6,6 +6,7 @@
 pub mod de;
 pub mod diagnostic;
 pub mod explain;
+pub mod forecast;
 pub mod graph;
 mod load;
 pub mod params;
