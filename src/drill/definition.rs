@@ -53,6 +53,16 @@ pub struct DrillDefinition {
     /// and the objective work. Default: no cut, replication as it is.
     #[serde(default)]
     pub replica_lag: Option<HumanDuration>,
+    /// A latency profile the environment applies (a name under drills/profiles/, such as
+    /// `aws-typical`, or a path): the report then gives the RTO rescaled to real time too.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// How fast the profile's delays run in the drill (default 1; 0.02 in CI: fifty times as fast).
+    #[serde(default)]
+    pub time_scale: Option<f64>,
+    /// Sample each delay from the profile's distribution with this seed instead of taking its p50.
+    #[serde(default)]
+    pub seed: Option<u64>,
     /// Fail back after the failover (default true).
     #[serde(default = "yes")]
     pub failback: bool,

@@ -19,7 +19,7 @@ use super::heartbeat;
 use super::measure::{self, Facts, Measured};
 use super::probe::Probe;
 use super::report::model::{CheckReport, DrillReport, FaultReport, ObjectivesReport, RunReport, SCHEMA_VERSION};
-use super::{fence, report, targets};
+use super::{fence, latency, report, targets};
 use crate::engine::lifecycle::load_run;
 use crate::journal::StateDir;
 use crate::journal::hostname;
@@ -47,6 +47,25 @@ pub struct DrillOptions {
     pub overrides: Overrides,
     /// The same, as the arguments the plan's runs get.
     pub var_args: Vec<String>,
+    /// `--profile`, `--time-scale`, `--seed`: instead of the drill's own.
+    pub latency: LatencyArgs,
+}
+
+/// A latency profile asked for on the command line, and where profiles are found by name.
+#[derive(Debug, Clone, Default)]
+pub struct LatencyArgs {
+    pub profile: Option<String>,
+    pub time_scale: Option<f64>,
+    pub seed: Option<u64>,
+    pub profiles_dir: PathBuf,
+}
+
+/// The latency a drill asks for: the command line's, else the definition's.
+pub fn wanted_latency(drill: &DrillDefinition, args: &LatencyArgs) -> Result<Option<latency::Latency>, String> {
+    let profile = args.profile.as_deref().or(drill.profile.as_deref());
+    let time_scale = args.time_scale.or(drill.time_scale);
+    let seed = args.seed.or(drill.seed);
+    latency::wanted(profile, time_scale, seed, &args.profiles_dir)
 }
 
 /// Why a drill could not run at all (as opposed to a drill that ran and failed).
@@ -84,6 +103,8 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     let inject = environment.actions.inject.get(drill.fault.as_str()).ok_or_else(|| {
         DrillError::Invalid(format!("the environment `{}` cannot inject `{}`", environment.name, drill.fault.as_str()))
     })?;
+    let wanted = wanted_latency(&drill, &options.latency).map_err(DrillError::Invalid)?;
+    let latency = latency::applied(wanted.as_ref(), &environment, &environment_path).map_err(DrillError::Invalid)?;
     let primary_dsn = environment.variable("PRIMARY_DATABASE_DSN").map_err(DrillError::Invalid)?.to_string();
     let dr_dsn = environment.variable("DR_DATABASE_DSN").map_err(DrillError::Invalid)?.to_string();
     let dr_health = environment.variable("DR_HEALTH_URL").map_err(DrillError::Invalid)?.to_string();
@@ -98,6 +119,9 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         drill.fault.as_str(),
         environment.name
     ));
+    if let Some(l) = &latency {
+        say(&format!("latency profile {} at time scale {} (the environment's delays are rescaled in the report)", l.profile.display(), l.time_scale));
+    }
     client::prepare_table(&primary_dsn, &app_role).await.map_err(DrillError::Broken)?;
     let http = crate::steps::http_client();
     say(&format!(
@@ -176,6 +200,13 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         ),
         dr_ready_s: dr_ready.map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
     };
+    let timing = match (&latency, &environment.delays_log) {
+        (Some(latency), Some(log)) => Some(
+            latency::timing(latency, Path::new(log), injected_at, measured.rto, plan.objectives.rto)
+                .map_err(DrillError::Broken)?,
+        ),
+        _ => None,
+    };
     let check_triples: Vec<_> = checks.iter().map(|c| (c.name.clone(), c.passed, c.detail.clone())).collect();
     let mut outcome = evidence::outcome(&[("RTO", &objectives.rto), ("RPO", &objectives.rpo)], &runs, &check_triples);
     if !measured.split_brain.is_empty() && !drill.allow_split_brain {
@@ -190,6 +221,18 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
                 promoted_at.map(rfc3339).unwrap_or_default()
             ),
         );
+    }
+    if let Some(t) = &timing
+        && t.rescaled_met == Some(false)
+    {
+        outcome.passed = false;
+        outcome.failures.push(format!(
+            "the RTO rescaled to real time under {} is {:.1} s, over the plan's RTO of {} s: in production this plan would \
+             miss its objective",
+            t.profile,
+            t.rescaled_rto_s.unwrap_or_default(),
+            t.plan_rto_s
+        ));
     }
     let deviations = evidence::deviations(&runs, &unreachable);
     let remediation = evidence::remediation(&outcome);
@@ -217,6 +260,7 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         outcome,
         deviations,
         remediation,
+        timing,
     };
     let stamp: String = humantime::format_rfc3339_seconds(started_at).to_string().replace([':', '-'], "");
     let dir = options.reports_dir.join(&drill.name).join(stamp);
