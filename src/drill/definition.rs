@@ -63,6 +63,10 @@ pub struct DrillDefinition {
     /// Sample each delay from the profile's distribution with this seed instead of taking its p50.
     #[serde(default)]
     pub seed: Option<u64>,
+    /// Values of the plan's variables for this drill (over the environment's), such as
+    /// `max_replica_lag: 0s`; `drctl drill run --var` wins over them.
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, String>,
     /// Fail back after the failover (default true).
     #[serde(default = "yes")]
     pub failback: bool,

@@ -43,7 +43,7 @@ pub struct DrillOptions {
     /// The drctl binary that runs the plan.
     pub drctl: PathBuf,
     /// `--var`/`--vars` of `drctl drill run`, passed on to the plan's runs (after the
-    /// environment's vars, so they win).
+    /// environment's and the drill's vars, so they win).
     pub overrides: Overrides,
     /// The same, as the arguments the plan's runs get.
     pub var_args: Vec<String>,
@@ -95,7 +95,11 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     // The plan as its runs will resolve it: the environment's vars, then the operator's.
     let mut overrides = Overrides::default();
     overrides.environment(&environment_path, &environment.vars).map_err(DrillError::Invalid)?;
+    let drill_vars: Vec<String> = drill.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    overrides.command_line(&drill_vars).map_err(|e| DrillError::Invalid(format!("{}: vars: {e}", path.display())))?;
     overrides.0.extend(options.overrides.0.iter().cloned());
+    let mut var_args: Vec<String> = drill_vars.iter().flat_map(|v| ["--var".to_string(), v.clone()]).collect();
+    var_args.extend(options.var_args.iter().cloned());
     let plan =
         crate::plan::load_with(&plan_path, &registry, &overrides).map_err(|e| DrillError::Invalid(e.to_string()))?;
     let endpoints = targets::endpoints(&plan, &environment).map_err(DrillError::Invalid)?;
@@ -142,9 +146,8 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     say(&format!("injecting the fault: {}", drill.fault.describe()));
     action(inject, &environment).await.map_err(DrillError::Broken)?;
     let probe = Probe::start(http, dr_health.clone());
-    let failover =
-        run_plan(&plan_path, Direction::Failover, Some(injected_at), (&environment, &environment_path), options)
-            .await?;
+    let run_env = (&environment, environment_path.as_path(), var_args.as_slice());
+    let failover = run_plan(&plan_path, Direction::Failover, Some(injected_at), run_env, options).await?;
     let healthy_at = probe.stop();
     say(&format!("the client keeps writing for {} (grace period)", humantime::format_duration(drill.client_grace())));
     tokio::time::sleep(drill.client_grace()).await;
@@ -177,8 +180,7 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     if drill.failback && failover_ok {
         say("repairing the primary region");
         action(&environment.actions.repair, &environment).await.map_err(DrillError::Broken)?;
-        let failback =
-            run_plan(&plan_path, Direction::Failback, None, (&environment, &environment_path), options).await?;
+        let failback = run_plan(&plan_path, Direction::Failback, None, run_env, options).await?;
         runs.push(run_report(&options.state_dir, &failback, &plan.failback)?);
         if runs[1].state == "succeeded" {
             say("restoring the environment");
@@ -376,7 +378,7 @@ async fn run_plan(
     plan_path: &Path,
     direction: Direction,
     incident_start: Option<SystemTime>,
-    (environment, environment_path): (&Environment, &Path),
+    (environment, environment_path, var_args): (&Environment, &Path, &[String]),
     options: &DrillOptions,
 ) -> Result<String, DrillError> {
     say(&format!("{direction} of {}", plan_path.display()));
@@ -387,7 +389,7 @@ async fn run_plan(
     command.arg(direction.to_string()).arg("--plan").arg(plan_path).arg("--yes");
     // Each drill is a run of its own, even when the last drill's run of this direction succeeded.
     command.arg("--new-run");
-    command.arg("--environment-vars").arg(environment_path).args(&options.var_args);
+    command.arg("--environment-vars").arg(environment_path).args(var_args);
     if let Some(start) = incident_start {
         command.arg("--incident-start").arg(rfc3339(start));
     }
