@@ -20,8 +20,12 @@ pub struct Latency {
 impl Latency {
     /// The `localstack/env/up` flags that apply it.
     pub fn up_flags(&self) -> Vec<String> {
-        let mut flags =
-            vec!["--profile".into(), self.profile.display().to_string(), "--time-scale".into(), self.time_scale.to_string()];
+        let mut flags = vec![
+            "--profile".into(),
+            self.profile.display().to_string(),
+            "--time-scale".into(),
+            self.time_scale.to_string(),
+        ];
         if let Some(seed) = self.seed {
             flags.extend(["--seed".into(), seed.to_string()]);
         }
@@ -31,7 +35,12 @@ impl Latency {
 
 /// What the drill asks for: a profile name under `profiles_dir` or a path, at `time_scale`
 /// (default 1), with an optional seed. `None` without a profile.
-pub fn wanted(profile: Option<&str>, time_scale: Option<f64>, seed: Option<u64>, profiles_dir: &Path) -> Result<Option<Latency>, String> {
+pub fn wanted(
+    profile: Option<&str>,
+    time_scale: Option<f64>,
+    seed: Option<u64>,
+    profiles_dir: &Path,
+) -> Result<Option<Latency>, String> {
     let Some(profile) = profile else {
         return match (time_scale, seed) {
             (None, None) => Ok(None),
@@ -40,7 +49,9 @@ pub fn wanted(profile: Option<&str>, time_scale: Option<f64>, seed: Option<u64>,
     };
     let time_scale = time_scale.unwrap_or(1.0);
     if !(time_scale > 0.0 && time_scale <= 1.0) {
-        return Err(format!("time scale {time_scale} is out of range: give a number above 0 and at most 1, such as 0.02"));
+        return Err(format!(
+            "time scale {time_scale} is out of range: give a number above 0 and at most 1, such as 0.02"
+        ));
     }
     let path = crate::plan::forecast::profile::resolve(profile, profiles_dir);
     crate::plan::forecast::profile::load(&path).map_err(|e| e.to_string())?;
@@ -48,7 +59,11 @@ pub fn wanted(profile: Option<&str>, time_scale: Option<f64>, seed: Option<u64>,
 }
 
 /// The latency the environment applies, checked against what the drill wants.
-pub fn applied(wanted: Option<&Latency>, environment: &Environment, env_path: &Path) -> Result<Option<Latency>, String> {
+pub fn applied(
+    wanted: Option<&Latency>,
+    environment: &Environment,
+    env_path: &Path,
+) -> Result<Option<Latency>, String> {
     let has = environment.profile.as_ref().map(|p| Latency {
         profile: PathBuf::from(p),
         time_scale: environment.time_scale.unwrap_or(1.0),
@@ -60,12 +75,16 @@ pub fn applied(wanted: Option<&Latency>, environment: &Environment, env_path: &P
     };
     match (wanted, &has) {
         (None, _) => Ok(has),
-        (Some(w), Some(h)) if same_file(&w.profile, &h.profile) && (w.time_scale - h.time_scale).abs() < 1e-9 && w.seed == h.seed => {
+        (Some(w), Some(h))
+            if same_file(&w.profile, &h.profile) && (w.time_scale - h.time_scale).abs() < 1e-9 && w.seed == h.seed =>
+        {
             Ok(has)
         }
         (Some(w), _) => {
             let now = match &has {
-                Some(h) => format!("applies {} at time scale {}{}", h.profile.display(), h.time_scale, seed_words(h.seed)),
+                Some(h) => {
+                    format!("applies {} at time scale {}{}", h.profile.display(), h.time_scale, seed_words(h.seed))
+                }
                 None => "applies no latency profile".to_string(),
             };
             Err(format!(

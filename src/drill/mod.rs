@@ -13,7 +13,7 @@ pub mod heartbeat;
 pub mod latency;
 pub mod measure;
 pub mod probe;
-pub mod rescale;
 pub mod report;
+pub mod rescale;
 pub mod runner;
 pub mod targets;

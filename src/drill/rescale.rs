@@ -33,7 +33,9 @@ pub fn read_log(path: &Path) -> Result<Vec<LoggedDelay>, String> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("{}:{}: not a delay record: {e}", path.display(), i + 1)))
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| format!("{}:{}: not a delay record: {e}", path.display(), i + 1))
+        })
         .collect()
 }
 
@@ -46,12 +48,8 @@ fn interval(d: &LoggedDelay) -> Option<(SystemTime, SystemTime)> {
 
 /// How long within `[from, to]` at least one delay was running (the union of the intervals).
 pub fn emulated_within(delays: &[LoggedDelay], from: SystemTime, to: SystemTime) -> Duration {
-    let mut clipped: Vec<(SystemTime, SystemTime)> = delays
-        .iter()
-        .filter_map(interval)
-        .map(|(s, e)| (s.max(from), e.min(to)))
-        .filter(|(s, e)| s < e)
-        .collect();
+    let mut clipped: Vec<(SystemTime, SystemTime)> =
+        delays.iter().filter_map(interval).map(|(s, e)| (s.max(from), e.min(to))).filter(|(s, e)| s < e).collect();
     clipped.sort();
     let mut total = Duration::ZERO;
     let mut current: Option<(SystemTime, SystemTime)> = None;

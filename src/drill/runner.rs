@@ -124,7 +124,11 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         environment.name
     ));
     if let Some(l) = &latency {
-        say(&format!("latency profile {} at time scale {} (the environment's delays are rescaled in the report)", l.profile.display(), l.time_scale));
+        say(&format!(
+            "latency profile {} at time scale {} (the environment's delays are rescaled in the report)",
+            l.profile.display(),
+            l.time_scale
+        ));
     }
     client::prepare_table(&primary_dsn, &app_role).await.map_err(DrillError::Broken)?;
     let http = crate::steps::http_client();

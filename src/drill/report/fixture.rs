@@ -162,6 +162,7 @@ pub(crate) fn sample() -> DrillReport {
         outcome: Outcome { passed: true, failures: Vec::new() },
         deviations: vec!["failover step `promote-db` took 2 attempts".into()],
         remediation: Vec::new(),
+        timing: None,
     }
 }
 

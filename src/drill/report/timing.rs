@@ -57,7 +57,13 @@ pub fn markdown(t: &TimingReport) -> String {
         t.measured_rto_s.map_or_else(|| "not measured".into(), secs),
         t.time_scale
     );
-    let _ = writeln!(out, "| Rescaled to real time | {} | against the plan's RTO of {} s: {} |", rescaled(t), secs(t.plan_rto_s), met(t));
+    let _ = writeln!(
+        out,
+        "| Rescaled to real time | {} | against the plan's RTO of {} s: {} |",
+        rescaled(t),
+        secs(t.plan_rto_s),
+        met(t)
+    );
     let _ = writeln!(out, "\nProfile `{}`. Method: {}.\n", t.profile, t.method);
     out.push_str(&delays_table(t, false));
     out
@@ -68,7 +74,9 @@ fn delays_table(t: &TimingReport, html: bool) -> String {
     if html {
         out.push_str("<table><tr><th>Emulated operation</th><th>Resource</th><th>Start (UTC)</th><th class=\"num\">Delay</th><th class=\"num\">Profile</th></tr>\n");
     } else {
-        out.push_str("| Emulated operation | Resource | Start (UTC) | Delay | Profile |\n| --- | --- | --- | --- | --- |\n");
+        out.push_str(
+            "| Emulated operation | Resource | Start (UTC) | Delay | Profile |\n| --- | --- | --- | --- | --- |\n",
+        );
     }
     for d in &t.delays {
         let profile = d.profile_s.map_or_else(String::new, |p| format!("{} s", secs(p)));
@@ -83,7 +91,8 @@ fn delays_table(t: &TimingReport, html: bool) -> String {
                 secs(d.delay_s)
             );
         } else {
-            let _ = writeln!(out, "| {} | {} | {} | {} s | {profile} |", d.operation, resource, d.start, secs(d.delay_s));
+            let _ =
+                writeln!(out, "| {} | {} | {} | {} s | {profile} |", d.operation, resource, d.start, secs(d.delay_s));
         }
     }
     if html {
