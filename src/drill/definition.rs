@@ -181,8 +181,7 @@ mod tests {
 
     #[test]
     fn a_definition_names_its_plan_and_fault() {
-        let d =
-            parse_text("name: monthly\nplan: us-west-2-local\nfault: database_stop\nobjectives: {rpo: 0s}\n").unwrap();
+        let d = parse_text("name: monthly\nplan: us-west-2\nfault: database_stop\nobjectives: {rpo: 0s}\n").unwrap();
         assert_eq!(d.fault, Fault::DatabaseStop);
         assert!(d.failback);
         assert_eq!(d.environment, ".drctl/env/env.json");

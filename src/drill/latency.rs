@@ -138,3 +138,46 @@ pub fn timing(
         delays: rescale::overlapping(&delays, fault_at, end),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profiles() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("drills/profiles")
+    }
+
+    fn environment(profile: Option<&str>, time_scale: Option<f64>) -> Environment {
+        let json = serde_json::json!({
+            "name": "local", "variables": {}, "profile": profile, "time_scale": time_scale,
+            "endpoints": {"aws": "http://127.0.0.1:1", "kubernetes": {}, "postgres": {}, "health": "http://127.0.0.1:2"},
+            "actions": {"inject": {}, "repair": [], "restore": [], "checks": {}}
+        });
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn a_drill_names_a_profile_by_name_and_its_scale_must_be_sane() {
+        let l = wanted(Some("aws-typical"), Some(0.02), None, &profiles()).unwrap().unwrap();
+        assert_eq!(l.profile, profiles().join("aws-typical.yaml"));
+        assert_eq!(l.up_flags()[2..], ["--time-scale".to_string(), "0.02".into()]);
+        assert!(wanted(Some("aws-typical"), Some(0.0), None, &profiles()).unwrap_err().contains("out of range"));
+        assert!(wanted(None, Some(0.02), None, &profiles()).unwrap_err().contains("name one with `profile:`"));
+        assert!(wanted(Some("nope"), None, None, &profiles()).unwrap_err().contains("nope.yaml"));
+        assert_eq!(wanted(None, None, None, &profiles()).unwrap(), None);
+    }
+
+    #[test]
+    fn the_environment_must_apply_what_the_drill_asks_for() {
+        let want = wanted(Some("aws-typical"), Some(0.02), None, &profiles()).unwrap();
+        let path = profiles().join("aws-typical.yaml");
+        let same = environment(Some(path.to_str().unwrap()), Some(0.02));
+        assert!(applied(want.as_ref(), &same, Path::new("env.json")).unwrap().is_some());
+        let e = applied(want.as_ref(), &environment(None, None), Path::new("env.json")).unwrap_err();
+        assert!(e.contains("applies no latency profile") && e.contains("--time-scale 0.02"), "{e}");
+        let e = applied(want.as_ref(), &environment(Some(path.to_str().unwrap()), Some(0.5)), Path::new("env.json"));
+        assert!(e.unwrap_err().contains("at time scale 0.5"));
+        // A drill that asks for nothing still reports what the environment applied.
+        assert!(applied(None, &same, Path::new("env.json")).unwrap().is_some());
+    }
+}
