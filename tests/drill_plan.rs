@@ -163,7 +163,7 @@ fn the_rds_promotion_promoted_the_real_standby_and_writes_after_it_landed_there(
     assert_eq!(report["provenance"]["plan_sha256"], sha256(&root().join("plans/us-west-2.yaml")));
     let promote = report["runs"][0]["steps"].as_array().unwrap().iter().find(|s| s["id"] == "promote-db").unwrap();
     assert_eq!(
-        (promote["type"].as_str(), promote["state"].as_str()),
+        (promote["step_type"].as_str(), promote["state"].as_str()),
         (Some("aws.rds.promote_replica"), Some("succeeded"))
     );
     // The RDS API call promoted the real server: out of recovery, on a new timeline.
