@@ -31,7 +31,8 @@ export DRCTL_STATE_DIR="${DRCTL_STATE_DIR:-.drctl}"
 env_dir="${DRCTL_ENV_DIR:-$DRCTL_STATE_DIR/env}"
 
 say "installing what the environment lacks (PostgreSQL from Debian's packages, moto in .venv: about a minute the first time), then starting it in $env_dir"
-flags="$("$DRCTL" drill up-flags "$drill" "$@")"
+# A drill drctl cannot read gets no flags here; `drill run` below says what is wrong with it.
+flags="$("$DRCTL" drill up-flags "$drill" "$@" 2>/dev/null)" || flags=""
 read -r -a up_flags <<< "$flags"
 localstack/env/up --dir "$env_dir" "${up_flags[@]}"
 trap 'say "stopping the environment in $env_dir"; localstack/env/down --dir "$env_dir"' EXIT
