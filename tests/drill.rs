@@ -274,7 +274,9 @@ fn the_safety_fence_refuses_whatever_the_plan_would_reach_that_is_not_local() {
                        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/x" },
         "endpoints": { "aws": "https://rds.us-west-2.amazonaws.com", "kubernetes": { "dr": "https://127.0.0.1:6444" },
                        "postgres": { "primary": "127.0.0.1:1" }, "health": "http://127.0.0.1:3" },
-        "actions": { "inject": { "database_stop": ["false"] }, "repair": ["false"], "restore": ["false"], "checks": {} }
+        "actions": { "inject": { "database_stop": ["false"] }, "repair": ["false"], "restore": ["false"], "checks": {} },
+        // The plan's vars here; `api_url` is left at production's value, which the fence must catch.
+        "vars": { "kube_primary_context": "primary", "kube_secondary_context": "dr", "dr_health_url": "http://127.0.0.1:3/health" }
     });
     let env_path = dir.path().join("env.json");
     std::fs::write(&env_path, env.to_string()).unwrap();
@@ -295,6 +297,7 @@ fn the_safety_fence_refuses_whatever_the_plan_would_reach_that_is_not_local() {
         "aws.plan is https://amazonaws.com (no aws.endpoint_url in the plan, no AWS_ENDPOINT_URL), not an emulator",
         "kubernetes.context.dr is https://10.0.0.1:6443, not an emulator",
         "variables.SLACK_WEBHOOK_URL is https://hooks.slack.com/…, not an emulator",
+        "vars.api_url is https://api.example.com, not an emulator",
     ] {
         assert!(out.stderr.contains(refused), "refused: {refused}\n{out}");
     }
@@ -302,11 +305,11 @@ fn the_safety_fence_refuses_whatever_the_plan_would_reach_that_is_not_local() {
     assert!(!out.stderr.contains("T0/B0"), "a webhook's path is its secret: never printed\n{out}");
     assert!(!dir.state().join("drills").exists(), "nothing ran, no report");
 
-    let out = drill_run(&["aws", "aws.plan", "kubernetes.context.dr"]);
+    let out = drill_run(&["aws", "aws.plan", "kubernetes.context.dr", "vars.api_url"]);
     out.expect_code(4, "one endpoint is still not allowed");
     assert!(out.stderr.contains("--allow-live variables.SLACK_WEBHOOK_URL"), "{out}");
     assert!(!out.stderr.contains("--allow-live aws`"), "{out}");
 
-    let out = drill_run(&["aws", "aws.plan", "kubernetes.context.dr", "variables.SLACK_WEBHOOK_URL"]);
+    let out = drill_run(&["aws", "aws.plan", "kubernetes.context.dr", "vars.api_url", "variables.SLACK_WEBHOOK_URL"]);
     assert_ne!(out.code(), Some(4), "allowed endpoints pass the fence (the drill then fails on its own)\n{out}");
 }
