@@ -120,6 +120,32 @@ def reset_rds(endpoint, primary_security_groups):
     wait_replica_available(endpoint)
 
 
+def check_secrets_behaviour(endpoint):
+    """Raises unless Secrets Manager at `endpoint` moves AWSCURRENT as AWS does: after the failback's
+    UpdateSecretVersionStage and a new PutSecretValue, exactly one version is AWSCURRENT, the new
+    one, and GetSecretValue answers it (moto 5.2 needs moto-server's fix for this). On a scratch
+    secret, deleted afterwards."""
+    secrets = client(endpoint, "secretsmanager", DR_REGION)
+    name = "drctl-env-behaviour-check"
+    first = secrets.create_secret(Name=name, SecretString="first")["VersionId"]
+    try:
+        second = secrets.put_secret_value(SecretId=name, SecretString="second")["VersionId"]
+        secrets.update_secret_version_stage(SecretId=name, VersionStage="AWSCURRENT", MoveToVersionId=first,
+                                            RemoveFromVersionId=second)
+        third = secrets.put_secret_value(SecretId=name, SecretString="third")["VersionId"]
+        current = [v["VersionId"] for v in secrets.list_secret_version_ids(SecretId=name)["Versions"]
+                   if "AWSCURRENT" in (v.get("VersionStages") or [])]
+        answered = secrets.get_secret_value(SecretId=name)["SecretString"]
+    finally:
+        secrets.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+    if current != [third] or answered != "third":
+        raise RuntimeError(
+            f"Secrets Manager at {endpoint} does not move AWSCURRENT as AWS does: after UpdateSecretVersionStage and "
+            f"PutSecretValue, {len(current)} version(s) are AWSCURRENT and GetSecretValue answers "
+            f"{'the new value' if answered == 'third' else 'an old value'}; a second drill would read the first "
+            "one's values. See localstack/env/README.md, \"moto's Secrets Manager fix\"")
+
+
 def api_alias(endpoint, zone_id):
     """Where api.example.com points: the alias target's DNS name (or None)."""
     records = client(endpoint, "route53").list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]

@@ -8,7 +8,7 @@ import sys
 import tempfile
 import urllib.request
 
-from . import aws, delays, kube, postgres, processes
+from . import aws, delays, kube, localstack_backend, postgres, processes
 
 #: The faults `envctl inject` knows (see actions.inject).
 FAULTS = ("database_stop", "health_fail", "api_fail", "partition")
@@ -70,10 +70,20 @@ def latency(profile, time_scale, seed, directory):
             "seed": seed, "figures": figures, "delays_log": os.path.join(directory, "delays.jsonl")}
 
 
-def up(directory, profile=None, time_scale=None, seed=None):
+AWS_BACKENDS = ("moto", "localstack")
+
+
+def up(directory, profile=None, time_scale=None, seed=None, aws_backend="moto"):
     """Starts everything, seeds it, writes state.json, inventory.json, env.json and env.sh. With a
     latency `profile` (a file like drills/profiles/aws-typical.yaml), the emulators take its times
-    scaled by `time_scale`, p50 or (with `seed`) sampled."""
+    scaled by `time_scale`, p50 or (with `seed`) sampled. `aws_backend` `localstack` serves Route53,
+    Secrets Manager and CloudWatch from LocalStack, RDS from moto (see localstack_backend.py)."""
+    if aws_backend not in AWS_BACKENDS:
+        raise ValueError(f"--aws {aws_backend}: choose one of {', '.join(AWS_BACKENDS)}")
+    if aws_backend == "localstack" and profile:
+        raise ValueError("--profile applies its Route53 and Secrets Manager times in moto's launcher, and LocalStack "
+                         "answers those at once, so a timed drill on LocalStack would look faster than production: "
+                         "run timed drills with --aws moto (the default)")
     os.makedirs(directory, exist_ok=True)
     directory = os.path.abspath(directory)
     settings = latency(profile, time_scale, seed, directory)
@@ -82,7 +92,9 @@ def up(directory, profile=None, time_scale=None, seed=None):
     pg_root = tempfile.mkdtemp(prefix="drctl-env-pg-")
     os.chmod(pg_root, 0o755)
     state = {"pids": {}, "pg_root": pg_root, "pg": {"primary": processes.free_port(), "dr": processes.free_port()},
-             "latency": settings}
+             "latency": settings, "aws_backend": aws_backend}
+    if aws_backend == "localstack":
+        localstack_backend.plan(state)
     if settings["delays_log"]:
         save(settings["delays_log"], "")
         say(f"latency profile {settings['profile']} at time scale {settings['time_scale']}"
@@ -102,8 +114,10 @@ def up(directory, profile=None, time_scale=None, seed=None):
     pg["primary"].init_primary(password, tls)
     pg["dr"].rebuild_as_standby_of(state["pg"]["primary"])
 
-    start_aws(state, logs, directory)
-    save(state_path, state)
+    try:
+        start_aws(state, logs, directory)
+    finally:
+        save(state_path, state)  # what started is stopped by `down`, even when a later part failed
 
     seeds = []
     for cluster, db in (("primary", "primary"), ("dr", "dr")):
@@ -163,6 +177,7 @@ def backing_config(state):
         "pg_root": state["pg_root"],
         "fence_security_group": None,
         "lag_interval_s": 1,
+        "cloudwatch_endpoint": state["localstack"]["endpoint"] if state.get("localstack") else None,
         "profile": settings["figures"],
         "time_scale": settings["time_scale"],
         "seed": settings["seed"],
@@ -176,29 +191,42 @@ def kube_latency(directory, state):
     if not state["latency"]["profile"]:
         return []
     path = os.path.join(directory, "kube-latency.json")
-    save(path, {k: v for k, v in backing_config(state).items()
-                if k in ("profile", "time_scale", "seed", "delays_log")})
+    settings = {k: v for k, v in backing_config(state).items() if k in ("profile", "time_scale", "seed", "delays_log")}
+    if settings["seed"] is not None:
+        settings["seed"] += 1  # its own stream of draws, not a copy of moto's
+    save(path, settings)
     return ["--latency", path]
 
 
 def start_aws(state, logs, directory):
-    """moto on a free port, its RDS backed by the PostgreSQL servers (backing.json), or the endpoint
-    DRCTL_ENV_AWS_ENDPOINT names (LocalStack)."""
-    if os.environ.get("DRCTL_ENV_AWS_ENDPOINT"):
-        state["aws_endpoint"] = os.environ["DRCTL_ENV_AWS_ENDPOINT"].rstrip("/")
-        say(f"AWS: {state['aws_endpoint']} (DRCTL_ENV_AWS_ENDPOINT)")
-        return
+    """moto on a free port, its RDS backed by the PostgreSQL servers (backing.json); with LocalStack,
+    LocalStack too and the router in front of both. Then checks Secrets Manager's behaviour."""
+    if state["aws_backend"] == "localstack":
+        localstack_backend.start(state, logs, directory, say, http_ok)
+    start_moto(state, logs, directory)
+    if state["aws_backend"] == "localstack":
+        state["aws_endpoint"], log = localstack_backend.start_router(state, logs, directory, HERE)
+        processes.wait_for("the AWS router", lambda: http_ok(state["aws_endpoint"] + "/_localstack/health"),
+                           pid=state["pids"]["router"], log_path=log)
+        say(f"AWS on {state['aws_endpoint']}: RDS and EC2 to moto, Route53, Secrets Manager and CloudWatch to "
+            "LocalStack")
+    else:
+        state["aws_endpoint"] = state["moto_endpoint"]
+    aws.check_secrets_behaviour(state["aws_endpoint"])
+
+
+def start_moto(state, logs, directory):
     port = processes.free_port()
     log = os.path.join(logs, "moto.log")
-    state["aws_endpoint"] = f"http://127.0.0.1:{port}"
+    state["moto_endpoint"] = f"http://127.0.0.1:{port}"
     state["backing"] = backing_config(state)
     backing_path = os.path.join(directory, "backing.json")
     save(backing_path, state["backing"])
     env = dict(os.environ, MOTO_ALLOW_NONEXISTENT_REGION="true", DRCTL_ENV_BACKING=backing_path)
     argv = [sys.executable, os.path.join(HERE, "moto-server"), "-H", "127.0.0.1", "-p", str(port)]
     state["pids"]["moto"] = processes.spawn(argv, log, env)
-    say(f"moto (the AWS emulator) on {state['aws_endpoint']}")
-    processes.wait_for("moto", lambda: http_ok(state["aws_endpoint"] + "/moto-api/"), pid=state["pids"]["moto"],
+    say(f"moto (the AWS emulator) on {state['moto_endpoint']}")
+    processes.wait_for("moto", lambda: http_ok(state["moto_endpoint"] + "/moto-api/"), pid=state["pids"]["moto"],
                        log_path=log)
 
 
@@ -268,6 +296,13 @@ def plan_vars(state):
     return values
 
 
+def aws_services(state):
+    """Which emulator answers each AWS service behind `endpoints.aws`."""
+    moto = state["moto_endpoint"]
+    other = state["localstack"]["endpoint"] if state.get("localstack") else moto
+    return {"rds": moto, "ec2": moto, "route53": other, "secretsmanager": other, "cloudwatch": other, "sts": other}
+
+
 def describe(directory, state, variables):
     """env.json: what `drctl drill` reads."""
     ctl = [sys.executable, os.path.join(HERE, "envctl"), "--dir", directory]
@@ -280,8 +315,10 @@ def describe(directory, state, variables):
         "time_scale": settings["time_scale"],
         "seed": settings["seed"],
         "delays_log": settings["delays_log"],
+        "aws_backend": state["aws_backend"],
         "endpoints": {
             "aws": state["aws_endpoint"],
+            "aws_services": aws_services(state),
             "kubernetes": state["kubernetes"],
             "postgres": {name: f"127.0.0.1:{port}" for name, port in state["pg"].items()},
             "health": state["health_url"],
@@ -305,6 +342,7 @@ def down(directory):
         return
     for name, pid in state.get("pids", {}).items():
         processes.stop(pid)
+    localstack_backend.stop(state)
     for server in servers(state).values():
         server.stop("immediate")
     shutil.rmtree(state["pg_root"], ignore_errors=True)

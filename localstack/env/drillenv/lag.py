@@ -1,5 +1,5 @@
 """CloudWatch `AWS/RDS` `ReplicaLag` of the backed read replicas, from the real servers, published
-into moto every `lag_interval_s` (1 s in the environment; drctl's guard reads the Maximum of the latest
+into moto (or LocalStack's CloudWatch, with `up --aws localstack`) every `lag_interval_s` (1 s in the environment; drctl's guard reads the Maximum of the latest
 minute).
 
 The figure is an upper bound of the data a promotion would lose, in seconds, so the guard is never
@@ -76,10 +76,25 @@ def publish_once(backing, rds_backends, account, interval):
             seconds = measure(backing, key(instance), standby, source, interval)
             if seconds is None:
                 continue
-            cloudwatch_backends[account][region].put_metric_data("AWS/RDS", [{
-                "MetricName": "ReplicaLag", "Value": seconds, "Unit": "Seconds",
-                "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": instance.db_instance_identifier}],
-            }])
+            datum = {"MetricName": "ReplicaLag", "Value": seconds, "Unit": "Seconds",
+                     "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": instance.db_instance_identifier}]}
+            endpoint = backing.config.get("cloudwatch_endpoint")
+            if endpoint:  # CloudWatch is LocalStack (`up --aws localstack`)
+                cloudwatch_client(endpoint, region).put_metric_data(Namespace="AWS/RDS", MetricData=[datum])
+            else:
+                cloudwatch_backends[account][region].put_metric_data("AWS/RDS", [datum])
+
+
+_clients = {}
+
+
+def cloudwatch_client(endpoint, region):
+    if (endpoint, region) not in _clients:
+        import boto3
+
+        _clients[(endpoint, region)] = boto3.client("cloudwatch", endpoint_url=endpoint, region_name=region,
+                                                    aws_access_key_id="testing", aws_secret_access_key="testing")
+    return _clients[(endpoint, region)]
 
 
 def publish_forever(backing, rds_backends, account):
