@@ -32,10 +32,7 @@ fn the_monthly_drill_passes_measures_the_lost_writes_and_leaves_the_primary_as_i
     let dir = TestDir::new("drill-monthly");
     let out = drill(&dir, "us-west-2-monthly");
     out.expect_code(0, "the monthly drill passes");
-    assert!(
-        out.stdout.contains("drill us-west-2-monthly (plan us-west-2-local, fault database_stop): PASSED"),
-        "{out}"
-    );
+    assert!(out.stdout.contains("drill us-west-2-monthly (plan us-west-2, fault database_stop): PASSED"), "{out}");
     let (reports, report) = report(&dir, "us-west-2-monthly");
     for file in ["report.json", "report.md", "junit.xml", "report.html", "postmortem.md"] {
         assert!(reports.join(file).is_file(), "{file} was written\n{out}");
@@ -86,7 +83,7 @@ fn the_monthly_drill_passes_measures_the_lost_writes_and_leaves_the_primary_as_i
         let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
         sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
     };
-    assert_eq!(provenance["plan_sha256"], sha256("plans/us-west-2-local.yaml"));
+    assert_eq!(provenance["plan_sha256"], sha256("plans/us-west-2.yaml"));
     assert_eq!(provenance["drill_sha256"], sha256("drills/us-west-2-monthly.yaml"));
     assert_eq!(provenance["drctl_version"], env!("CARGO_PKG_VERSION"));
     assert!(provenance["approval"].as_str().unwrap().contains("--yes, by "), "{provenance}");
@@ -221,16 +218,21 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-fn a_drill_held_to_an_rpo_of_zero_fails_saying_by_how_much() {
+fn a_drill_held_to_an_rpo_of_zero_is_refused_by_the_lag_guard_on_the_real_lag() {
     let dir = TestDir::new("drill-zero-rpo");
     let out = drill(&dir, "us-west-2-zero-rpo");
     out.expect_code(1, "an RPO of zero cannot be met with a lagging replica");
     let (_, report) = report(&dir, "us-west-2-zero-rpo");
-    let rpo = report["objectives"]["rpo"]["measured_s"].as_f64().unwrap();
-    let expected = format!("RPO missed: {rpo:.3} s against an objective of 0 s ({rpo:.3} s over)");
-    assert!(out.stdout.contains(&expected), "{expected}\n{out}");
+    // The drill's `max_replica_lag: 0s` reaches the plan's promotion: its lag guard reads the
+    // replica's real lag (CloudWatch ReplicaLag from the standby) and refuses to promote.
+    assert_eq!(report["runs"][0]["state"], "failed", "{report:#}");
+    let failures: Vec<&str> =
+        report["outcome"]["failures"].as_array().unwrap().iter().map(|f| f.as_str().unwrap()).collect();
+    let refusal =
+        failures.iter().find(|f| f.contains("`promote-db`: read replica `portfolio-dr` lags")).expect("the lag guard");
+    assert!(refusal.contains("more than `with.max_lag` of 0s"), "{refusal}");
+    assert!(out.stdout.contains(refusal), "{out}");
     assert_eq!(report["outcome"]["passed"], false);
-    assert_eq!(report["objectives"]["rto"]["met"], true, "only the RPO is missed\n{report:#}");
 }
 
 #[test]
@@ -272,7 +274,9 @@ fn the_safety_fence_refuses_whatever_the_plan_would_reach_that_is_not_local() {
                        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/x" },
         "endpoints": { "aws": "https://rds.us-west-2.amazonaws.com", "kubernetes": { "dr": "https://127.0.0.1:6444" },
                        "postgres": { "primary": "127.0.0.1:1" }, "health": "http://127.0.0.1:3" },
-        "actions": { "inject": { "database_stop": ["false"] }, "repair": ["false"], "restore": ["false"], "checks": {} }
+        "actions": { "inject": { "database_stop": ["false"] }, "repair": ["false"], "restore": ["false"], "checks": {} },
+        // The plan's vars here; `api_url` is left at production's value, which the fence must catch.
+        "vars": { "kube_primary_context": "primary", "kube_secondary_context": "dr", "dr_health_url": "http://127.0.0.1:3/health" }
     });
     let env_path = dir.path().join("env.json");
     std::fs::write(&env_path, env.to_string()).unwrap();
@@ -293,6 +297,7 @@ fn the_safety_fence_refuses_whatever_the_plan_would_reach_that_is_not_local() {
         "aws.plan is https://amazonaws.com (no aws.endpoint_url in the plan, no AWS_ENDPOINT_URL), not an emulator",
         "kubernetes.context.dr is https://10.0.0.1:6443, not an emulator",
         "variables.SLACK_WEBHOOK_URL is https://hooks.slack.com/…, not an emulator",
+        "vars.api_url is https://api.example.com, not an emulator",
     ] {
         assert!(out.stderr.contains(refused), "refused: {refused}\n{out}");
     }
@@ -300,11 +305,11 @@ fn the_safety_fence_refuses_whatever_the_plan_would_reach_that_is_not_local() {
     assert!(!out.stderr.contains("T0/B0"), "a webhook's path is its secret: never printed\n{out}");
     assert!(!dir.state().join("drills").exists(), "nothing ran, no report");
 
-    let out = drill_run(&["aws", "aws.plan", "kubernetes.context.dr"]);
+    let out = drill_run(&["aws", "aws.plan", "kubernetes.context.dr", "vars.api_url"]);
     out.expect_code(4, "one endpoint is still not allowed");
     assert!(out.stderr.contains("--allow-live variables.SLACK_WEBHOOK_URL"), "{out}");
     assert!(!out.stderr.contains("--allow-live aws`"), "{out}");
 
-    let out = drill_run(&["aws", "aws.plan", "kubernetes.context.dr", "variables.SLACK_WEBHOOK_URL"]);
+    let out = drill_run(&["aws", "aws.plan", "kubernetes.context.dr", "vars.api_url", "variables.SLACK_WEBHOOK_URL"]);
     assert_ne!(out.code(), Some(4), "allowed endpoints pass the fence (the drill then fails on its own)\n{out}");
 }

@@ -32,11 +32,11 @@ fn sample_json() -> Value {
     skipped["error"] = json!("a step it depends on failed");
     json!({
         "schema_version": 2,
-        "drill": "us-west-2-zero-rpo", "plan": "us-west-2-local", "environment": "local", "host": "runner",
+        "drill": "us-west-2-zero-rpo", "plan": "us-west-2", "environment": "local", "host": "runner",
         "provenance": {
             "user": "oncall", "approval": "`--yes` on the command line: a drill runs its plan unattended",
             "drctl_version": "0.1.0", "git_commit": "5493c94f00dfeedbeef5493c94f00dfeedbeef00",
-            "plan_file": "plans/us-west-2-local.yaml", "plan_sha256": "a".repeat(64),
+            "plan_file": "plans/us-west-2.yaml", "plan_sha256": "a".repeat(64),
             "drill_file": "drills/us-west-2-zero-rpo.yaml", "drill_sha256": "b".repeat(64),
             "inventory": {"route53": ["example.com. api.example.com. A"]},
         },

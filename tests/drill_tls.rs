@@ -17,5 +17,5 @@ fn the_tls_drill_passes_with_every_database_connection_verified() {
     out.expect_code(0, "the TLS drill passes");
     let all = out.all();
     assert!(all.contains("PostgreSQL with TLS (DRCTL_ENV_PG_TLS=1): drctl connects with sslmode=verify-full"), "{out}");
-    assert!(all.contains("drill us-west-2-tls (plan us-west-2-local, fault database_stop): PASSED"), "{out}");
+    assert!(all.contains("drill us-west-2-tls (plan us-west-2-pg, fault database_stop): PASSED"), "{out}");
 }

@@ -18,6 +18,9 @@ pub enum DrillCommand {
     Run(RunArgs),
     /// Past drills' RTO and RPO, oldest first, with their trend.
     History(HistoryArgs),
+    /// Print the environment's `up` flags for a drill's latency profile (for localstack/drill.sh).
+    #[command(hide = true)]
+    UpFlags(UpFlagsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -37,6 +40,42 @@ pub struct RunArgs {
     /// The environment's description (`env.json`), instead of the drill's `environment`.
     #[arg(long, value_name = "ENV_JSON")]
     environment: Option<PathBuf>,
+    /// Override a plan variable in the drill's runs (repeatable; wins over the environment's vars).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    var: Vec<String>,
+    /// Override plan variables in the drill's runs from a YAML file of `NAME: VALUE`.
+    #[arg(long = "vars", value_name = "FILE")]
+    vars_file: Option<PathBuf>,
+    /// The latency profile the environment applies (instead of the drill's `profile:`): a name
+    /// under --profiles-dir or a path. The environment must have been started with it.
+    #[arg(long, value_name = "PROFILE")]
+    profile: Option<String>,
+    /// How fast the profile's delays run (instead of the drill's `time_scale:`), such as 0.02.
+    #[arg(long, value_name = "X")]
+    time_scale: Option<f64>,
+    /// Sample the delays with this seed (instead of the drill's `seed:`).
+    #[arg(long, value_name = "N")]
+    seed: Option<u64>,
+    /// Where `--profile NAME` and the drill's `profile:` look for NAME.yaml.
+    #[arg(long, value_name = "DIR", default_value = "drills/profiles")]
+    profiles_dir: PathBuf,
+}
+
+/// `drctl drill up-flags DRILL`: the `localstack/env/up` flags that apply the drill's latency
+/// profile (none without one), for localstack/drill.sh.
+#[derive(Debug, Args)]
+pub struct UpFlagsArgs {
+    drill: String,
+    #[arg(long, default_value = "drills")]
+    drills_dir: PathBuf,
+    #[arg(long)]
+    profile: Option<String>,
+    #[arg(long)]
+    time_scale: Option<f64>,
+    #[arg(long)]
+    seed: Option<u64>,
+    #[arg(long, default_value = "drills/profiles")]
+    profiles_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -52,6 +91,7 @@ pub struct HistoryArgs {
 pub async fn drill(global: &Global, command: DrillCommand) -> u8 {
     match command {
         DrillCommand::Run(args) => run(global, args).await,
+        DrillCommand::UpFlags(args) => up_flags(&args),
         DrillCommand::History(args) => {
             let root = args.reports_dir.unwrap_or_else(|| global.state_dir.join("drills"));
             match crate::drill::report::history::history(&root, args.drill.as_deref()) {
@@ -77,6 +117,19 @@ async fn run(global: &Global, args: RunArgs) -> u8 {
             return exit_code::STATE_ERROR;
         }
     };
+    let mut overrides = crate::plan::vars::Overrides::default();
+    let mut var_args = Vec::new();
+    if let Some(file) = &args.vars_file {
+        var_args.extend(["--vars".to_string(), file.display().to_string()]);
+    }
+    for pair in &args.var {
+        var_args.extend(["--var".to_string(), pair.clone()]);
+    }
+    let read = args.vars_file.as_deref().map_or(Ok(()), |f| overrides.file(f));
+    if let Err(e) = read.and_then(|()| overrides.command_line(&args.var)) {
+        crate::errln!("error: {e}");
+        return exit_code::PLAN_INVALID;
+    }
     let options = DrillOptions {
         state_dir: global.state_dir.clone(),
         plans_dir: global.plans_dir.clone(),
@@ -84,6 +137,14 @@ async fn run(global: &Global, args: RunArgs) -> u8 {
         allow_live: args.allow_live,
         environment: args.environment,
         drctl,
+        overrides,
+        var_args,
+        latency: runner::LatencyArgs {
+            profile: args.profile,
+            time_scale: args.time_scale,
+            seed: args.seed,
+            profiles_dir: args.profiles_dir,
+        },
     };
     match runner::run(&path, &options).await {
         Ok(finished) => {
@@ -113,6 +174,29 @@ async fn run(global: &Global, args: RunArgs) -> u8 {
     }
 }
 
+fn up_flags(args: &UpFlagsArgs) -> u8 {
+    let path = crate::drill::definition::resolve(&args.drill, &args.drills_dir);
+    let latency = crate::drill::definition::load(&path).and_then(|drill| {
+        let wanted = runner::LatencyArgs {
+            profile: args.profile.clone(),
+            time_scale: args.time_scale,
+            seed: args.seed,
+            profiles_dir: args.profiles_dir.clone(),
+        };
+        runner::wanted_latency(&drill, &wanted)
+    });
+    match latency {
+        Ok(latency) => {
+            crate::outln!("{}", latency.map(|l| l.up_flags().join(" ")).unwrap_or_default());
+            exit_code::OK
+        }
+        Err(e) => {
+            crate::errln!("error: {e}");
+            exit_code::PLAN_INVALID
+        }
+    }
+}
+
 /// The verdict, the objectives table and the failures.
 pub fn summary(report: &DrillReport) -> String {
     let verdict = if report.outcome.passed { "PASSED" } else { "FAILED" };
@@ -126,6 +210,24 @@ pub fn summary(report: &DrillReport) -> String {
         "  client writes: {} attempted, {} acknowledged, {} lost, {} split brain\n",
         c.attempts, c.acknowledged, c.lost_writes, c.split_brain_writes
     ));
+    if let Some(t) = &report.timing {
+        let rescaled = t.rescaled_rto_s.map_or("-".into(), seconds);
+        let met = match t.rescaled_met {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "not measured",
+        };
+        text.push_str(&format!(
+            "  RTO rescaled to real time: {rescaled} against the plan's {} ({met}); measured {} with {} of emulated delays \
+             at time scale {} ({})\n",
+            seconds(t.plan_rto_s),
+            t.measured_rto_s.map_or("-".into(), seconds),
+            seconds(t.emulated_s),
+            t.time_scale,
+            t.profile
+        ));
+        text.push_str("  (rescaled: the emulated delays stretched by 1/scale, everything else as measured)\n");
+    }
     let passed = report.checks.iter().filter(|c| c.passed).count();
     text.push_str(&format!("  checks: {passed} of {} passed\n", report.checks.len()));
     for failure in &report.outcome.failures {

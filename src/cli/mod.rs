@@ -7,6 +7,7 @@ mod explain;
 mod plan_cmd;
 mod run_cmd;
 mod status;
+mod vars_args;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Subcommand;
 use serde_json::json;
 
+use super::vars_args::VarArgs;
 use super::{Global, Output, checking_registry};
 use crate::clock::human_duration;
 use crate::exit_code;
@@ -28,6 +29,15 @@ pub enum PlanCommand {
         /// Which step list to show; both when omitted.
         #[arg(long, value_enum)]
         direction: Option<DirectionArg>,
+        #[command(flatten)]
+        vars: VarArgs,
+        /// Forecast the RTO of the critical path from a latency profile (a name in the profiles
+        /// directory, such as `aws-typical`, or a path): p50, p95 and an upper bound, step by step.
+        #[arg(long, value_name = "PROFILE")]
+        forecast: Option<String>,
+        /// Where `--forecast NAME` looks for NAME.yaml.
+        #[arg(long, value_name = "DIR", default_value = "drills/profiles")]
+        profiles_dir: PathBuf,
     },
     /// Print the plans' JSON Schema, as in plans/drctl-plan.schema.json (for editors: put
     /// `# yaml-language-server: $schema=drctl-plan.schema.json` at the top of a plan in plans/).
@@ -43,7 +53,10 @@ pub enum DirectionArg {
 pub fn plan(global: &Global, command: PlanCommand) -> u8 {
     match command {
         PlanCommand::Validate { files } => validate(global, &files),
-        PlanCommand::Show { file, direction } => show(global, &file, direction),
+        PlanCommand::Show { file, direction, vars, forecast, profiles_dir } => {
+            let forecast = forecast.map(|f| crate::plan::forecast::profile::resolve(&f, &profiles_dir));
+            show(global, &file, direction, &vars, forecast.as_deref())
+        }
         PlanCommand::Schema => {
             crate::outln!(
                 "{}",
@@ -89,9 +102,29 @@ fn validate(global: &Global, files: &[String]) -> u8 {
     code
 }
 
-fn show(global: &Global, file: &str, direction: Option<DirectionArg>) -> u8 {
+fn show(
+    global: &Global,
+    file: &str,
+    direction: Option<DirectionArg>,
+    vars: &VarArgs,
+    forecast: Option<&std::path::Path>,
+) -> u8 {
     let path = plan::resolve_path(file, &global.plans_dir);
-    let plan = match plan::load(&path, &checking_registry()) {
+    let profile = match forecast.map(crate::plan::forecast::profile::load).transpose() {
+        Ok(profile) => profile,
+        Err(errors) => {
+            crate::errln!("{errors}");
+            return exit_code::PLAN_INVALID;
+        }
+    };
+    let overrides = match vars.overrides() {
+        Ok(overrides) => overrides,
+        Err(e) => {
+            crate::errln!("error: {e}");
+            return exit_code::PLAN_INVALID;
+        }
+    };
+    let plan = match plan::load_with(&path, &checking_registry(), &overrides) {
         Ok(plan) => plan,
         Err(errors) => {
             crate::errln!("{errors}");
@@ -111,8 +144,13 @@ fn show(global: &Global, file: &str, direction: Option<DirectionArg>) -> u8 {
         human_duration(plan.objectives.rto),
         human_duration(plan.objectives.rpo)
     );
+    crate::out!("{}", plan::vars::render(&plan.vars));
     for direction in directions {
         crate::out!("{}", render_graph(&plan, direction));
+        if let Some(profile) = &profile {
+            let forecast = crate::plan::forecast::forecast(&plan, direction, profile);
+            crate::out!("{}", crate::plan::forecast::render(&forecast, profile));
+        }
     }
     exit_code::OK
 }

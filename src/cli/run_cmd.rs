@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use clap::Args;
 
 use super::approver::TerminalApprover;
+use super::vars_args::VarArgs;
 use super::{Global, Output, interactive, parse_incident_start};
 use crate::aws::Aws;
 use crate::clock::{Clock, SystemClock};
@@ -66,6 +67,8 @@ pub struct CommonRunArgs {
     /// would lose more than the plan's RPO; the accepted loss is journaled.
     #[arg(long, value_name = "DURATION", value_parser = crate::plan::parse_duration)]
     accept_data_loss: Option<std::time::Duration>,
+    #[command(flatten)]
+    vars: VarArgs,
 }
 
 /// Options of `resume`.
@@ -98,7 +101,14 @@ pub async fn run(global: &Global, args: RunArgs, direction: Direction) -> u8 {
     let path = plan::resolve_path(&args.plan, &global.plans_dir);
     let reporting = Reporting::new(global.output);
     let registry = steps::builtin(&reporting.services(&args.common));
-    let plan = match plan::load(&path, &registry) {
+    let overrides = match args.common.vars.overrides() {
+        Ok(overrides) => overrides,
+        Err(e) => {
+            crate::errln!("error: {e}");
+            return exit_code::PLAN_INVALID;
+        }
+    };
+    let plan = match plan::load_with(&path, &registry, &overrides) {
         Ok(plan) => plan,
         Err(errors) => {
             crate::errln!("{errors}");
@@ -148,7 +158,19 @@ pub async fn resume(global: &Global, args: ResumeArgs) -> u8 {
     }
     let reporting = Reporting::new(global.output);
     let registry = steps::builtin(&reporting.services(&args.common));
-    let plan = match plan::load(&path, &registry) {
+    // A run keeps the values it started with: the journaled ones, unless the operator gives
+    // others (then refused below if they differ).
+    let overrides = match args.common.vars.given() {
+        false => plan::vars::Overrides::journaled(&view.vars),
+        true => match args.common.vars.overrides() {
+            Ok(overrides) => overrides,
+            Err(e) => {
+                crate::errln!("error: {e}");
+                return exit_code::PLAN_INVALID;
+            }
+        },
+    };
+    let plan = match plan::load_with(&path, &registry, &overrides) {
         Ok(plan) => plan,
         Err(errors) => {
             crate::errln!("{errors}");
@@ -286,6 +308,9 @@ fn print_dry_run(plan: &Plan, direction: Direction, registry: &Registry, output:
     let steps = dry_run(plan, direction, registry);
     match output {
         Output::Json => {
+            if !plan.vars.is_empty() {
+                print_json_line(&serde_json::json!({ "vars": plan.vars }));
+            }
             for step in &steps {
                 print_json_line(step);
             }
@@ -297,6 +322,7 @@ fn print_dry_run(plan: &Plan, direction: Direction, registry: &Registry, output:
                 plan.regions.primary,
                 plan.regions.secondary
             );
+            crate::out!("{}", plan::vars::render(&plan.vars));
             let mut wave = usize::MAX;
             for step in &steps {
                 if step.wave != wave {

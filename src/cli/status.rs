@@ -63,7 +63,9 @@ fn live_holder(state: &StateDir, view: &RunView) -> Option<crate::journal::LockH
 
 /// The run's plan, if it is still where the run found it, for the RTO objective.
 fn plan_of(view: &RunView) -> Option<crate::plan::Plan> {
-    crate::plan::load(std::path::Path::new(&view.plan_path), &super::checking_registry())
+    // With the values the run started with: a variable without a production value is no error here.
+    let overrides = crate::plan::vars::Overrides::journaled(&view.vars);
+    crate::plan::load_with(std::path::Path::new(&view.plan_path), &super::checking_registry(), &overrides)
         .ok()
         .filter(|p| p.name == view.plan)
 }

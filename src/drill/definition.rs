@@ -53,6 +53,20 @@ pub struct DrillDefinition {
     /// and the objective work. Default: no cut, replication as it is.
     #[serde(default)]
     pub replica_lag: Option<HumanDuration>,
+    /// A latency profile the environment applies (a name under drills/profiles/, such as
+    /// `aws-typical`, or a path): the report then gives the RTO rescaled to real time too.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// How fast the profile's delays run in the drill (default 1; 0.02 in CI: fifty times as fast).
+    #[serde(default)]
+    pub time_scale: Option<f64>,
+    /// Sample each delay from the profile's distribution with this seed instead of taking its p50.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Values of the plan's variables for this drill (over the environment's), such as
+    /// `max_replica_lag: 0s`; `drctl drill run --var` wins over them.
+    #[serde(default)]
+    pub vars: std::collections::BTreeMap<String, String>,
     /// Fail back after the failover (default true).
     #[serde(default = "yes")]
     pub failback: bool,
@@ -167,8 +181,7 @@ mod tests {
 
     #[test]
     fn a_definition_names_its_plan_and_fault() {
-        let d =
-            parse_text("name: monthly\nplan: us-west-2-local\nfault: database_stop\nobjectives: {rpo: 0s}\n").unwrap();
+        let d = parse_text("name: monthly\nplan: us-west-2\nfault: database_stop\nobjectives: {rpo: 0s}\n").unwrap();
         assert_eq!(d.fault, Fault::DatabaseStop);
         assert!(d.failback);
         assert_eq!(d.environment, ".drctl/env/env.json");

@@ -17,6 +17,22 @@ pub struct Environment {
     /// Every endpoint the drill or the plan will touch, for the safety fence.
     pub endpoints: Endpoints,
     pub actions: Actions,
+    /// Values of the plan's variables in this environment (`{{ vars.NAME }}`): they override the
+    /// plan's production values for the drill's runs.
+    #[serde(default)]
+    pub vars: BTreeMap<String, serde_json::Value>,
+    /// The latency profile the environment applies (its path), if any.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// How fast the profile's delays run (0.02: fifty times as fast).
+    #[serde(default)]
+    pub time_scale: Option<f64>,
+    /// With a seed the delays are sampled; without, each is its p50.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Where every applied delay is logged (JSON lines).
+    #[serde(default)]
+    pub delays_log: Option<String>,
 }
 
 /// Endpoints by service.

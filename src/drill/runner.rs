@@ -19,10 +19,11 @@ use super::heartbeat;
 use super::measure::{self, Facts, Measured};
 use super::probe::Probe;
 use super::report::model::{CheckReport, DrillReport, FaultReport, ObjectivesReport, RunReport, SCHEMA_VERSION};
-use super::{fence, report, targets};
+use super::{fence, latency, report, targets};
 use crate::engine::lifecycle::load_run;
 use crate::journal::StateDir;
 use crate::journal::hostname;
+use crate::plan::vars::Overrides;
 use crate::plan::{Direction, Plan, StepSpec};
 
 /// How long the client writes before the fault, so the primary is under write load when it fails.
@@ -41,6 +42,30 @@ pub struct DrillOptions {
     pub environment: Option<PathBuf>,
     /// The drctl binary that runs the plan.
     pub drctl: PathBuf,
+    /// `--var`/`--vars` of `drctl drill run`, passed on to the plan's runs (after the
+    /// environment's and the drill's vars, so they win).
+    pub overrides: Overrides,
+    /// The same, as the arguments the plan's runs get.
+    pub var_args: Vec<String>,
+    /// `--profile`, `--time-scale`, `--seed`: instead of the drill's own.
+    pub latency: LatencyArgs,
+}
+
+/// A latency profile asked for on the command line, and where profiles are found by name.
+#[derive(Debug, Clone, Default)]
+pub struct LatencyArgs {
+    pub profile: Option<String>,
+    pub time_scale: Option<f64>,
+    pub seed: Option<u64>,
+    pub profiles_dir: PathBuf,
+}
+
+/// The latency a drill asks for: the command line's, else the definition's.
+pub fn wanted_latency(drill: &DrillDefinition, args: &LatencyArgs) -> Result<Option<latency::Latency>, String> {
+    let profile = args.profile.as_deref().or(drill.profile.as_deref());
+    let time_scale = args.time_scale.or(drill.time_scale);
+    let seed = args.seed.or(drill.seed);
+    latency::wanted(profile, time_scale, seed, &args.profiles_dir)
 }
 
 /// Why a drill could not run at all (as opposed to a drill that ran and failed).
@@ -65,14 +90,25 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     let drill = definition::load(path).map_err(DrillError::Invalid)?;
     let plan_path = crate::plan::resolve_path(&drill.plan, &options.plans_dir);
     let registry = crate::steps::builtin(&crate::steps::Services::for_checking());
-    let plan = crate::plan::load(&plan_path, &registry).map_err(|e| DrillError::Invalid(e.to_string()))?;
     let environment_path = options.environment.clone().unwrap_or_else(|| PathBuf::from(&drill.environment));
     let environment = Environment::load(&environment_path).map_err(DrillError::Invalid)?;
+    // The plan as its runs will resolve it: the environment's vars, then the operator's.
+    let mut overrides = Overrides::default();
+    overrides.environment(&environment_path, &environment.vars).map_err(DrillError::Invalid)?;
+    let drill_vars: Vec<String> = drill.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    overrides.command_line(&drill_vars).map_err(|e| DrillError::Invalid(format!("{}: vars: {e}", path.display())))?;
+    overrides.0.extend(options.overrides.0.iter().cloned());
+    let mut var_args: Vec<String> = drill_vars.iter().flat_map(|v| ["--var".to_string(), v.clone()]).collect();
+    var_args.extend(options.var_args.iter().cloned());
+    let plan =
+        crate::plan::load_with(&plan_path, &registry, &overrides).map_err(|e| DrillError::Invalid(e.to_string()))?;
     let endpoints = targets::endpoints(&plan, &environment).map_err(DrillError::Invalid)?;
     fence::check(&endpoints, &options.allow_live).map_err(DrillError::Fenced)?;
     let inject = environment.actions.inject.get(drill.fault.as_str()).ok_or_else(|| {
         DrillError::Invalid(format!("the environment `{}` cannot inject `{}`", environment.name, drill.fault.as_str()))
     })?;
+    let wanted = wanted_latency(&drill, &options.latency).map_err(DrillError::Invalid)?;
+    let latency = latency::applied(wanted.as_ref(), &environment, &environment_path).map_err(DrillError::Invalid)?;
     let primary_dsn = environment.variable("PRIMARY_DATABASE_DSN").map_err(DrillError::Invalid)?.to_string();
     let dr_dsn = environment.variable("DR_DATABASE_DSN").map_err(DrillError::Invalid)?.to_string();
     let dr_health = environment.variable("DR_HEALTH_URL").map_err(DrillError::Invalid)?.to_string();
@@ -87,6 +123,13 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         drill.fault.as_str(),
         environment.name
     ));
+    if let Some(l) = &latency {
+        say(&format!(
+            "latency profile {} at time scale {} (the environment's delays are rescaled in the report)",
+            l.profile.display(),
+            l.time_scale
+        ));
+    }
     client::prepare_table(&primary_dsn, &app_role).await.map_err(DrillError::Broken)?;
     let http = crate::steps::http_client();
     say(&format!(
@@ -107,7 +150,8 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     say(&format!("injecting the fault: {}", drill.fault.describe()));
     action(inject, &environment).await.map_err(DrillError::Broken)?;
     let probe = Probe::start(http, dr_health.clone());
-    let failover = run_plan(&plan_path, Direction::Failover, Some(injected_at), &environment, options).await?;
+    let run_env = (&environment, environment_path.as_path(), var_args.as_slice());
+    let failover = run_plan(&plan_path, Direction::Failover, Some(injected_at), run_env, options).await?;
     let healthy_at = probe.stop();
     say(&format!("the client keeps writing for {} (grace period)", humantime::format_duration(drill.client_grace())));
     tokio::time::sleep(drill.client_grace()).await;
@@ -140,7 +184,7 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     if drill.failback && failover_ok {
         say("repairing the primary region");
         action(&environment.actions.repair, &environment).await.map_err(DrillError::Broken)?;
-        let failback = run_plan(&plan_path, Direction::Failback, None, &environment, options).await?;
+        let failback = run_plan(&plan_path, Direction::Failback, None, run_env, options).await?;
         runs.push(run_report(&options.state_dir, &failback, &plan.failback)?);
         if runs[1].state == "succeeded" {
             say("restoring the environment");
@@ -162,6 +206,13 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         ),
         dr_ready_s: dr_ready.map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0),
     };
+    let timing = match (&latency, &environment.delays_log) {
+        (Some(latency), Some(log)) => Some(
+            latency::timing(latency, Path::new(log), injected_at, measured.rto, plan.objectives.rto)
+                .map_err(DrillError::Broken)?,
+        ),
+        _ => None,
+    };
     let check_triples: Vec<_> = checks.iter().map(|c| (c.name.clone(), c.passed, c.detail.clone())).collect();
     let mut outcome = evidence::outcome(&[("RTO", &objectives.rto), ("RPO", &objectives.rpo)], &runs, &check_triples);
     if !measured.split_brain.is_empty() && !drill.allow_split_brain {
@@ -176,6 +227,18 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
                 promoted_at.map(rfc3339).unwrap_or_default()
             ),
         );
+    }
+    if let Some(t) = &timing
+        && t.rescaled_met == Some(false)
+    {
+        outcome.passed = false;
+        outcome.failures.push(format!(
+            "the RTO rescaled to real time under {} is {:.1} s, over the plan's RTO of {} s: in production this plan would \
+             miss its objective",
+            t.profile,
+            t.rescaled_rto_s.unwrap_or_default(),
+            t.plan_rto_s
+        ));
     }
     let deviations = evidence::deviations(&runs, &unreachable);
     let remediation = evidence::remediation(&outcome);
@@ -203,6 +266,7 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         outcome,
         deviations,
         remediation,
+        timing,
     };
     let stamp: String = humantime::format_rfc3339_seconds(started_at).to_string().replace([':', '-'], "");
     let dir = options.reports_dir.join(&drill.name).join(stamp);
@@ -318,7 +382,7 @@ async fn run_plan(
     plan_path: &Path,
     direction: Direction,
     incident_start: Option<SystemTime>,
-    environment: &Environment,
+    (environment, environment_path, var_args): (&Environment, &Path, &[String]),
     options: &DrillOptions,
 ) -> Result<String, DrillError> {
     say(&format!("{direction} of {}", plan_path.display()));
@@ -329,6 +393,7 @@ async fn run_plan(
     command.arg(direction.to_string()).arg("--plan").arg(plan_path).arg("--yes");
     // Each drill is a run of its own, even when the last drill's run of this direction succeeded.
     command.arg("--new-run");
+    command.arg("--environment-vars").arg(environment_path).args(var_args);
     if let Some(start) = incident_start {
         command.arg("--incident-start").arg(rfc3339(start));
     }

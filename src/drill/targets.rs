@@ -24,6 +24,13 @@ pub fn endpoints(plan: &Plan, environment: &Environment) -> Result<Vec<(String, 
             all.push((format!("variables.{name}"), origin));
         }
     }
+    // The plan's variables as the drill resolves them: one the environment does not override keeps
+    // production's value, and the fence must see it.
+    for var in &plan.vars {
+        if let Some(origin) = origin(&var.value.to_string()) {
+            all.push((format!("vars.{}", var.name), origin));
+        }
+    }
     let contexts = contexts_of(plan);
     if !contexts.is_empty() {
         let path = environment.variables.get("KUBECONFIG").ok_or_else(|| {

@@ -62,6 +62,11 @@ pub enum RunError {
     )]
     PlanChanged { run_id: String, path: String, was: String, now: String },
     #[error(
+        "run {run_id} started with other values of the plan's variables: {changes}. A run keeps the values it \
+         started with: resume without --var/--vars (the journaled values are used), or abandon it and start anew"
+    )]
+    VarsChanged { run_id: String, changes: String },
+    #[error(
         "run {run_id} ({direction}) of plan `{plan}` is unfinished; resume it with `drctl resume {run_id}` or give it up with `drctl abandon {run_id}`"
     )]
     OtherRunUnfinished { run_id: String, plan: String, direction: Direction },
@@ -153,6 +158,7 @@ pub fn begin(
         pid: holder.pid,
         drctl_version: env!("CARGO_PKG_VERSION").to_string(),
         steps: plan.steps(direction).iter().map(|s| s.id.clone()).collect(),
+        vars: plan.vars.clone(),
     };
     let (journal, entries) = Journal::create(&state.journal_path(&run_id), now, record)?;
     let view = RunView::replay(&entries)?;
@@ -212,6 +218,10 @@ fn resume_locked(
             was: short(&view.plan_digest),
             now: short(&plan.digest),
         });
+    }
+    let changed = crate::plan::vars::differences(&view.vars, &plan.vars);
+    if !changed.is_empty() {
+        return Err(RunError::VarsChanged { run_id: run_id.into(), changes: changed.join("; ") });
     }
     let holder = LockHolder::this_process(run_id, now);
     let record = Record::RunResumed {

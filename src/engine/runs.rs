@@ -220,6 +220,7 @@ mod tests {
             pid: 1,
             drctl_version: "0".into(),
             steps: vec![],
+            vars: vec![],
         };
         let (mut journal, _) = Journal::create(&state.journal_path(&run_id), at(secs), started).unwrap();
         journal.append(at(secs + 1), last).unwrap();

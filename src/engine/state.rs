@@ -211,6 +211,8 @@ pub struct RunView {
     pub plan: String,
     pub plan_path: String,
     pub plan_digest: String,
+    /// The plan's variables as the run started with them.
+    pub vars: Vec<crate::plan::vars::ResolvedVar>,
     pub direction: Direction,
     pub state: RunState,
     pub started_at: SystemTime,
@@ -228,7 +230,7 @@ impl RunView {
             seq: 0,
             message: "the journal is empty: the run never started (no step can have acted)".into(),
         })?;
-        let Record::RunStarted { run_id, plan, plan_path, plan_digest, direction, incident_start, steps, .. } =
+        let Record::RunStarted { run_id, plan, plan_path, plan_digest, direction, incident_start, steps, vars, .. } =
             &first.record
         else {
             return Err(invalid(first.seq, &first.record, "a journal must begin with run_started".into()));
@@ -238,6 +240,7 @@ impl RunView {
             plan: plan.clone(),
             plan_path: plan_path.clone(),
             plan_digest: plan_digest.clone(),
+            vars: vars.clone(),
             direction: *direction,
             state: RunState::Running,
             started_at: first.at,

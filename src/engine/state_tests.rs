@@ -121,6 +121,7 @@ fn started(steps: &[&str]) -> Record {
         pid: 1,
         drctl_version: "0".into(),
         steps: steps.iter().map(|s| s.to_string()).collect(),
+        vars: vec![],
     }
 }
 

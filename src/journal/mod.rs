@@ -40,6 +40,10 @@ pub enum Record {
         drctl_version: String,
         /// The step ids of the direction, in plan order.
         steps: Vec<String>,
+        /// The plan's variables as this run resolved them, with where each value came from
+        /// (absent in journals written before plans had variables).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        vars: Vec<crate::plan::vars::ResolvedVar>,
     },
     /// The run continues after a crash, an interruption or a failure.
     RunResumed {

@@ -10,6 +10,7 @@ use super::diagnostic::{Diagnostic, PlanErrors, source_lines};
 use super::params::{self, PlanContext};
 use super::references::Listed;
 use super::suggest::closest;
+use super::vars::Overrides;
 use super::yaml::{self, Node, Pos, Value};
 use super::{AwsSettings, DURATION_HELP, Direction, Objectives, Pair, Plan, StepSpec, parse_duration};
 use crate::step::Registry;
@@ -17,27 +18,39 @@ use crate::step::Registry;
 mod policy;
 
 const PLAN_KEYS: &[&str] =
-    &["name", "description", "regions", "kubernetes", "aws", "objectives", "defaults", "failover", "failback"];
+    &["name", "description", "vars", "regions", "kubernetes", "aws", "objectives", "defaults", "failover", "failback"];
 const STEP_KEYS: &[&str] =
     &["id", "name", "type", "with", "after", "timeout", "retries", "marks_recovery", "on_failure"];
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 const DEFAULT_RETRIES: u32 = 2;
 
-/// Reads and validates the plan at `path`.
+/// Reads and validates the plan at `path` with its variables' own values.
 pub fn load(path: &Path, registry: &Registry) -> Result<Plan, PlanErrors> {
+    load_with(path, registry, &Overrides::default())
+}
+
+/// Reads and validates the plan at `path`, its variables overridden by `overrides`.
+pub fn load_with(path: &Path, registry: &Registry, overrides: &Overrides) -> Result<Plan, PlanErrors> {
     let bytes = std::fs::read(path).map_err(|e| PlanErrors::unreadable(path, &e))?;
     let source = PlanErrors::decode(path, bytes)?;
-    parse(path, &source, registry)
+    parse_with(path, &source, registry, overrides)
 }
 
 /// Validates plan text; `path` is only used in messages and recorded in the plan.
 pub fn parse(path: &Path, source: &str, registry: &Registry) -> Result<Plan, PlanErrors> {
+    parse_with(path, source, registry, &Overrides::default())
+}
+
+/// [`parse`] with the variables overridden: `{{ vars.NAME }}` is replaced before anything else
+/// is checked, so each check sees the values the run will use, at the template's position.
+pub fn parse_with(path: &Path, source: &str, registry: &Registry, overrides: &Overrides) -> Result<Plan, PlanErrors> {
     let root = yaml::parse(source).map_err(|e| PlanErrors::new(path, source, vec![syntax_error(source, e)]))?;
     let dir = path.parent().unwrap_or(Path::new(""));
     let mut checker = Checker { diags: Vec::new(), registry, dir };
+    let (root, vars) = super::vars::resolve(&root, overrides, &mut checker.diags);
     let plan = checker.plan(&root, path, source);
     match plan {
-        Some(plan) if checker.diags.is_empty() => Ok(plan),
+        Some(plan) if checker.diags.is_empty() => Ok(Plan { vars, ..plan }),
         _ => Err(PlanErrors::new(path, source, checker.diags)),
     }
 }
@@ -109,6 +122,7 @@ impl Checker<'_> {
             failback: failback?,
             path: path.to_path_buf(),
             digest: hex(&Sha256::digest(source.as_bytes())),
+            vars: Vec::new(),
         })
     }
 

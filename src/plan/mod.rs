@@ -6,6 +6,7 @@
 pub mod de;
 pub mod diagnostic;
 pub mod explain;
+pub mod forecast;
 pub mod graph;
 mod load;
 pub mod params;
@@ -13,6 +14,7 @@ mod references;
 pub mod schema;
 mod suggest;
 pub mod template;
+pub mod vars;
 pub mod yaml;
 
 use std::fmt;
@@ -20,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use diagnostic::{Diagnostic, PlanErrors};
-pub use load::{load, parse};
+pub use load::{load, load_with, parse, parse_with};
 use yaml::{Node, Pos};
 
 /// A validated plan.
@@ -40,6 +42,8 @@ pub struct Plan {
     pub path: PathBuf,
     /// SHA-256 of the file's bytes: a resumed run refuses a plan that changed underneath it.
     pub digest: String,
+    /// The plan's variables with the values this load resolved (`vars:` and the overrides).
+    pub vars: Vec<vars::ResolvedVar>,
 }
 
 /// A primary and a secondary (DR) name: regions or Kubernetes contexts.
@@ -158,6 +162,7 @@ impl Plan {
             failback: Vec::new(),
             path: PathBuf::from(format!("{name}.yaml")),
             digest: String::new(),
+            vars: Vec::new(),
         }
     }
 

@@ -13,17 +13,18 @@ pub fn plan_schema(registry: &Registry) -> Value {
     let mut generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
     let mut by_type = Vec::new();
     for kind in registry.kinds() {
-        let params = kind.params_schema(&mut generator);
+        let mut params = kind.params_schema(&mut generator).to_value();
+        allow_var_templates(&mut params);
         by_type.push(json!({
             "if": { "properties": { "type": { "const": kind.name() } }, "required": ["type"] },
             "then": { "properties": { "with": params } }
         }));
     }
     let mut defs: Map<String, Value> = generator.take_definitions(true).into_iter().collect();
-    defs.insert(
-        "duration".into(),
-        json!({ "type": "string", "pattern": DURATION_PATTERN, "description": "A duration such as 30s, 15m or 1h30m (units: ms, s, m, h, d; at most 366d)." }),
-    );
+    defs.values_mut().for_each(allow_var_templates);
+    let mut duration = json!({ "type": "string", "pattern": DURATION_PATTERN, "description": "A duration such as 30s, 15m or 1h30m (units: ms, s, m, h, d; at most 366d)." });
+    allow_var_templates(&mut duration);
+    defs.insert("duration".into(), duration);
     defs.insert("pair".into(), json!({
         "type": "object", "additionalProperties": false, "required": ["primary", "secondary"],
         "properties": { "primary": { "type": "string", "minLength": 1 }, "secondary": { "type": "string", "minLength": 1 } }
@@ -56,6 +57,23 @@ pub fn plan_schema(registry: &Registry) -> Value {
         "properties": {
             "name": { "type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]*$" },
             "description": { "type": "string" },
+            "vars": {
+                "type": "object",
+                "description": "Values that differ between production and drills, used as {{ vars.NAME }}; --var NAME=VALUE, --vars FILE and a drill environment override them. Never secrets.",
+                "propertyNames": { "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" },
+                "additionalProperties": {
+                    "oneOf": [
+                        { "type": ["string", "integer", "number", "boolean"] },
+                        {
+                            "type": "object", "additionalProperties": false,
+                            "properties": {
+                                "value": { "type": ["string", "integer", "number", "boolean"], "description": "Production's value." },
+                                "description": { "type": "string" }
+                            }
+                        }
+                    ]
+                }
+            },
             "regions": { "$ref": "#/$defs/pair" },
             "kubernetes": { "$ref": "#/$defs/pair", "description": "Kubernetes contexts of the primary and DR clusters." },
             "aws": {
@@ -78,4 +96,31 @@ pub fn plan_schema(registry: &Registry) -> Value {
         },
         "$defs": defs
     })
+}
+
+/// A whole-value `{{ vars.NAME }}`: the plan variable's value replaces it, with its type, before
+/// the plan is checked.
+const VAR_TEMPLATE_PATTERN: &str = r"^\{\{\s*vars\.[A-Za-z_][A-Za-z0-9_]*\s*\}\}$";
+
+/// Lets every number, boolean and duration in `schema` also be written as `{{ vars.NAME }}`.
+fn allow_var_templates(schema: &mut Value) {
+    let Value::Object(map) = schema else { return };
+    let typed = matches!(map.get("type").and_then(Value::as_str), Some("integer" | "number" | "boolean"));
+    let duration = map.get("pattern").and_then(Value::as_str) == Some(DURATION_PATTERN);
+    if typed || duration {
+        let original = Value::Object(std::mem::take(map));
+        let description = original.get("description").cloned();
+        map.insert(
+            "anyOf".into(),
+            json!([original, { "type": "string", "pattern": VAR_TEMPLATE_PATTERN, "description": "A plan variable." }]),
+        );
+        if let Some(d) = description {
+            map.insert("description".into(), d);
+        }
+        return;
+    }
+    map.values_mut().for_each(|v| match v {
+        Value::Array(items) => items.iter_mut().for_each(allow_var_templates),
+        other => allow_var_templates(other),
+    });
 }

@@ -1,7 +1,8 @@
 //! Templates in step parameters: `{{ steps.ID.outputs.NAME }}`, `{{ plan.name }}`,
 //! `{{ plan.regions.primary }}`, `{{ plan.regions.secondary }}`, `{{ plan.kubernetes.primary }}`,
 //! `{{ plan.kubernetes.secondary }}`, `{{ run.id }}`, `{{ run.direction }}`, and `{{ env.NAME }}` (an
-//! environment variable of the drctl process, for endpoints that differ per environment).
+//! environment variable of the drctl process). `{{ vars.NAME }}` (plan variables) is replaced when
+//! the plan loads, before these are checked (see `plan::vars`).
 //! Only string values are templated; `{{` written literally is `{{ "{{" }}`.
 
 use std::collections::BTreeMap;

@@ -123,7 +123,7 @@ pub(crate) fn sample() -> DrillReport {
     DrillReport {
         schema_version: SCHEMA_VERSION,
         drill: "us-west-2-monthly".into(),
-        plan: "us-west-2-local".into(),
+        plan: "us-west-2".into(),
         environment: "local".into(),
         host: "drill-runner-1".into(),
         provenance: Provenance {
@@ -131,7 +131,7 @@ pub(crate) fn sample() -> DrillReport {
             approval: "`--yes` on the command line: a drill runs its plan unattended".into(),
             drctl_version: "0.1.0".into(),
             git_commit: Some("5493c94f00dfeedbeef5493c94f00dfeedbeef00".into()),
-            plan_file: "plans/us-west-2-local.yaml".into(),
+            plan_file: "plans/us-west-2.yaml".into(),
             plan_sha256: "a".repeat(64),
             drill_file: "drills/us-west-2-monthly.yaml".into(),
             drill_sha256: "b".repeat(64),
@@ -162,6 +162,7 @@ pub(crate) fn sample() -> DrillReport {
         outcome: Outcome { passed: true, failures: Vec::new() },
         deviations: vec!["failover step `promote-db` took 2 attempts".into()],
         remediation: Vec::new(),
+        timing: None,
     }
 }
 

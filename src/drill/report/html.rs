@@ -91,6 +91,9 @@ pub fn render(report: &DrillReport) -> String {
         escape(&p.plan_file),
         p.plan_sha256.get(..12).unwrap_or(&p.plan_sha256)
     );
+    if let Some(t) = &r.timing {
+        out.push_str(&super::timing::html(t));
+    }
     let strip = strip::render(r);
     if !strip.is_empty() {
         let _ = writeln!(
@@ -100,6 +103,14 @@ pub fn render(report: &DrillReport) -> String {
         );
     }
     out.push_str("<section class=\"timeline\"><h2>Timeline</h2>\n");
+    if let Some(t) = &r.timing {
+        let _ = writeln!(
+            out,
+            "<div class=\"meta\">measured times: the emulated cloud delays ran at time scale {} (not rescaled here; \
+             the rescaled RTO is above)</div>",
+            t.time_scale
+        );
+    }
     out.push_str(&gantt::render(r));
     out.push_str("</section>\n");
 

@@ -36,6 +36,10 @@ pub fn render(report: &DrillReport) -> String {
     }
     let _ = writeln!(out, "\n- RTO: {}\n- RPO: {}", line(&r.objectives.rto.detail), line(&r.objectives.rpo.detail));
     let _ = writeln!(out, "- {}\n", dr_ready(r));
+    if let Some(t) = &r.timing {
+        out.push_str(&super::timing::markdown(t));
+        out.push('\n');
+    }
 
     let _ = writeln!(out, "## Fault\n");
     let _ = writeln!(

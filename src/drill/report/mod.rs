@@ -11,6 +11,7 @@ pub mod model;
 pub mod postmortem;
 pub mod strip;
 pub mod text;
+pub mod timing;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -47,6 +47,54 @@ pub struct DrillReport {
     pub deviations: Vec<String>,
     /// One item per failed check or objective, for a person to own and date.
     pub remediation: Vec<RemediationItem>,
+    /// The latency profile the environment applied and the RTO rescaled to real time (absent
+    /// when the environment applied none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<TimingReport>,
+}
+
+/// A drill under a latency profile: the measured RTO, and the RTO rescaled to real time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimingReport {
+    /// The profile file the environment applied.
+    pub profile: String,
+    /// How fast the emulated operations ran (0.02: fifty times as fast as the profile).
+    pub time_scale: f64,
+    /// With a seed, the delays were sampled from the profile's distributions; without, p50.
+    pub seed: Option<u64>,
+    /// The RTO as measured in the drill (seconds), emulated delays at `time_scale` included.
+    pub measured_rto_s: Option<f64>,
+    /// The part of the measured RTO during which an emulated delay ran (the union of the logged
+    /// delays, clipped to the RTO window), in seconds.
+    pub emulated_s: f64,
+    /// The RTO rescaled to real time: the emulated part divided by `time_scale`, the rest as measured.
+    pub rescaled_rto_s: Option<f64>,
+    /// The plan's RTO, which the rescaled figure is held to.
+    pub plan_rto_s: f64,
+    /// Whether the rescaled RTO is within the plan's RTO.
+    pub rescaled_met: Option<bool>,
+    /// How the rescaled RTO is computed, in words.
+    pub method: String,
+    /// The environment's delays that overlap the RTO window, as it logged them.
+    pub delays: Vec<DelayReport>,
+}
+
+/// One delay the environment applied.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelayReport {
+    /// The profile's operation (`route53.change`...).
+    pub operation: String,
+    /// What it delayed, when the environment says.
+    pub resource: Option<String>,
+    /// RFC 3339 with milliseconds.
+    pub start: String,
+    pub end: String,
+    /// The delay applied (scaled), in seconds.
+    pub delay_s: f64,
+    /// The profile's figure before scaling, in seconds.
+    pub profile_s: Option<f64>,
 }
 
 /// Who ran the drill, with which drctl, plan and definition, against which environment.

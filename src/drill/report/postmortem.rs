@@ -178,7 +178,7 @@ mod tests {
     fn the_draft_has_the_template_sections_in_order() {
         let text = render(&sample_failed());
         let sections = [
-            "# Postmortem: DR drill us-west-2-zero-rpo (plan us-west-2-local)\n",
+            "# Postmortem: DR drill us-west-2-zero-rpo (plan us-west-2)\n",
             "**Date**: 2026-11-22\n",
             "**Duration**: 12.3 s (from the fault",
             "**Severity**: P3 (drill)\n",
