@@ -17,7 +17,7 @@ source "$work/env/env.sh"
 cd "$root"
 echo "drctl: $drctl"
 for _ in $(seq "$rounds"); do
-  "$drctl" --state-dir "$work/state" --output json check --plan plans/us-west-2-local.yaml --max-drill-age off || true
+  "$drctl" --state-dir "$work/state" --output json check --plan plans/us-west-2.yaml --vars "$work/env/vars.yaml" --max-drill-age off || true
 done | "$root/.venv/bin/python" -c '
 import json, statistics, sys
 rows = []

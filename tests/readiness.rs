@@ -55,11 +55,11 @@ impl Drop for Env {
 }
 
 /// The plan the drill environment runs (relative to the repository).
-const PLAN: &str = "plans/us-west-2-local.yaml";
+const PLAN: &str = "plans/us-west-2.yaml";
 
 /// `drctl ARGS --plan PLAN` driving the environment: THE one place that says which plan the drill
-/// environment runs and how its variables reach drctl (today [`PLAN`] with env.json's variables in
-/// the process environment).
+/// environment runs and how its values reach drctl: [`PLAN`] with the environment's `vars.yaml`
+/// (`--vars`) and env.json's variables in the process environment.
 fn drctl_on(dir: &TestDir, env: &Env, args: &[&str]) -> Command {
     drctl_on_plan(dir, env, &Path::new(ROOT).join(PLAN), args)
 }
@@ -67,6 +67,7 @@ fn drctl_on(dir: &TestDir, env: &Env, args: &[&str]) -> Command {
 fn drctl_on_plan(dir: &TestDir, env: &Env, plan: &Path, args: &[&str]) -> Command {
     let mut command = drctl(dir);
     command.current_dir(ROOT).args(args).arg("--plan").arg(plan);
+    command.arg("--vars").arg(env.0.join("vars.yaml"));
     for (name, value) in env.variables() {
         command.env(name, value);
     }
@@ -96,7 +97,7 @@ fn check(dir: &TestDir, env: &Env, extra: &[&str]) -> Command {
 
 fn ready(out: &Out, context: &str) {
     out.expect_code(0, context);
-    assert!(out.stdout.contains("READY: plan us-west-2-local"), "{context}\n{out}");
+    assert!(out.stdout.contains("READY: plan us-west-2"), "{context}\n{out}");
 }
 
 /// Not ready, with a problem line naming `step` and `check`, and a fix under it.
@@ -200,7 +201,7 @@ fn check_makes_no_write_and_reports_json_junit_and_the_drill_age() {
     assert_eq!((problems[0]["step"].as_str(), problems[0]["check"].as_str()), (Some("plan"), Some("drill_age")));
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
-        xml.contains("<testcase classname=\"us-west-2-local.any.plan\" name=\"drill_age\">\n      <failure"),
+        xml.contains("<testcase classname=\"us-west-2.any.plan\" name=\"drill_age\">\n      <failure"),
         "{xml}"
     );
 
@@ -267,13 +268,13 @@ fn metrics_move_when_the_world_breaks_and_comes_back() {
     let server = Background::spawn(command);
     let url = format!("http://127.0.0.1:{port}/metrics");
     let deployment =
-        [("plan", "us-west-2-local"), ("direction", "failover"), ("step", "scale-dr"), ("check", "deployment_exists")];
-    let ready = [("plan", "us-west-2-local"), ("direction", "failover")];
+        [("plan", "us-west-2"), ("direction", "failover"), ("step", "scale-dr"), ("check", "deployment_exists")];
+    let ready = [("plan", "us-west-2"), ("direction", "failover")];
 
     let samples = scrape_until(&env, &url, "ready", |s| gauge(s, "drctl_check_ready", &ready) == Some(1.0));
     assert_eq!(gauge(&samples, "drctl_check_ok", &deployment), Some(1.0));
     assert_eq!(gauge(&samples, "drctl_replica_lag_seconds", &[("step", "promote-db")]), Some(0.0));
-    assert!(gauge(&samples, "drctl_check_duration_seconds", &[("plan", "us-west-2-local")]).is_some());
+    assert!(gauge(&samples, "drctl_check_duration_seconds", &[("plan", "us-west-2")]).is_some());
 
     let saved = dir.path().join("app.json");
     env.world(&["delete-deployment", "dr", "production", "app", saved.to_str().unwrap()]);

@@ -59,6 +59,8 @@ pub struct CheckArgs {
     /// Send every AWS call to this endpoint (moto, LocalStack).
     #[arg(long, value_name = "URL")]
     endpoint_url: Option<String>,
+    #[command(flatten)]
+    vars: super::vars_args::VarArgs,
 }
 
 /// `--max-drill-age`: an age, or `None` for `off`.
@@ -85,7 +87,14 @@ pub async fn check(global: &Global, args: CheckArgs) -> u8 {
         accept_data_loss: None,
     };
     let registry = steps::builtin(&services);
-    let plan = match plan::load(&path, &registry) {
+    let overrides = match args.vars.overrides() {
+        Ok(overrides) => overrides,
+        Err(e) => {
+            crate::errln!("error: {e}");
+            return exit_code::PLAN_INVALID;
+        }
+    };
+    let plan = match plan::load_with(&path, &registry, &overrides) {
         Ok(plan) => plan,
         Err(errors) => {
             crate::errln!("{errors}");

@@ -163,8 +163,10 @@ def up(directory, profile=None, time_scale=None, seed=None, aws_backend="moto"):
     variables = variables_of(state)
     save(os.path.join(directory, "env.json"), describe(directory, state, variables))
     save(os.path.join(directory, "env.sh"), "".join(f"export {k}='{v}'\n" for k, v in sorted(variables.items())))
-    say(f"the environment is up: {os.path.join(directory, 'env.json')}; `source {os.path.join(directory, 'env.sh')}` "
-        "to drive it by hand")
+    save(os.path.join(directory, "vars.yaml"), vars_file(plan_vars(state)))
+    say(f"the environment is up: {os.path.join(directory, 'env.json')}; to drive it by hand: "
+        f"`source {os.path.join(directory, 'env.sh')}` and "
+        f"`drctl failover --plan us-west-2 --vars {os.path.join(directory, 'vars.yaml')}`")
 
 
 def backing_config(state):
@@ -239,7 +241,7 @@ def inventory(state):
 
 
 def variables_of(state):
-    """The variables plans/us-west-2-local.yaml and the drill read."""
+    """The environment variables the drill and the fixture plans read (env.sh)."""
     pg, health = state["pg"], state["health_url"]
     tls = f"?{postgres.dsn_tls_parameters(state['pg_ca'])}" if state.get("pg_ca") else ""
     return {
@@ -296,6 +298,16 @@ def plan_vars(state):
     return values
 
 
+def vars_file(values):
+    """`--vars` for driving plans/us-west-2.yaml by hand: the values of the variables that plan
+    declares (drctl refuses a name a plan does not declare, so the environment's extras stay out)."""
+    import yaml
+    with open(os.path.join(REPO, "plans", "us-west-2.yaml")) as f:
+        declared = yaml.safe_load(f).get("vars") or {}
+    lines = [f"{name}: {json.dumps(str(value))}\n" for name, value in sorted(values.items()) if name in declared]
+    return "# The drill environment's values for plans/us-west-2.yaml's vars (written by `up`).\n" + "".join(lines)
+
+
 def aws_services(state):
     """Which emulator answers each AWS service behind `endpoints.aws`."""
     moto = state["moto_endpoint"]
@@ -346,7 +358,7 @@ def down(directory):
     for server in servers(state).values():
         server.stop("immediate")
     shutil.rmtree(state["pg_root"], ignore_errors=True)
-    for name in ("state.json", "env.json", "env.sh", "seed-primary.yaml", "seed-dr.yaml", "kubeconfig"):
+    for name in ("state.json", "env.json", "env.sh", "vars.yaml", "seed-primary.yaml", "seed-dr.yaml", "kubeconfig"):
         try:
             os.remove(os.path.join(directory, name))
         except FileNotFoundError:
