@@ -15,7 +15,6 @@ use crate::engine::retry::RetryPolicy;
 use crate::engine::state::RunState;
 use crate::engine::{Engine, dry_run};
 use crate::exit_code;
-use crate::journal::StateDir;
 use crate::plan::{self, Direction, Plan};
 use crate::report::json::{JsonLines, print_json_line};
 use crate::report::progress::Progress;
@@ -115,7 +114,13 @@ pub async fn run(global: &Global, args: RunArgs, direction: Direction) -> u8 {
         allow_plan_change: args.common.allow_plan_change,
         new_run: args.new_run,
     };
-    let state = StateDir::new(&global.state_dir);
+    let state = match super::state_cmd::open_or_exit(global, Some(&plan)) {
+        Ok(state) => state,
+        Err(code) => return code,
+    };
+    if direction == Direction::Failover {
+        super::state_cmd::warn_if_state_in_primary(&state, &plan);
+    }
     match lifecycle::begin(&state, &plan, direction, &SystemClock, &options) {
         Ok(active) => execute(&plan, active, registry, reporting).await,
         Err(e) => refuse(&e),
@@ -124,7 +129,10 @@ pub async fn run(global: &Global, args: RunArgs, direction: Direction) -> u8 {
 
 /// Continues a run from its journal.
 pub async fn resume(global: &Global, args: ResumeArgs) -> u8 {
-    let state = StateDir::new(&global.state_dir);
+    let state = match super::state_cmd::open_or_exit(global, None) {
+        Ok(state) => state,
+        Err(code) => return code,
+    };
     let view = match lifecycle::load_run(&state, &args.run_id) {
         Ok(view) => view,
         Err(e) => return refuse(&e),
@@ -166,7 +174,10 @@ pub async fn resume(global: &Global, args: ResumeArgs) -> u8 {
 
 /// Marks a run abandoned.
 pub fn abandon(global: &Global, args: AbandonArgs) -> u8 {
-    let state = StateDir::new(&global.state_dir);
+    let state = match super::state_cmd::open_or_exit(global, None) {
+        Ok(state) => state,
+        Err(code) => return code,
+    };
     let by = format!("{}@{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()), crate::journal::hostname());
     let policy = crate::journal::LockPolicy { break_lock: args.break_lock, force: args.force };
     match lifecycle::abandon(&state, &args.run_id, &SystemClock, &by, policy) {

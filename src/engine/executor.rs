@@ -384,7 +384,10 @@ impl Loop<'_> {
             Record::RunFinished { succeeded, message } => {
                 Event::RunFinished { succeeded, message, elapsed_ms: elapsed_ms(Some(self.view.started_at)) }
             }
-            Record::RunStarted { .. } | Record::RunResumed { .. } | Record::RunAbandoned { .. } => return None,
+            Record::RunStarted { .. }
+            | Record::RunResumed { .. }
+            | Record::RunAbandoned { .. }
+            | Record::LockTakenOver { .. } => return None,
         })
     }
 }
