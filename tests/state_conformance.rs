@@ -11,7 +11,7 @@ use drctl::journal::s3::{S3Location, S3Store};
 use drctl::journal::{Entry, JournalError, LockError, LockHolder, LockPolicy, Record, RunDir, StateStore, encode};
 use drctl::plan::Direction;
 use support::TestDir;
-use support::moto::Moto;
+use support::s3::S3;
 
 fn at(secs: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + secs)
@@ -133,67 +133,11 @@ fn the_local_directory_passes_the_conformance_suite() {
     conformance(&store, &damage);
 }
 
-/// A moto S3 with a bucket made by `make`, and a store on it.
-struct S3 {
-    moto: Moto,
-    runtime: tokio::runtime::Runtime,
-    client: aws_sdk_s3::Client,
+/// Appends a commit after the last one that is not a record.
+fn damage(s3: &S3, bucket: &str, prefix: &str, run: &str) {
+    let key = format!("{prefix}runs/{run}/journal/000000000006.json");
+    s3.put(bucket, &key, b"garbage\n");
 }
-
-impl S3 {
-    fn start() -> S3 {
-        let moto = Moto::start();
-        let runtime = Moto::runtime();
-        let config = moto.sdk_config(&runtime, "us-west-2");
-        // Checksums only where an operation requires them, so the Object Lock bucket proves the store
-        // asks for one itself (as with AWS_REQUEST_CHECKSUM_CALCULATION=when_required).
-        let when_required = aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired;
-        let config = aws_sdk_s3::config::Builder::from(&config).force_path_style(true);
-        let client = aws_sdk_s3::Client::from_conf(config.request_checksum_calculation(when_required).build());
-        S3 { moto, runtime, client }
-    }
-
-    fn bucket(&self, name: &str, versioned: bool, object_lock: bool) {
-        use aws_sdk_s3::types::*;
-        let location =
-            CreateBucketConfiguration::builder().location_constraint(BucketLocationConstraint::UsWest2).build();
-        let create = self.client.create_bucket().bucket(name).create_bucket_configuration(location);
-        self.runtime.block_on(create.object_lock_enabled_for_bucket(object_lock).send()).unwrap();
-        if versioned {
-            let on = VersioningConfiguration::builder().status(BucketVersioningStatus::Enabled).build();
-            self.runtime
-                .block_on(self.client.put_bucket_versioning().bucket(name).versioning_configuration(on).send())
-                .unwrap();
-        }
-        if object_lock {
-            let retention = DefaultRetention::builder().mode(ObjectLockRetentionMode::Governance).days(1).build();
-            let rule = ObjectLockRule::builder().default_retention(retention).build();
-            let config =
-                ObjectLockConfiguration::builder().object_lock_enabled(ObjectLockEnabled::Enabled).rule(rule).build();
-            let put = self.client.put_object_lock_configuration().bucket(name).object_lock_configuration(config);
-            self.runtime.block_on(put.send()).unwrap();
-        }
-    }
-
-    fn store(&self, bucket: &str, prefix: &str) -> StateStore {
-        let mut location = S3Location::parse(&format!("s3://{bucket}/{prefix}")).unwrap();
-        location.endpoint = Some(self.moto.url());
-        S3Store::with_client(self.client.clone(), Some("us-west-2".into()), location).into()
-    }
-
-    fn put(&self, bucket: &str, key: &str, body: &[u8]) {
-        let put = self.client.put_object().bucket(bucket).key(key).body(body.to_vec().into());
-        let put = put.checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Crc32);
-        self.runtime.block_on(put.send()).unwrap();
-    }
-
-    /// Appends a commit after the last one that is not a record.
-    fn damage(&self, bucket: &str, prefix: &str, run: &str) {
-        let key = format!("{prefix}runs/{run}/journal/000000000006.json");
-        self.put(bucket, &key, b"garbage\n");
-    }
-}
-
 fn s3_conformance(versioned: bool, object_lock: bool) {
     let s3 = S3::start();
     let bucket = "drctl-state";
@@ -201,7 +145,7 @@ fn s3_conformance(versioned: bool, object_lock: bool) {
     let store = s3.store(bucket, "team/prod");
     assert_eq!(store.describe().location, "s3://drctl-state/team/prod/");
     assert_eq!(store.describe().region.as_deref(), Some("us-west-2"));
-    conformance(&store, &|run| s3.damage(bucket, "team/prod/", run));
+    conformance(&store, &|run| damage(&s3, bucket, "team/prod/", run));
 }
 
 #[test]

@@ -240,6 +240,10 @@ async fn execute(plan: &Plan, mut active: ActiveRun, registry: Registry, reporti
     let result = engine.execute(plan, &mut active.journal, &mut active.view, interrupt.as_mut()).await;
     let state = match result {
         Ok(state) => state,
+        Err(e @ crate::engine::EngineError::Journal(crate::journal::JournalError::Fenced { .. })) => {
+            crate::errln!("error: {e}");
+            return exit_code::REFUSED;
+        }
         Err(e) => {
             crate::errln!(
                 "error: {e}\nThe run stopped; its journal holds everything up to this point. Fix the state directory and `drctl resume {}`.",
