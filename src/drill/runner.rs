@@ -21,7 +21,7 @@ use super::probe::Probe;
 use super::report::model::{CheckReport, DrillReport, FaultReport, ObjectivesReport, RunReport, SCHEMA_VERSION};
 use super::{fence, report, targets};
 use crate::engine::lifecycle::load_run;
-use crate::journal::StateStore;
+use crate::journal::StateDir;
 use crate::journal::hostname;
 use crate::plan::{Direction, Plan, StepSpec};
 
@@ -115,7 +115,7 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
 
     let mut runs = vec![run_report(&options.state_dir, &failover, &plan.failover)?];
     let failover_view =
-        load_run(&StateStore::local(&options.state_dir), &failover).map_err(|e| DrillError::Broken(e.to_string()))?;
+        load_run(&StateDir::new(&options.state_dir), &failover).map_err(|e| DrillError::Broken(e.to_string()))?;
     let approval = evidence::approval(&failover_view, &plan.failover);
     let unreachable = evidence::unreachable_steps(&failover_view);
     let failover_ok = runs[0].state == "succeeded";
@@ -322,7 +322,7 @@ async fn run_plan(
     options: &DrillOptions,
 ) -> Result<String, DrillError> {
     say(&format!("{direction} of {}", plan_path.display()));
-    let state = StateStore::local(&options.state_dir);
+    let state = StateDir::new(&options.state_dir);
     let before: Vec<String> = state.runs().into_iter().map(|r| r.run_id).collect();
     let mut command = Command::new(&options.drctl);
     command.arg("--state-dir").arg(&options.state_dir).arg("--plans-dir").arg(&options.plans_dir);
@@ -339,7 +339,7 @@ async fn run_plan(
 }
 
 fn run_report(state_dir: &Path, run_id: &str, steps: &[StepSpec]) -> Result<RunReport, DrillError> {
-    let view = load_run(&StateStore::local(state_dir), run_id).map_err(|e| DrillError::Broken(e.to_string()))?;
+    let view = load_run(&StateDir::new(state_dir), run_id).map_err(|e| DrillError::Broken(e.to_string()))?;
     Ok(evidence::run_report(&view, steps))
 }
 

@@ -94,12 +94,13 @@ fn damaged_message(run: &DamagedRun) -> String {
 /// plan lock is taken first, so what is found in the state directory cannot change before the
 /// decision is journaled.
 pub fn begin(
-    state: &StateStore,
+    state: &(impl Into<StateStore> + Clone),
     plan: &Plan,
     direction: Direction,
     clock: &dyn Clock,
     options: &RunOptions,
 ) -> Result<ActiveRun, RunError> {
+    let state: &StateStore = &state.clone().into();
     let now = clock.now();
     // Name the likely run in the lock (another command refused meanwhile names it); checked below.
     let candidate = Catalog::load(state)
@@ -169,12 +170,13 @@ fn absolute(path: &std::path::Path) -> String {
 
 /// Continues run `run_id` with `plan` after checking that the plan is the one it started with.
 pub fn resume(
-    state: &StateStore,
+    state: &(impl Into<StateStore> + Clone),
     run_id: &str,
     plan: &Plan,
     clock: &dyn Clock,
     options: &RunOptions,
 ) -> Result<ActiveRun, RunError> {
+    let state: &StateStore = &state.clone().into();
     if examine_one(state, run_id).is_none() {
         return Err(RunError::UnknownRun(run_id.to_string()));
     }
@@ -264,12 +266,13 @@ pub struct Abandoned {
 /// that it may be unfinished) can be given up too: `run_abandoned` is appended after the damage,
 /// naming the damaged lines, and the run no longer blocks its plan.
 pub fn abandon(
-    state: &StateStore,
+    state: &(impl Into<StateStore> + Clone),
     run_id: &str,
     clock: &dyn Clock,
     by: &str,
     policy: LockPolicy,
 ) -> Result<Abandoned, RunError> {
+    let state: &StateStore = &state.clone().into();
     let found = examine_one(state, run_id).ok_or_else(|| RunError::UnknownRun(run_id.to_string()))?;
     let plan = match &found {
         Ok(view) => view.plan.clone(),
@@ -305,7 +308,8 @@ pub fn abandon(
 }
 
 /// Loads the state of run `run_id`, checked as [`crate::engine::runs::examine`] does.
-pub fn load_run(state: &StateStore, run_id: &str) -> Result<RunView, RunError> {
+pub fn load_run(state: &(impl Into<StateStore> + Clone), run_id: &str) -> Result<RunView, RunError> {
+    let state: &StateStore = &state.clone().into();
     match examine_one(state, run_id) {
         None => Err(RunError::UnknownRun(run_id.to_string())),
         Some(Err(damaged)) => Err(RunError::Damaged(Box::new(damaged))),

@@ -29,7 +29,7 @@ fn fixture_with_checks() -> Fixture {
 }
 
 fn journal_of(f: &Fixture, view: &super::state::RunView) -> Vec<Entry> {
-    f.state.read_entries(&view.run_id).unwrap()
+    crate::journal::read(&f.state.journal_path(&view.run_id)).unwrap()
 }
 
 #[tokio::test(start_paused = true)]

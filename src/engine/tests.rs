@@ -16,7 +16,7 @@ use super::retry::RetryPolicy;
 use super::state::{RunState, StepState};
 use super::*;
 use crate::clock::{Clock, TokioClock};
-use crate::journal::StateStore;
+use crate::journal::StateDir;
 use crate::plan::{Direction, Plan, parse};
 use crate::step::{BuildContext, Observation, Outputs, Registry, Step, StepContext, StepError, TypedStep};
 
@@ -118,7 +118,7 @@ impl ScriptStep {
 struct Fixture {
     world: Arc<Mutex<World>>,
     engine: Engine,
-    state: StateStore,
+    state: StateDir,
 }
 
 fn fixture() -> Fixture {
@@ -129,7 +129,7 @@ fn fixture() -> Fixture {
         Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)));
     let retry = RetryPolicy { base: Duration::from_secs(1), max: Duration::from_secs(8) };
     let engine = Engine { registry, clock, reporter: Arc::new(Silent), retry };
-    Fixture { world, engine, state: StateStore::local(crate::journal::tests::tempdir()) }
+    Fixture { world, engine, state: StateDir::new(crate::journal::tests::tempdir()) }
 }
 
 fn plan(f: &Fixture, failover: &str) -> Plan {

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::store::{RunDir, StateError, Store, StoreInfo};
+use super::store::{RunDir, RunSummary, StateError, StateStore, Store, StoreInfo};
 use super::{Entry, Journal, JournalError, LockError, LockHolder, LockPolicy, PlanLock, Record, Scan};
 use crate::plan::Direction;
 
@@ -46,6 +46,11 @@ impl StateDir {
         let stamp: String =
             humantime::format_rfc3339_seconds(now).to_string().chars().filter(|c| !"-:".contains(*c)).collect();
         format!("{plan}-{direction}-{stamp}-{:04x}", fastrand::u16(..))
+    }
+
+    /// Every run whose journal can be looked at, by run id (see [`StateStore::runs`]).
+    pub fn runs(&self) -> Vec<RunSummary> {
+        StateStore::from(self.clone()).runs()
     }
 
     /// Every entry of `runs/`, by name: a journal to read, or what is wrong with it. Leftovers of

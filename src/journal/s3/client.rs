@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::sync::OnceLock;
 
-use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumAlgorithm;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -109,11 +109,25 @@ pub fn connect(location: &S3Location) -> (aws_sdk_s3::Client, Option<String>) {
 
 type Response = aws_smithy_runtime_api::http::Response;
 
-fn classify<E: std::error::Error + Send + Sync + 'static>(error: SdkError<E, Response>) -> Failure {
+fn classify<E>(error: SdkError<E, Response>) -> Failure
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+{
     match status(&error) {
         Some(412) => Failure::PreconditionFailed,
         Some(409) => Failure::Conflict,
-        _ => Failure::Other(DisplayErrorContext(&error).to_string()),
+        _ => Failure::Other(describe(&error)),
+    }
+}
+
+/// An SDK error in a line: S3's code and message with the HTTP status, else the whole chain.
+fn describe<E>(error: &SdkError<E, Response>) -> String
+where
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+{
+    match (error.code(), status(error)) {
+        (Some(code), Some(status)) => format!("{code} (HTTP {status}): {}", error.message().unwrap_or("no message")),
+        _ => DisplayErrorContext(error).to_string(),
     }
 }
 
@@ -138,11 +152,17 @@ pub async fn put(
         .content_type("application/json")
         .checksum_algorithm(ChecksumAlgorithm::Crc32)
         .body(ByteStream::from(body));
+    let replacing = matches!(condition, Condition::Matches(_));
     let request = match condition {
         Condition::Absent => request.if_none_match("*"),
         Condition::Matches(etag) => request.if_match(etag),
     };
-    let output = request.send().await.map_err(classify)?;
+    let output = match request.send().await {
+        Ok(output) => output,
+        // Replacing an object that is gone: it is not the one we hold any more.
+        Err(e) if replacing && status(&e) == Some(404) => return Err(Failure::PreconditionFailed),
+        Err(e) => return Err(classify(e)),
+    };
     Ok(output.e_tag().unwrap_or_default().to_string())
 }
 
@@ -185,7 +205,7 @@ pub async fn list(
         if let Some(token) = token.take() {
             request = request.continuation_token(token);
         }
-        let page = request.send().await.map_err(|e| DisplayErrorContext(&e).to_string())?;
+        let page = request.send().await.map_err(|e| describe(&e))?;
         keys.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
         match page.next_continuation_token() {
             Some(next) if max.is_none() && page.is_truncated().unwrap_or(false) => token = Some(next.to_string()),

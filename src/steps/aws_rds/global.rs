@@ -301,7 +301,7 @@ mod tests {
     use crate::engine::lifecycle::{RunOptions, begin};
     use crate::engine::retry::RetryPolicy;
     use crate::engine::state::RunState;
-    use crate::journal::{Record, StateStore};
+    use crate::journal::{Record, StateDir};
     use crate::plan::{Direction, parse};
     use crate::step::Registry;
     use crate::steps::aws_rds::mocks;
@@ -469,13 +469,16 @@ mod tests {
              target_cluster: {EAST}, mode: switchover}}\n"
         );
         let plan = parse(Path::new("g.yaml"), &text, &engine.registry).unwrap_or_else(|e| panic!("{e}"));
-        let state = StateStore::local(crate::journal::tests::tempdir());
+        let state = StateDir::new(crate::journal::tests::tempdir());
         let mut active = begin(&state, &plan, Direction::Failover, clock.as_ref(), &RunOptions::default()).unwrap();
         let mut never = std::pin::pin!(std::future::pending::<String>());
         let outcome = engine.execute(&plan, &mut active.journal, &mut active.view, never.as_mut()).await.unwrap();
         assert_eq!(outcome, RunState::Succeeded);
-        let records: Vec<Record> =
-            state.read_entries(&active.view.run_id).unwrap().into_iter().map(|e| e.record).collect();
+        let records: Vec<Record> = crate::journal::read(&state.journal_path(&active.view.run_id))
+            .unwrap()
+            .into_iter()
+            .map(|e| e.record)
+            .collect();
         let retrying: Vec<&Record> = records.iter().filter(|r| matches!(r, Record::StepRetrying { .. })).collect();
         assert_eq!(retrying.len(), 1, "{records:#?}");
         let Record::StepRetrying { error, attempt: 1, .. } = retrying[0] else { panic!("{retrying:?}") };
