@@ -163,14 +163,21 @@ impl Loop<'_> {
                     self.take_messages(batch)?;
                 }
                 Some(joined) = tasks.join_next_with_id() => {
-                    let (index, result) = match joined {
-                        Ok((_, (index, result))) => (index, result),
-                        Err(e) => {
-                            let index = task_steps[&e.id()];
-                            (index, Err(format!("the step type failed unexpectedly (a bug in drctl): {e}")))
-                        }
-                    };
-                    self.finish_step(index, result)?;
+                    // Every step that finished meanwhile too: their records go out in one commit.
+                    let mut finished = vec![joined];
+                    while let Some(more) = tasks.try_join_next_with_id() {
+                        finished.push(more);
+                    }
+                    for joined in finished {
+                        let (index, result) = match joined {
+                            Ok((_, (index, result))) => (index, result),
+                            Err(e) => {
+                                let index = task_steps[&e.id()];
+                                (index, Err(format!("the step type failed unexpectedly (a bug in drctl): {e}")))
+                            }
+                        };
+                        self.finish_step(index, result)?;
+                    }
                 }
             }
         }
@@ -219,8 +226,11 @@ impl Loop<'_> {
                 starting.push(i);
             }
         }
-        // One sync for the records of finished steps and of the steps they unblock.
-        self.flush()?;
+        // One sync for the records of finished steps and of the steps they unblock. When nothing
+        // runs any more, the run's end is next: its record goes out in the same commit.
+        if !starting.is_empty() || !tasks.is_empty() {
+            self.flush()?;
+        }
         for i in starting {
             let spec = &self.specs[i];
             match self.build(spec) {

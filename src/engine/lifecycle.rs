@@ -102,11 +102,9 @@ pub fn begin(
 ) -> Result<ActiveRun, RunError> {
     let state: &StateStore = &state.clone().into();
     let now = clock.now();
-    // Name the likely run in the lock (another command refused meanwhile names it); checked below.
-    let candidate = Catalog::load(state)
-        .ok()
-        .and_then(|c| c.unfinished(&plan.name).map(|v| v.run_id.clone()))
-        .unwrap_or_else(|| StateDir::new_run_id(&plan.name, direction, now));
+    // The lock names a new run; if the run turns out to be a resume, the lock is made to name it.
+    // (Reading the runs first, to name the likely one, would cost a listing of S3 on every start.)
+    let candidate = StateDir::new_run_id(&plan.name, direction, now);
     let holder = LockHolder::this_process(&candidate, now);
     let mut lock = state.lock(&plan.name, holder, options.lock_policy())?;
     let catalog = Catalog::load(state)?;
