@@ -46,6 +46,7 @@ fn conformance(store: &StateStore, damage: Damage<'_>) {
     let run = "p-failover-20270115T080000Z-0001";
     assert!(store.find_run(run).is_none() && !store.run_exists(run), "an empty store has no run");
     assert!(store.scan().unwrap().is_empty());
+    store.reachable().unwrap();
 
     // Create, append in batches (group commits), read back exactly.
     let (mut journal, first) = store.create_journal(run, at(0), started(run)).unwrap();

@@ -226,11 +226,8 @@ impl Loop<'_> {
                 starting.push(i);
             }
         }
-        // One sync for the records of finished steps and of the steps they unblock. When nothing
-        // runs any more, the run's end is next: its record goes out in the same commit.
-        if !starting.is_empty() || !tasks.is_empty() {
-            self.flush()?;
-        }
+        // One sync for the records of finished steps and of the steps they unblock.
+        self.flush()?;
         for i in starting {
             let spec = &self.specs[i];
             match self.build(spec) {

@@ -84,6 +84,12 @@ impl StateStore {
         self.0.info()
     }
 
+    /// Whether the store can be read now (one listing of its locks on S3; the directory locally):
+    /// for `drctl check`.
+    pub fn reachable(&self) -> Result<(), StateError> {
+        self.0.plans_locked().map(|_| ())
+    }
+
     /// Every run, by id (see [`Store::scan`]).
     pub fn scan(&self) -> Result<Vec<RunDir>, StateError> {
         self.0.scan()
