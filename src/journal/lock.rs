@@ -105,7 +105,7 @@ pub struct LockPolicy {
 pub enum LockError {
     /// Another run holds the lock and may be running.
     #[error("{}", held_message(.plan, .holder, *.live_here, *.break_asked))]
-    Held { plan: String, holder: LockHolder, live_here: bool, break_asked: bool },
+    Held { plan: String, holder: Box<LockHolder>, live_here: bool, break_asked: bool },
     /// A lock file is there but names nobody.
     #[error(
         "{path}: {reason}, so nothing says who holds the lock of plan `{plan}` (a full disk or an older drctl leaves \
@@ -297,7 +297,7 @@ impl Drop for FileLock {
 fn takeover_reason(plan: &str, existing: &LockHolder, policy: LockPolicy) -> Result<&'static str, LockError> {
     let held = |live_here| LockError::Held {
         plan: plan.to_string(),
-        holder: existing.clone(),
+        holder: Box::new(existing.clone()),
         live_here,
         break_asked: policy.break_lock,
     };

@@ -84,6 +84,9 @@ impl Sink for ObjectSink {
     }
 }
 
+/// An object's bytes and ETag.
+type Object = (Vec<u8>, String);
+
 /// A journal read from its objects, with the object names.
 pub struct Listed {
     pub scan: Scan,
@@ -116,7 +119,7 @@ pub fn read_with_keys(store: &S3Store, run_id: &str) -> Result<Listed, JournalEr
     let client = store.inner.client.clone();
     let bucket = store.inner.location.bucket.clone();
     let keys: Vec<String> = names.iter().map(|n| store.key(&format!("{prefix}{n}"))).collect();
-    let bodies: Vec<Result<Option<(Vec<u8>, String)>, Failure>> = block(async move {
+    let bodies: Vec<Result<Option<Object>, Failure>> = block(async move {
         futures::stream::iter(keys)
             .map(|key| {
                 let client = client.clone();

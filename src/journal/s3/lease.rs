@@ -121,7 +121,7 @@ pub fn acquire(
             Ok(existing) => {
                 return Err(LockError::Held {
                     plan: plan.to_string(),
-                    holder: existing,
+                    holder: Box::new(existing),
                     live_here: false,
                     break_asked: false,
                 });
