@@ -44,8 +44,11 @@ pub enum Condition {
 }
 
 /// Attempts per request, retries of throttling, 5xx and lost connections included: state writes
-/// must ride out a bad minute of S3 (the fault tests put 30% failures in front of it).
-const MAX_ATTEMPTS: u32 = 10;
+/// must ride out a bad spell of S3 (the fault tests put 30% failures in front of it: eight
+/// attempts all failing is a chance in 15,000), and an unreachable S3 must still be reported
+/// within about half a minute, hence short backoffs.
+const MAX_ATTEMPTS: u32 = 8;
+const MAX_BACKOFF: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The runtime the store's requests run on.
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -101,7 +104,10 @@ pub fn connect(location: &S3Location) -> (aws_sdk_s3::Client, Option<String>) {
         let shared = loader.load().await;
         let region = shared.region().map(|r| r.to_string());
         let path_style = shared.endpoint_url().is_some();
-        let retry = aws_smithy_types::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS);
+        let retry = aws_smithy_types::retry::RetryConfig::standard()
+            .with_max_attempts(MAX_ATTEMPTS)
+            .with_initial_backoff(std::time::Duration::from_millis(100))
+            .with_max_backoff(MAX_BACKOFF);
         let config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(path_style).retry_config(retry);
         (aws_sdk_s3::Client::from_conf(config.build()), region)
     })

@@ -157,7 +157,7 @@ impl Store for S3Store {
 
     fn run_exists(&self, run_id: &str) -> bool {
         // Unreadable counts as existing: a new run then takes another id rather than risk a clash.
-        self.list(&format!("runs/{run_id}/"), Some(1)).is_ok_and(|k| !k.is_empty()) || self.list("", Some(0)).is_err()
+        !matches!(self.list(&format!("runs/{run_id}/"), Some(1)), Ok(keys) if keys.is_empty())
     }
 
     fn read_journal(&self, run_id: &str) -> Result<Scan, JournalError> {
