@@ -104,7 +104,11 @@ async fn pipe(client: TcpStream, server: TcpStream, puts: Arc<AtomicUsize>, requ
 
 /// An HTTP server that answers every request after STEP_MS.
 async fn slow_server() -> std::net::SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // A backlog for all 200 steps connecting at once: with the default 128, SYNs beyond it are
+    // dropped and retried a second later, which would time the kernel, not drctl.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1024).unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
