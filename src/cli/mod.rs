@@ -6,6 +6,7 @@ mod drill_cmd;
 mod explain;
 mod plan_cmd;
 mod run_cmd;
+mod state_cmd;
 mod status;
 mod vars_args;
 
@@ -34,6 +35,12 @@ pub struct Global {
     /// Where runs' journals and plan locks are kept.
     #[arg(long, global = true, env = "DRCTL_STATE_DIR", default_value = ".drctl")]
     state_dir: PathBuf,
+    /// Shared state: `s3://BUCKET/PREFIX` (or a directory). Overrides a plan's `state:` and --state-dir.
+    #[arg(long, global = true, env = "DRCTL_STATE", value_name = "LOCATION")]
+    state: Option<String>,
+    /// How long the holder of a plan lock on S3 may go without renewing its lease (default 60s).
+    #[arg(long, global = true, env = "DRCTL_STATE_LEASE", value_name = "DURATION", value_parser = crate::plan::parse_duration)]
+    state_lease: Option<Duration>,
     /// Where `--plan NAME` looks for NAME.yaml.
     #[arg(long, global = true, env = "DRCTL_PLANS_DIR", default_value = "plans")]
     plans_dir: PathBuf,
@@ -72,6 +79,9 @@ enum Command {
     /// Run a DR drill against an emulated environment, or show past drills.
     #[command(subcommand)]
     Drill(drill_cmd::DrillCommand),
+    /// Where runs and locks are kept: show it, or migrate it between a directory and S3.
+    #[command(subcommand)]
+    State(state_cmd::StateCommand),
     /// Describe the step types: one type's parameters, defaults, example and outputs.
     Explain(explain::ExplainArgs),
     /// Print shell completions (bash, zsh, fish, elvish, powershell).
@@ -116,6 +126,7 @@ async fn dispatch(cli: Cli) -> u8 {
         Command::Plan(command) => plan_cmd::plan(&global, command),
         Command::Drill(command) => drill_cmd::drill(&global, command).await,
         Command::Explain(args) => explain::explain(&global, args),
+        Command::State(command) => state_cmd::state(&global, command),
         Command::Completions { shell } => {
             // Generated whole, then written quietly: clap_complete panics when its writer fails.
             let mut script = Vec::new();

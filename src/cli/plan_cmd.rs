@@ -145,6 +145,18 @@ fn show(
         human_duration(plan.objectives.rpo)
     );
     crate::out!("{}", plan::vars::render(&plan.vars));
+    if plan.state.is_some() || global.state.is_some() {
+        match super::state_cmd::open(global, Some(&plan)) {
+            Ok(store) => {
+                let info = store.describe();
+                crate::outln!("state: {} (region {})", info.location, info.region.as_deref().unwrap_or("not set"));
+                if let Some(warning) = super::state_cmd::primary_region_warning(&store, &plan) {
+                    crate::outln!("warning: {warning}");
+                }
+            }
+            Err(e) => crate::outln!("state: {e}"),
+        }
+    }
     for direction in directions {
         crate::out!("{}", render_graph(&plan, direction));
         if let Some(profile) = &profile {

@@ -16,7 +16,6 @@ use crate::engine::retry::RetryPolicy;
 use crate::engine::state::RunState;
 use crate::engine::{Engine, dry_run};
 use crate::exit_code;
-use crate::journal::StateDir;
 use crate::plan::{self, Direction, Plan};
 use crate::report::json::{JsonLines, print_json_line};
 use crate::report::progress::Progress;
@@ -129,7 +128,13 @@ pub async fn run(global: &Global, args: RunArgs, direction: Direction) -> u8 {
         allow_plan_change: args.common.allow_plan_change,
         new_run: args.new_run,
     };
-    let state = StateDir::new(&global.state_dir);
+    let state = match super::state_cmd::open_or_exit(global, Some(&plan)) {
+        Ok(state) => state,
+        Err(code) => return code,
+    };
+    if direction == Direction::Failover {
+        super::state_cmd::warn_if_state_in_primary(&state, &plan);
+    }
     match lifecycle::begin(&state, &plan, direction, &SystemClock, &options) {
         Ok(active) => execute(&plan, active, registry, reporting).await,
         Err(e) => refuse(&e),
@@ -138,7 +143,10 @@ pub async fn run(global: &Global, args: RunArgs, direction: Direction) -> u8 {
 
 /// Continues a run from its journal.
 pub async fn resume(global: &Global, args: ResumeArgs) -> u8 {
-    let state = StateDir::new(&global.state_dir);
+    let state = match super::state_cmd::open_or_exit(global, None) {
+        Ok(state) => state,
+        Err(code) => return code,
+    };
     let view = match lifecycle::load_run(&state, &args.run_id) {
         Ok(view) => view,
         Err(e) => return refuse(&e),
@@ -192,7 +200,10 @@ pub async fn resume(global: &Global, args: ResumeArgs) -> u8 {
 
 /// Marks a run abandoned.
 pub fn abandon(global: &Global, args: AbandonArgs) -> u8 {
-    let state = StateDir::new(&global.state_dir);
+    let state = match super::state_cmd::open_or_exit(global, None) {
+        Ok(state) => state,
+        Err(code) => return code,
+    };
     let by = format!("{}@{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()), crate::journal::hostname());
     let policy = crate::journal::LockPolicy { break_lock: args.break_lock, force: args.force };
     match lifecycle::abandon(&state, &args.run_id, &SystemClock, &by, policy) {
@@ -255,6 +266,10 @@ async fn execute(plan: &Plan, mut active: ActiveRun, registry: Registry, reporti
     let result = engine.execute(plan, &mut active.journal, &mut active.view, interrupt.as_mut()).await;
     let state = match result {
         Ok(state) => state,
+        Err(e @ crate::engine::EngineError::Journal(crate::journal::JournalError::Fenced { .. })) => {
+            crate::errln!("error: {e}");
+            return exit_code::REFUSED;
+        }
         Err(e) => {
             crate::errln!(
                 "error: {e}\nThe run stopped; its journal holds everything up to this point. Fix the state directory and `drctl resume {}`.",

@@ -11,7 +11,7 @@ use crate::engine::lifecycle::load_run;
 use crate::engine::runs::{Catalog, DamagedRun};
 use crate::engine::state::{RunState, RunView};
 use crate::exit_code;
-use crate::journal::{PlanLock, StateDir};
+use crate::journal::StateStore;
 use crate::report::json::print_json_line;
 use crate::report::summary::RunSummary;
 
@@ -22,14 +22,17 @@ pub struct StatusArgs {
 }
 
 pub fn status(global: &Global, args: StatusArgs) -> u8 {
-    let state = StateDir::new(&global.state_dir);
+    let state = match super::state_cmd::open_or_exit(global, None) {
+        Ok(state) => state,
+        Err(code) => return code,
+    };
     match args.run_id {
         Some(run_id) => one(global, &state, &run_id),
         None => list(global, &state),
     }
 }
 
-fn one(global: &Global, state: &StateDir, run_id: &str) -> u8 {
+fn one(global: &Global, state: &StateStore, run_id: &str) -> u8 {
     match load_run(state, run_id) {
         Ok(view) => {
             let mut summary = RunSummary::new(&view, plan_of(&view).as_ref());
@@ -52,13 +55,13 @@ fn one(global: &Global, state: &StateDir, run_id: &str) -> u8 {
 const CRASHED: &str = "crashed (resumable)";
 
 /// Whether a run journaled as running has no live process holding its plan's lock.
-fn is_crashed(state: &StateDir, view: &RunView) -> bool {
+fn is_crashed(state: &StateStore, view: &RunView) -> bool {
     view.state == RunState::Running && live_holder(state, view).is_none()
 }
 
 /// The holder of the run's plan lock, if it is this run and not proven dead.
-fn live_holder(state: &StateDir, view: &RunView) -> Option<crate::journal::LockHolder> {
-    PlanLock::holder_of(&state.lock_path(&view.plan)).filter(|h| h.run_id == view.run_id && !h.is_dead())
+fn live_holder(state: &StateStore, view: &RunView) -> Option<crate::journal::LockHolder> {
+    state.lock_holder(&view.plan).filter(|h| h.run_id == view.run_id && state.holder_live(h))
 }
 
 /// The run's plan, if it is still where the run found it, for the RTO objective.
@@ -80,7 +83,7 @@ struct Row {
     started: String,
 }
 
-fn list(global: &Global, state: &StateDir) -> u8 {
+fn list(global: &Global, state: &StateStore) -> u8 {
     let catalog = match Catalog::load(state) {
         Ok(catalog) => catalog,
         Err(e) => {
@@ -90,7 +93,7 @@ fn list(global: &Global, state: &StateDir) -> u8 {
     };
     if catalog.runs.is_empty() && catalog.damaged.is_empty() {
         if global.output == Output::Human {
-            crate::outln!("no runs in {}", state.root().display());
+            crate::outln!("no runs in {}", state.describe().location);
         }
         return exit_code::OK;
     }
@@ -124,7 +127,7 @@ fn list(global: &Global, state: &StateDir) -> u8 {
     code
 }
 
-fn run_row(global: &Global, state: &StateDir, view: &RunView) -> Row {
+fn run_row(global: &Global, state: &StateStore, view: &RunView) -> Row {
     let done =
         view.steps.iter().filter(|s| matches!(s.state, crate::engine::state::StepState::Succeeded { .. })).count();
     let state_label = match (&view.state, live_holder(state, view)) {

@@ -163,14 +163,21 @@ impl Loop<'_> {
                     self.take_messages(batch)?;
                 }
                 Some(joined) = tasks.join_next_with_id() => {
-                    let (index, result) = match joined {
-                        Ok((_, (index, result))) => (index, result),
-                        Err(e) => {
-                            let index = task_steps[&e.id()];
-                            (index, Err(format!("the step type failed unexpectedly (a bug in drctl): {e}")))
-                        }
-                    };
-                    self.finish_step(index, result)?;
+                    // Every step that finished meanwhile too: their records go out in one commit.
+                    let mut finished = vec![joined];
+                    while let Some(more) = tasks.try_join_next_with_id() {
+                        finished.push(more);
+                    }
+                    for joined in finished {
+                        let (index, result) = match joined {
+                            Ok((_, (index, result))) => (index, result),
+                            Err(e) => {
+                                let index = task_steps[&e.id()];
+                                (index, Err(format!("the step type failed unexpectedly (a bug in drctl): {e}")))
+                            }
+                        };
+                        self.finish_step(index, result)?;
+                    }
                 }
             }
         }
@@ -384,7 +391,10 @@ impl Loop<'_> {
             Record::RunFinished { succeeded, message } => {
                 Event::RunFinished { succeeded, message, elapsed_ms: elapsed_ms(Some(self.view.started_at)) }
             }
-            Record::RunStarted { .. } | Record::RunResumed { .. } | Record::RunAbandoned { .. } => return None,
+            Record::RunStarted { .. }
+            | Record::RunResumed { .. }
+            | Record::RunAbandoned { .. }
+            | Record::LockTakenOver { .. } => return None,
         })
     }
 }

@@ -8,6 +8,7 @@ use super::state::{InvalidTransition, RunView};
 use crate::clock::Clock;
 use crate::journal::{
     Ending, Journal, JournalError, LockError, LockHolder, LockPolicy, PlanLock, Record, StateDir, StateError,
+    StateStore,
 };
 use crate::plan::{Direction, Plan};
 
@@ -98,20 +99,19 @@ fn damaged_message(run: &DamagedRun) -> String {
 /// plan lock is taken first, so what is found in the state directory cannot change before the
 /// decision is journaled.
 pub fn begin(
-    state: &StateDir,
+    state: &(impl Into<StateStore> + Clone),
     plan: &Plan,
     direction: Direction,
     clock: &dyn Clock,
     options: &RunOptions,
 ) -> Result<ActiveRun, RunError> {
+    let state: &StateStore = &state.clone().into();
     let now = clock.now();
-    // Name the likely run in the lock (another command refused meanwhile names it); checked below.
-    let candidate = Catalog::load(state)
-        .ok()
-        .and_then(|c| c.unfinished(&plan.name).map(|v| v.run_id.clone()))
-        .unwrap_or_else(|| StateDir::new_run_id(&plan.name, direction, now));
+    // The lock names a new run; if the run turns out to be a resume, the lock is made to name it.
+    // (Reading the runs first, to name the likely one, would cost a listing of S3 on every start.)
+    let candidate = StateDir::new_run_id(&plan.name, direction, now);
     let holder = LockHolder::this_process(&candidate, now);
-    let mut lock = PlanLock::acquire(&state.lock_path(&plan.name), &plan.name, holder, options.lock_policy())?;
+    let mut lock = state.lock(&plan.name, holder, options.lock_policy())?;
     let catalog = Catalog::load(state)?;
     if let Some(unfinished) = catalog.unfinished(&plan.name) {
         for damaged in catalog.damaged.iter().filter(|d| d.concerns(&plan.name)) {
@@ -142,7 +142,7 @@ pub fn begin(
         return Err(RunError::AlreadySucceeded { plan: plan.name.clone(), direction, run_id, at });
     }
     let mut run_id = lock.holder().run_id.clone();
-    if state.journal_path(&run_id).parent().is_some_and(|d| d.exists()) {
+    if state.run_exists(&run_id) {
         run_id = StateDir::new_run_id(&plan.name, direction, now);
         lock.retarget(&run_id)?;
     }
@@ -160,8 +160,9 @@ pub fn begin(
         steps: plan.steps(direction).iter().map(|s| s.id.clone()).collect(),
         vars: plan.vars.clone(),
     };
-    let (journal, entries) = Journal::create(&state.journal_path(&run_id), now, record)?;
-    let view = RunView::replay(&entries)?;
+    let (mut journal, entries) = state.create_journal(&run_id, now, record)?;
+    let mut view = RunView::replay(&entries)?;
+    journal_takeover(&mut journal, &mut view, &mut lock, now)?;
     Ok(ActiveRun { journal, view, lock })
 }
 
@@ -173,28 +174,29 @@ fn absolute(path: &std::path::Path) -> String {
 
 /// Continues run `run_id` with `plan` after checking that the plan is the one it started with.
 pub fn resume(
-    state: &StateDir,
+    state: &(impl Into<StateStore> + Clone),
     run_id: &str,
     plan: &Plan,
     clock: &dyn Clock,
     options: &RunOptions,
 ) -> Result<ActiveRun, RunError> {
+    let state: &StateStore = &state.clone().into();
     if examine_one(state, run_id).is_none() {
         return Err(RunError::UnknownRun(run_id.to_string()));
     }
     let holder = LockHolder::this_process(run_id, clock.now());
-    let lock = PlanLock::acquire(&state.lock_path(&plan.name), &plan.name, holder, options.lock_policy())?;
+    let lock = state.lock(&plan.name, holder, options.lock_policy())?;
     resume_locked(state, run_id, plan, clock, options, lock)
 }
 
 /// [`resume`] once the plan lock is held.
 fn resume_locked(
-    state: &StateDir,
+    state: &StateStore,
     run_id: &str,
     plan: &Plan,
     clock: &dyn Clock,
     options: &RunOptions,
-    lock: PlanLock,
+    mut lock: PlanLock,
 ) -> Result<ActiveRun, RunError> {
     let now = clock.now();
     match examine_one(state, run_id) {
@@ -202,7 +204,7 @@ fn resume_locked(
         Some(Err(damaged)) => return Err(RunError::Damaged(Box::new(damaged))),
         Some(Ok(_)) => {}
     }
-    let (mut journal, entries) = Journal::open(&state.journal_path(run_id))?;
+    let (mut journal, entries) = state.open_journal(run_id)?;
     let mut view = RunView::replay(&entries)?;
     if view.plan != plan.name {
         return Err(RunError::WrongPlan { run_id: run_id.into(), run_plan: view.plan, plan: plan.name.clone() });
@@ -238,7 +240,25 @@ fn resume_locked(
     for entry in journal.append(now, vec![record])? {
         view.apply(&entry)?;
     }
+    journal_takeover(&mut journal, &mut view, &mut lock, now)?;
     Ok(ActiveRun { journal, view, lock })
+}
+
+/// Journals `lock_taken_over` when this process took the plan's lock from another holder, so the
+/// run's history says who ran it before and why that one was displaced.
+fn journal_takeover(
+    journal: &mut Journal,
+    view: &mut RunView,
+    lock: &mut PlanLock,
+    now: SystemTime,
+) -> Result<(), RunError> {
+    if let Some(note) = lock.take_over_note() {
+        let record = Record::LockTakenOver { previous: note.previous.describe(), reason: note.reason };
+        for entry in journal.append(now, vec![record])? {
+            view.apply(&entry)?;
+        }
+    }
+    Ok(())
 }
 
 /// A run given up by [`abandon`].
@@ -254,12 +274,13 @@ pub struct Abandoned {
 /// that it may be unfinished) can be given up too: `run_abandoned` is appended after the damage,
 /// naming the damaged lines, and the run no longer blocks its plan.
 pub fn abandon(
-    state: &StateDir,
+    state: &(impl Into<StateStore> + Clone),
     run_id: &str,
     clock: &dyn Clock,
     by: &str,
     policy: LockPolicy,
 ) -> Result<Abandoned, RunError> {
+    let state: &StateStore = &state.clone().into();
     let found = examine_one(state, run_id).ok_or_else(|| RunError::UnknownRun(run_id.to_string()))?;
     let plan = match &found {
         Ok(view) => view.plan.clone(),
@@ -269,13 +290,12 @@ pub fn abandon(
         },
     };
     let holder = LockHolder::this_process(run_id, clock.now());
-    let _lock = PlanLock::acquire(&state.lock_path(&plan), &plan, holder, policy)?;
+    let _lock = state.lock(&plan, holder, policy)?;
     // Read again under the lock: the run may have moved on meanwhile.
-    let path = state.journal_path(run_id);
     let record = |damaged_lines| Record::RunAbandoned { by: by.to_string(), damaged_lines };
     match examine_one(state, run_id).ok_or_else(|| RunError::UnknownRun(run_id.to_string()))? {
         Ok(_) => {
-            let (mut journal, entries) = Journal::open(&path)?;
+            let (mut journal, entries) = state.open_journal(run_id)?;
             let mut view = RunView::replay(&entries)?;
             if !view.state.is_resumable() {
                 return Err(RunError::NotResumable { run_id: run_id.into(), state: view.state.phrase() });
@@ -286,7 +306,7 @@ pub fn abandon(
             Ok(Abandoned { run_id: run_id.into(), plan, damaged_lines: Vec::new() })
         }
         Err(damaged) if matches!(damaged.ending, Ending::Open | Ending::Empty) => {
-            let (mut journal, scan) = Journal::open_damaged(&path)?;
+            let (mut journal, scan) = state.open_damaged_journal(run_id)?;
             let lines: Vec<usize> = scan.damage.iter().map(|d| d.line).collect();
             journal.append(clock.now(), vec![record(lines.clone())])?;
             Ok(Abandoned { run_id: run_id.into(), plan, damaged_lines: lines })
@@ -296,7 +316,8 @@ pub fn abandon(
 }
 
 /// Loads the state of run `run_id`, checked as [`crate::engine::runs::examine`] does.
-pub fn load_run(state: &StateDir, run_id: &str) -> Result<RunView, RunError> {
+pub fn load_run(state: &(impl Into<StateStore> + Clone), run_id: &str) -> Result<RunView, RunError> {
+    let state: &StateStore = &state.clone().into();
     match examine_one(state, run_id) {
         None => Err(RunError::UnknownRun(run_id.to_string())),
         Some(Err(damaged)) => Err(RunError::Damaged(Box::new(damaged))),
@@ -313,7 +334,7 @@ impl RunError {
                 | RunError::Invalid(_)
                 | RunError::State(_)
                 | RunError::Damaged(_)
-                | RunError::Lock(LockError::Io { .. })
+                | RunError::Lock(LockError::Io { .. } | LockError::Remote { .. })
         )
     }
 }

@@ -2,11 +2,10 @@
 //! damaged entries with what can still be told about them (which plan, how the journal ends). So
 //! damage is reported, never hidden, and it blocks a plan only when it may hide an unfinished run.
 
-use std::path::Path;
 use std::time::SystemTime;
 
 use super::state::{RunState, RunView};
-use crate::journal::{self, Ending, Record, RunDir, StateDir, StateError, parse_run_id};
+use crate::journal::{Ending, Record, RunDir, StateError, StateStore, parse_run_id};
 use crate::plan::Direction;
 
 /// Every run of a state directory.
@@ -51,10 +50,10 @@ impl DamagedRun {
 
 impl Catalog {
     /// Reads every run of `state`.
-    pub fn load(state: &StateDir) -> Result<Catalog, StateError> {
+    pub fn load(state: &StateStore) -> Result<Catalog, StateError> {
         let mut catalog = Catalog::default();
         for dir in state.scan()? {
-            match examine(dir) {
+            match examine(state, dir) {
                 Ok(view) => catalog.runs.push(view),
                 Err(damaged) => catalog.damaged.push(damaged),
             }
@@ -96,16 +95,16 @@ impl Catalog {
 
 /// A run directory read and checked: its journal must read cleanly, replay through the state
 /// machine, and be the journal of the run its directory names.
-pub fn examine(dir: RunDir) -> Result<RunView, DamagedRun> {
+pub fn examine(state: &StateStore, dir: RunDir) -> Result<RunView, DamagedRun> {
     let (run_id, journal) = match dir {
-        RunDir::Journal { run_id, journal } => (run_id, journal),
-        RunDir::Broken { run_id, path, problem } => {
-            let mut damaged = damaged(&run_id, format!("{}: {problem}", path.display()), Ending::Empty);
+        RunDir::Journal { run_id, location } => (run_id, location),
+        RunDir::Broken { run_id, location, problem } => {
+            let mut damaged = damaged(&run_id, format!("{location}: {problem}"), Ending::Empty);
             damaged.problem.push_str(" (no run can be read here)");
             return Err(damaged);
         }
     };
-    let scan = journal::scan_file(&journal).map_err(|e| damaged(&run_id, e.to_string(), Ending::Open))?;
+    let scan = state.read_journal(&run_id).map_err(|e| damaged(&run_id, e.to_string(), Ending::Open))?;
     let mut found = damaged(&run_id, String::new(), scan.ending());
     found.acknowledged = scan.damage_acknowledged();
     found.succeeded_at = scan.entries.iter().rev().find_map(|e| match e.record {
@@ -119,7 +118,7 @@ pub fn examine(dir: RunDir) -> Result<RunView, DamagedRun> {
         found.direction = found.direction.or(Some(*direction));
         found.started_at = Some(first.at);
     }
-    let path = journal.display();
+    let path = journal;
     if let Some(damage) = scan.damage.first() {
         let more = match scan.damage.len() {
             1 => String::new(),
@@ -176,23 +175,9 @@ fn add_plan(plans: &mut Vec<String>, plan: &str) {
 }
 
 /// Reads run `run_id` alone, checked as [`examine`] does; `None` if there is no such run.
-pub fn examine_one(state: &StateDir, run_id: &str) -> Option<Result<RunView, DamagedRun>> {
-    let dir = state.journal_path(run_id);
-    let run_dir = dir.parent().unwrap_or(Path::new("."));
-    if run_id.is_empty() || run_id.contains('/') || run_id.starts_with('.') {
-        return None;
-    }
-    let entry = match std::fs::metadata(run_dir) {
-        Err(_) => return None,
-        Ok(m) if !m.is_dir() => RunDir::Broken {
-            run_id: run_id.to_string(),
-            path: run_dir.to_path_buf(),
-            problem: "a file where a run directory belongs".into(),
-        },
-        Ok(_) if !dir.exists() => return None,
-        Ok(_) => RunDir::Journal { run_id: run_id.to_string(), journal: dir },
-    };
-    Some(examine(entry))
+pub fn examine_one(state: &StateStore, run_id: &str) -> Option<Result<RunView, DamagedRun>> {
+    let dir = state.find_run(run_id)?;
+    Some(examine(state, dir))
 }
 
 #[cfg(test)]
@@ -200,7 +185,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::journal::Journal;
+    use crate::journal::{Journal, StateDir};
 
     fn at(secs: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
@@ -235,12 +220,12 @@ mod tests {
     fn the_newest_run_decides_whether_a_direction_already_succeeded() {
         let state = StateDir::new(crate::journal::tests::tempdir());
         let over = write_run(&state, Direction::Failover, 10, finished(true));
-        let catalog = Catalog::load(&state).unwrap();
+        let catalog = Catalog::load(&state.clone().into()).unwrap();
         assert_eq!(catalog.latest_success("p", Direction::Failover), Some((over, at(11))));
         assert_eq!(catalog.latest_success("p", Direction::Failback), None);
         assert_eq!(catalog.latest_success("other", Direction::Failover), None);
         write_run(&state, Direction::Failback, 20, finished(false));
-        let catalog = Catalog::load(&state).unwrap();
+        let catalog = Catalog::load(&state.clone().into()).unwrap();
         assert_eq!(catalog.latest_success("p", Direction::Failover), None, "a later failback ends the window");
         assert!(catalog.unfinished("p").is_some(), "the failed failback is unfinished");
     }
@@ -255,7 +240,7 @@ mod tests {
             let text = std::fs::read_to_string(&path).unwrap();
             std::fs::write(&path, format!("{text}garbage\n")).unwrap();
         }
-        let catalog = Catalog::load(&state).unwrap();
+        let catalog = Catalog::load(&state.clone().into()).unwrap();
         assert!(catalog.runs.is_empty());
         let blocking = catalog.blocking("p").expect("the failed run's damage blocks");
         assert_eq!(blocking.run_id, open);
@@ -271,7 +256,7 @@ mod tests {
         let mut records = finished(true);
         records.push(Record::RunFinished { succeeded: true, message: String::new() });
         let id = write_run(&state, Direction::Failover, 10, records);
-        let catalog = Catalog::load(&state).unwrap();
+        let catalog = Catalog::load(&state.clone().into()).unwrap();
         let problem = &catalog.damaged[0].problem;
         assert!(
             problem.ends_with("journal.jsonl:3: run_finished cannot happen here: the run has succeeded"),

@@ -187,6 +187,8 @@ pub fn run_transition(state: &RunState, record: &Record) -> Option<RunState> {
         (R::Running, Record::RunFinished { succeeded: false, message }) => Some(R::Failed { message: message.clone() }),
         (s, Record::RunResumed { .. }) if s.is_resumable() => Some(R::Running),
         (s, Record::RunAbandoned { .. }) if s.is_resumable() => Some(R::Abandoned),
+        // A note about who holds the plan's lock: the run's state does not change.
+        (s, Record::LockTakenOver { .. }) => Some(s.clone()),
         _ => None,
     }
 }

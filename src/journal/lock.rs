@@ -29,6 +29,15 @@ pub struct LockHolder {
     /// from a later process that reused its pid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process_start: Option<u64>,
+    /// Who runs the holding process (`$USER`); written by leases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// When the holder's lease ends unless renewed (leases on S3; a local lock has none).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "super::time_opt")]
+    pub expires_at: Option<SystemTime>,
+    /// Grows by one at each takeover of a lease: who took over from whom, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<u64>,
 }
 
 impl LockHolder {
@@ -41,6 +50,9 @@ impl LockHolder {
             pid,
             since,
             process_start: process::start_ticks(pid),
+            user: std::env::var("USER").ok().filter(|u| !u.is_empty()),
+            expires_at: None,
+            token: None,
         }
     }
 
@@ -61,10 +73,20 @@ impl LockHolder {
         matches!((self.process_start, process::start_ticks(self.pid)), (Some(was), Some(now)) if was != now)
     }
 
-    /// "run R (host H, pid P, since T)".
+    /// "run R (host H, pid P, since T)", with the user and the lease's end when known.
     pub fn describe(&self) -> String {
         let since = crate::clock::rfc3339(self.since);
-        format!("run {} (host {}, pid {}, since {since})", self.run_id, self.host, self.pid)
+        let user = self.user.as_ref().map(|u| format!("user {u}, ")).unwrap_or_default();
+        let lease = match self.expires_at {
+            Some(end) => format!(", lease ends {}", crate::clock::rfc3339(end)),
+            None => String::new(),
+        };
+        format!("run {} ({user}host {}, pid {}, since {since}{lease})", self.run_id, self.host, self.pid)
+    }
+
+    /// Whether the holder's lease has ended at `now` (a holder without a lease never expires).
+    pub fn expired(&self, now: SystemTime) -> bool {
+        self.expires_at.is_some_and(|end| end <= now)
     }
 }
 
@@ -83,7 +105,7 @@ pub struct LockPolicy {
 pub enum LockError {
     /// Another run holds the lock and may be running.
     #[error("{}", held_message(.plan, .holder, *.live_here, *.break_asked))]
-    Held { plan: String, holder: LockHolder, live_here: bool, break_asked: bool },
+    Held { plan: String, holder: Box<LockHolder>, live_here: bool, break_asked: bool },
     /// A lock file is there but names nobody.
     #[error(
         "{path}: {reason}, so nothing says who holds the lock of plan `{plan}` (a full disk or an older drctl leaves \
@@ -94,10 +116,21 @@ pub enum LockError {
     /// The locks directory cannot be used.
     #[error("cannot take the lock {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    /// The remote store holding the lock cannot be reached, or the lease was lost.
+    #[error("the lock of plan `{plan}` at {location}: {message}")]
+    Remote { plan: String, location: String, message: String },
 }
 
 fn held_message(plan: &str, holder: &LockHolder, live_here: bool, break_asked: bool) -> String {
     let who = holder.describe();
+    if let Some(end) = holder.expires_at {
+        return format!(
+            "plan `{plan}` is locked by {who}; only one run per plan at a time. Its holder renews the lease while it \
+             runs: if that run is dead, the lock is free once the lease ends ({}), or pass --break-lock to take it \
+             over now",
+            crate::clock::rfc3339(end)
+        );
+    }
     match (live_here, break_asked) {
         (true, true) => format!(
             "plan `{plan}` is locked by {who}, and pid {} is running on this host: --break-lock does not take a lock \
@@ -115,9 +148,54 @@ fn held_message(plan: &str, holder: &LockHolder, live_here: bool, break_asked: b
     }
 }
 
-/// A held lock; released when dropped.
+/// A held lock, whatever store holds it; released when dropped.
 #[derive(Debug)]
 pub struct PlanLock {
+    held: Box<dyn HeldLock>,
+    taken_over: Option<TakenOver>,
+}
+
+/// A lock this process took over from another holder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenOver {
+    pub previous: LockHolder,
+    /// Why: `expired`, `--break-lock`, or that the holder is proven dead on this host.
+    pub reason: String,
+}
+
+/// What a store's held lock does; releasing happens when it is dropped.
+pub trait HeldLock: Send + Sync + std::fmt::Debug {
+    /// Who holds it (this process).
+    fn holder(&self) -> &LockHolder;
+    /// Makes the lock name `run_id` instead, failing if it is no longer ours.
+    fn retarget(&mut self, run_id: &str) -> Result<(), LockError>;
+}
+
+impl PlanLock {
+    /// A lock held through `held`, taken over from someone if `taken_over`.
+    pub fn new(held: Box<dyn HeldLock>, taken_over: Option<TakenOver>) -> PlanLock {
+        PlanLock { held, taken_over }
+    }
+
+    /// Makes the held lock name `run_id` instead (the run turned out to be a resume).
+    pub fn retarget(&mut self, run_id: &str) -> Result<(), LockError> {
+        self.held.retarget(run_id)
+    }
+
+    /// Who holds this lock.
+    pub fn holder(&self) -> &LockHolder {
+        self.held.holder()
+    }
+
+    /// From whom this process took the lock over, if it did (to be journaled once).
+    pub fn take_over_note(&mut self) -> Option<TakenOver> {
+        self.taken_over.take()
+    }
+}
+
+/// A lock file in a local state directory.
+#[derive(Debug)]
+struct FileLock {
     path: PathBuf,
     holder: LockHolder,
 }
@@ -134,11 +212,13 @@ impl PlanLock {
         remove_stale_temporaries(&dir);
         let temp = TempFile::write(&dir, path, &holder).map_err(io)?;
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut taken_over = None;
         while Instant::now() < deadline {
             match std::fs::hard_link(&temp.0, path) {
                 Ok(()) => {
                     sync_dir(&dir).map_err(io)?;
-                    return Ok(PlanLock { path: path.to_path_buf(), holder });
+                    let held = FileLock { path: path.to_path_buf(), holder };
+                    return Ok(PlanLock::new(Box::new(held), taken_over));
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(io(e)),
@@ -150,11 +230,13 @@ impl PlanLock {
             };
             match parse_holder(&bytes) {
                 Ok(existing) if existing.same_holder(&holder) => {
-                    return Ok(PlanLock { path: path.to_path_buf(), holder: existing });
+                    let held = FileLock { path: path.to_path_buf(), holder: existing };
+                    return Ok(PlanLock::new(Box::new(held), None));
                 }
                 Ok(existing) => {
                     let reason = takeover_reason(plan, &existing, policy)?;
                     tracing::warn!("taking over the lock of plan `{plan}` from {}: {reason}", existing.describe());
+                    taken_over = Some(TakenOver { previous: existing, reason: reason.to_string() });
                 }
                 Err(reason) if policy.break_lock => {
                     tracing::warn!("taking over the lock {} ({reason}), as --break-lock asks", path.display());
@@ -168,8 +250,14 @@ impl PlanLock {
         Err(io(std::io::Error::other("the lock kept changing hands for 10 s; try again")))
     }
 
-    /// Makes the held lock name `run_id` instead (the run turned out to be a resume).
-    pub fn retarget(&mut self, run_id: &str) -> Result<(), LockError> {
+    /// The current holder of the lock at `path`, if any can be read.
+    pub fn holder_of(path: &Path) -> Option<LockHolder> {
+        parse_holder(&read_lock(path).ok()?).ok()
+    }
+}
+
+impl HeldLock for FileLock {
+    fn retarget(&mut self, run_id: &str) -> Result<(), LockError> {
         let io = |source| LockError::Io { path: self.path.clone(), source };
         let dir = locks_dir(&self.path).map_err(io)?;
         let holder = LockHolder { run_id: run_id.to_string(), ..self.holder.clone() };
@@ -189,18 +277,12 @@ impl PlanLock {
         Ok(())
     }
 
-    /// Who holds this lock.
-    pub fn holder(&self) -> &LockHolder {
+    fn holder(&self) -> &LockHolder {
         &self.holder
-    }
-
-    /// The current holder of the lock at `path`, if any can be read.
-    pub fn holder_of(path: &Path) -> Option<LockHolder> {
-        parse_holder(&read_lock(path).ok()?).ok()
     }
 }
 
-impl Drop for PlanLock {
+impl Drop for FileLock {
     fn drop(&mut self) {
         let Some(dir) = self.path.parent() else { return };
         let Ok(_guard) = DirGuard::lock(dir) else { return };
@@ -215,7 +297,7 @@ impl Drop for PlanLock {
 fn takeover_reason(plan: &str, existing: &LockHolder, policy: LockPolicy) -> Result<&'static str, LockError> {
     let held = |live_here| LockError::Held {
         plan: plan.to_string(),
-        holder: existing.clone(),
+        holder: Box::new(existing.clone()),
         live_here,
         break_asked: policy.break_lock,
     };

@@ -41,6 +41,9 @@ fn a_dead_holder_of_this_host_is_taken_over_without_being_asked() {
         pid: dead_pid,
         since: SystemTime::now(),
         process_start: None,
+        user: None,
+        expires_at: None,
+        token: None,
     };
     write_holder(&path, &dead);
     let lock = acquire(&path, "new", LockPolicy::default()).unwrap();
@@ -91,6 +94,9 @@ fn break_lock_refuses_a_live_holder_of_this_host_unless_forced() {
         pid: child.id(),
         since: SystemTime::now(),
         process_start: process::start_ticks(child.id()),
+        user: None,
+        expires_at: None,
+        token: None,
     };
     write_holder(&path, &live);
     let plain = acquire(&path, "new", LockPolicy::default()).unwrap_err().to_string();
@@ -112,6 +118,9 @@ fn a_holder_on_another_host_is_never_presumed_dead() {
         pid: 1,
         since: SystemTime::now(),
         process_start: None,
+        user: None,
+        expires_at: None,
+        token: None,
     };
     write_holder(&path, &remote);
     let msg = acquire(&path, "new", LockPolicy::default()).unwrap_err().to_string();
@@ -131,6 +140,9 @@ fn retarget_renames_the_run_and_release_leaves_a_foreign_lock_alone() {
         pid: 7,
         since: SystemTime::now(),
         process_start: None,
+        user: None,
+        expires_at: None,
+        token: None,
     };
     write_holder(&path, &other);
     assert!(lock.retarget("again").is_err(), "a lock taken over is not ours to rename");

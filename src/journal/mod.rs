@@ -2,9 +2,12 @@
 //! outputs are written and synced before the run proceeds, so a crashed run can be rebuilt from it
 //! (see [`crate::engine::state`]) and resumed, on this machine or another.
 
+mod local;
 pub mod lock;
+pub mod migrate;
 mod process;
 pub mod read;
+pub mod s3;
 mod store;
 
 use std::fs::{File, OpenOptions};
@@ -14,9 +17,10 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+pub use local::StateDir;
 pub use lock::{LockError, LockHolder, LockPolicy, PlanLock, hostname, parse_holder};
 pub use read::{Damage, Ending, Scan, scan_bytes};
-pub use store::{RunDir, RunSummary, StateDir, StateError, parse_run_id};
+pub use store::{RunDir, RunSummary, StateError, StateStore, Store, StoreInfo, parse_run_id};
 
 use crate::plan::Direction;
 use crate::step::Outputs;
@@ -94,6 +98,13 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         damaged_lines: Vec<usize>,
     },
+    /// This process took the plan's lock over from `previous`, whose lease had expired or which
+    /// `--break-lock` displaced; `previous` may still be running until its next journal write is refused.
+    LockTakenOver {
+        previous: String,
+        /// `expired` or `--break-lock` (or, on a local state directory, why the holder was replaced).
+        reason: String,
+    },
 }
 
 impl Record {
@@ -111,6 +122,7 @@ impl Record {
             Record::RunInterrupted { .. } => "run_interrupted",
             Record::RunFinished { .. } => "run_finished",
             Record::RunAbandoned { .. } => "run_abandoned",
+            Record::LockTakenOver { .. } => "lock_taken_over",
         }
     }
 }
@@ -125,14 +137,21 @@ pub struct Entry {
     pub record: Record,
 }
 
-/// Appends records to one run's journal file.
+/// Appends records to one run's journal, wherever the state store keeps it.
 pub struct Journal {
-    file: File,
-    path: PathBuf,
+    sink: Box<dyn Sink>,
+    location: String,
     next_seq: u64,
 }
 
-/// A journal that cannot be read back.
+/// Where a journal's commits go: a local file, or one S3 object per commit.
+pub trait Sink: Send {
+    /// Stores `bytes` (whole JSON lines, the entries numbered from `first_seq`) durably, or fails
+    /// without storing anything that a reader would take for committed.
+    fn commit(&mut self, first_seq: u64, bytes: &[u8]) -> Result<(), JournalError>;
+}
+
+/// A journal that cannot be read back or written.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
     #[error("cannot access the journal {path}: {source}")]
@@ -141,9 +160,20 @@ pub enum JournalError {
         "{path}:{line}: the journal is damaged ({message}); it was edited, or not written by this version of drctl"
     )]
     Corrupt { path: PathBuf, line: usize, message: String },
+    /// The remote store could not be reached or refused the request.
+    #[error("cannot access the journal {location}: {message}")]
+    Remote { location: String, message: String },
+    /// Another process wrote to this run: this one lost its lease and must act no further.
+    #[error("{location}: {message}")]
+    Fenced { location: String, message: String },
 }
 
 impl Journal {
+    /// A journal that commits through `sink`, whose next entry is numbered `next_seq`.
+    pub fn with_sink(sink: Box<dyn Sink>, location: String, next_seq: u64) -> Journal {
+        Journal { sink, location, next_seq }
+    }
+
     /// Creates a new journal holding `first` (a run's `run_started`); fails if one exists at `path`.
     /// The journal appears whole or not at all: the record is written and synced to a side file that
     /// is then linked into place, so a crash never leaves an empty journal behind.
@@ -153,8 +183,7 @@ impl Journal {
         std::fs::create_dir_all(dir).map_err(io)?;
         let side = path.with_extension(format!("new-{}", std::process::id()));
         let entry = Entry { seq: 1, at, record: first };
-        let mut line = serde_json::to_vec(&entry).expect("journal records always serialize");
-        line.push(b'\n');
+        let line = encode(std::slice::from_ref(&entry));
         let written = File::create(&side).and_then(|mut f| f.write_all(&line).and_then(|_| f.sync_all()));
         let linked = written.and_then(|_| std::fs::hard_link(&side, path));
         let _ = std::fs::remove_file(&side);
@@ -162,7 +191,12 @@ impl Journal {
         // The new directory entry must survive a crash too.
         File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         let file = OpenOptions::new().append(true).open(path).map_err(io)?;
-        Ok((Journal { file, path: path.to_path_buf(), next_seq: 2 }, vec![entry]))
+        Ok((Journal::file(file, path, 2), vec![entry]))
+    }
+
+    fn file(file: File, path: &Path, next_seq: u64) -> Journal {
+        let sink = FileSink { file, path: path.to_path_buf() };
+        Journal { sink: Box::new(sink), location: path.display().to_string(), next_seq }
     }
 
     /// Opens an existing journal for appending after reading its entries. A torn last line (a crash
@@ -191,7 +225,7 @@ impl Journal {
             file.sync_all().map_err(io)?;
         }
         let next_seq = scan.entries.last().map_or(1, |e| e.seq + 1);
-        Ok((Journal { file, path: path.to_path_buf(), next_seq }, scan))
+        Ok((Journal::file(file, path, next_seq), scan))
     }
 
     /// Appends records stamped `at` and syncs them to disk before returning (one sync for the batch).
@@ -208,25 +242,47 @@ impl Journal {
         self.next_seq
     }
 
-    /// Appends entries already numbered from [`Journal::next_seq`] and syncs them to disk before
-    /// returning (one sync for the batch: concurrent steps' records are group-committed).
+    /// Appends entries already numbered from [`Journal::next_seq`] and makes them durable before
+    /// returning (one commit for the batch: concurrent steps' records are group-committed).
     pub fn write(&mut self, entries: &[Entry]) -> Result<(), JournalError> {
-        let mut buffer = Vec::new();
+        if entries.is_empty() {
+            return Ok(());
+        }
         for (entry, seq) in entries.iter().zip(self.next_seq..) {
             assert_eq!(entry.seq, seq, "journal entries are numbered in order");
-            serde_json::to_writer(&mut buffer, entry).expect("journal records always serialize");
-            buffer.push(b'\n');
         }
-        let io = |source| JournalError::Io { path: self.path.clone(), source };
-        self.file.write_all(&buffer).map_err(io)?;
-        self.file.sync_data().map_err(io)?;
+        self.sink.commit(self.next_seq, &encode(entries))?;
         self.next_seq += entries.len() as u64;
         Ok(())
     }
 
-    /// Where the journal lives.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the journal lives (a file, or `s3://bucket/prefix/runs/RUN/journal/`).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+}
+
+/// Entries as journal lines, each ending in a newline.
+pub fn encode(entries: &[Entry]) -> Vec<u8> {
+    let mut buffer = Vec::new();
+    for entry in entries {
+        serde_json::to_writer(&mut buffer, entry).expect("journal records always serialize");
+        buffer.push(b'\n');
+    }
+    buffer
+}
+
+/// A local journal file: appended to, then `fdatasync`ed.
+struct FileSink {
+    file: File,
+    path: PathBuf,
+}
+
+impl Sink for FileSink {
+    fn commit(&mut self, _first_seq: u64, bytes: &[u8]) -> Result<(), JournalError> {
+        let io = |source| JournalError::Io { path: self.path.clone(), source };
+        self.file.write_all(bytes).map_err(io)?;
+        self.file.sync_data().map_err(io)
     }
 }
 
@@ -268,7 +324,7 @@ pub mod time {
     }
 }
 
-mod time_opt {
+pub(crate) mod time_opt {
     use std::time::SystemTime;
 
     use serde::{Deserialize, Deserializer, Serializer};

@@ -1,150 +1,223 @@
-//! The state directory (default `.drctl/`): one folder per run with its journal, and plan locks.
-//!
-//! ```text
-//! .drctl/
-//!   runs/<run-id>/journal.jsonl
-//!   locks/<plan>.lock
-//! ```
+//! The state store seam: where runs' journals and plans' locks live. Two stores implement
+//! [`Store`], the local directory ([`super::StateDir`], the default) and S3
+//! ([`super::s3::S3Store`]); the engine and the run lifecycle hold a [`StateStore`] and never know
+//! which one it is.
 
-use std::path::{Path, PathBuf};
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::SystemTime;
 
+use serde::Serialize;
+
+use super::{Entry, Journal, JournalError, LockError, LockHolder, LockPolicy, PlanLock, Record, Scan};
 use crate::plan::Direction;
 
-/// Where runs and locks are kept.
-#[derive(Debug, Clone)]
-pub struct StateDir {
-    root: PathBuf,
+/// Where a store lives: what `drctl check` and messages show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StoreInfo {
+    /// `local` or `s3`.
+    pub kind: &'static str,
+    /// An absolute directory, or `s3://bucket/prefix/`.
+    pub location: String,
+    /// The S3 bucket's region (as configured for the client); `None` for a local directory.
+    pub region: Option<String>,
 }
 
-/// A run found in the state directory.
+/// What a state store does. Implementations keep every write durable before returning and never
+/// overwrite a committed journal record.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Where the store lives.
+    fn info(&self) -> StoreInfo;
+    /// Every run, by id: a journal to read, or what is wrong with it. Sorted by run id.
+    fn scan(&self) -> Result<Vec<RunDir>, StateError>;
+    /// Run `run_id` alone (the id is already checked to be a plain name); `None` if absent.
+    fn find_run(&self, run_id: &str) -> Option<RunDir>;
+    /// Whether anything at all is stored under `run_id` (so a new run must take another id).
+    fn run_exists(&self, run_id: &str) -> bool;
+    /// Reads run `run_id`'s journal without stopping at damage.
+    fn read_journal(&self, run_id: &str) -> Result<Scan, JournalError>;
+    /// Creates the journal of a new run holding `first`; fails if the run has one.
+    fn create_journal(
+        &self,
+        run_id: &str,
+        at: SystemTime,
+        first: Record,
+    ) -> Result<(Journal, Vec<Entry>), JournalError>;
+    /// Opens run `run_id`'s journal for appending, with what it holds. Damage is an error unless
+    /// `damaged_ok` (to record an abandonment after it).
+    fn open_journal(&self, run_id: &str, damaged_ok: bool) -> Result<(Journal, Scan), JournalError>;
+    /// Takes the lock of `plan` for `holder`.
+    fn lock(&self, plan: &str, holder: LockHolder, policy: LockPolicy) -> Result<PlanLock, LockError>;
+    /// The current holder of `plan`'s lock, if one can be read.
+    fn lock_holder(&self, plan: &str) -> Option<LockHolder>;
+    /// Whether `holder` may still be running its run (not proven dead, lease not expired).
+    fn holder_live(&self, holder: &LockHolder) -> bool;
+    /// The plans that have a lock stored (held or left behind).
+    fn plans_locked(&self) -> Result<Vec<String>, StateError>;
+}
+
+/// The state store a command works with: cheap to clone, shared by threads.
+#[derive(Clone)]
+pub struct StateStore(Arc<dyn Store>);
+
+impl fmt::Debug for StateStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<S: Store + 'static> From<S> for StateStore {
+    fn from(store: S) -> Self {
+        StateStore(Arc::new(store))
+    }
+}
+
+impl StateStore {
+    /// The local state directory at `root`.
+    pub fn local(root: impl Into<PathBuf>) -> StateStore {
+        super::StateDir::new(root).into()
+    }
+
+    /// Where the store lives and, for S3, its region: for `drctl check` and messages.
+    pub fn describe(&self) -> StoreInfo {
+        self.0.info()
+    }
+
+    /// Whether the store can be read now (one listing of its locks on S3; the directory locally):
+    /// for `drctl check`.
+    pub fn reachable(&self) -> Result<(), StateError> {
+        self.0.plans_locked().map(|_| ())
+    }
+
+    /// Every run, by id (see [`Store::scan`]).
+    pub fn scan(&self) -> Result<Vec<RunDir>, StateError> {
+        self.0.scan()
+    }
+
+    /// Run `run_id`, if the store has it; `None` also for ids that cannot name a run.
+    pub fn find_run(&self, run_id: &str) -> Option<RunDir> {
+        if run_id.is_empty() || run_id.contains('/') || run_id.starts_with('.') {
+            return None;
+        }
+        self.0.find_run(run_id)
+    }
+
+    /// Whether anything is stored under `run_id`.
+    pub fn run_exists(&self, run_id: &str) -> bool {
+        self.0.run_exists(run_id)
+    }
+
+    /// Every run whose journal can be looked at, by run id (problems are left out; `scan` reports them).
+    pub fn runs(&self) -> Vec<RunSummary> {
+        let Ok(dirs) = self.scan() else { return Vec::new() };
+        dirs.into_iter()
+            .filter_map(|d| match d {
+                RunDir::Journal { run_id, location } => Some(RunSummary { run_id, journal: location }),
+                RunDir::Broken { .. } => None,
+            })
+            .collect()
+    }
+
+    /// Reads run `run_id`'s journal without stopping at damage.
+    pub fn read_journal(&self, run_id: &str) -> Result<Scan, JournalError> {
+        self.0.read_journal(run_id)
+    }
+
+    /// Run `run_id`'s entries; damage is an error naming where it is.
+    pub fn read_entries(&self, run_id: &str) -> Result<Vec<Entry>, JournalError> {
+        let location = self.find_run(run_id).map(|d| d.location().to_string()).unwrap_or_default();
+        let scan = self.read_journal(run_id)?;
+        match scan.damage.first() {
+            Some(d) => Err(JournalError::Corrupt { path: location.into(), line: d.line, message: d.message.clone() }),
+            None => Ok(scan.entries),
+        }
+    }
+
+    /// Creates the journal of a new run holding `first`.
+    pub fn create_journal(
+        &self,
+        run_id: &str,
+        at: SystemTime,
+        first: Record,
+    ) -> Result<(Journal, Vec<Entry>), JournalError> {
+        self.0.create_journal(run_id, at, first)
+    }
+
+    /// Opens a sound journal for appending, with its entries.
+    pub fn open_journal(&self, run_id: &str) -> Result<(Journal, Vec<Entry>), JournalError> {
+        let (journal, scan) = self.0.open_journal(run_id, false)?;
+        Ok((journal, scan.entries))
+    }
+
+    /// Opens a journal for appending even though it is damaged, with what could be read.
+    pub fn open_damaged_journal(&self, run_id: &str) -> Result<(Journal, Scan), JournalError> {
+        self.0.open_journal(run_id, true)
+    }
+
+    /// Takes the lock of `plan`.
+    pub fn lock(&self, plan: &str, holder: LockHolder, policy: LockPolicy) -> Result<PlanLock, LockError> {
+        self.0.lock(plan, holder, policy)
+    }
+
+    /// The holder of `plan`'s lock, if any.
+    pub fn lock_holder(&self, plan: &str) -> Option<LockHolder> {
+        self.0.lock_holder(plan)
+    }
+
+    /// Whether `holder` may still be running.
+    pub fn holder_live(&self, holder: &LockHolder) -> bool {
+        self.0.holder_live(holder)
+    }
+
+    /// The plans with a stored lock.
+    pub fn plans_locked(&self) -> Result<Vec<String>, StateError> {
+        self.0.plans_locked()
+    }
+}
+
+/// A run found in the state store.
 #[derive(Debug, Clone)]
 pub struct RunSummary {
     pub run_id: String,
-    pub journal: PathBuf,
+    /// Where its journal is, for messages.
+    pub journal: String,
 }
 
-impl StateDir {
-    /// The state directory at `root` (created on first write).
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        StateDir { root: root.into() }
-    }
-
-    /// The directory itself.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// The journal file of `run_id`.
-    pub fn journal_path(&self, run_id: &str) -> PathBuf {
-        self.root.join("runs").join(run_id).join("journal.jsonl")
-    }
-
-    /// The lock file of plan `plan`.
-    pub fn lock_path(&self, plan: &str) -> PathBuf {
-        self.root.join("locks").join(format!("{plan}.lock"))
-    }
-
-    /// A new, sortable run id: `<plan>-<direction>-<UTC time>-<random>`.
-    pub fn new_run_id(plan: &str, direction: Direction, now: SystemTime) -> String {
-        let stamp: String =
-            humantime::format_rfc3339_seconds(now).to_string().chars().filter(|c| !"-:".contains(*c)).collect();
-        format!("{plan}-{direction}-{stamp}-{:04x}", fastrand::u16(..))
-    }
-
-    /// Every run with a non-empty journal, oldest first. Problems are left out; [`StateDir::scan`]
-    /// reports them.
-    pub fn runs(&self) -> Vec<RunSummary> {
-        let Ok(dirs) = self.scan() else { return Vec::new() };
-        let mut runs: Vec<RunSummary> = dirs
-            .into_iter()
-            .filter_map(|d| match d {
-                RunDir::Journal { run_id, journal } => {
-                    let started = std::fs::metadata(&journal).is_ok_and(|m| m.len() > 0);
-                    started.then_some(RunSummary { run_id, journal })
-                }
-                RunDir::Broken { .. } => None,
-            })
-            .collect();
-        runs.sort_by_key(|r| {
-            let started = std::fs::metadata(&r.journal).and_then(|m| m.created().or_else(|_| m.modified())).ok();
-            (started, r.run_id.clone())
-        });
-        runs
-    }
-
-    /// Every entry of `runs/`, by name: a journal to read, or what is wrong with it. Leftovers of
-    /// a process of this host killed while creating a journal (`journal.new-PID`) are removed on
-    /// the way, with their directory if nothing else is in it. A missing state directory holds no
-    /// runs; a state directory or `runs` that is not a directory is an error.
-    pub fn scan(&self) -> Result<Vec<RunDir>, StateError> {
-        for dir in [self.root.clone(), self.root.join("runs")] {
-            match std::fs::metadata(&dir) {
-                Ok(m) if m.is_dir() => {}
-                Ok(_) => return Err(StateError::NotADirectory(dir)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(source) => return Err(StateError::Io { path: dir, source }),
-            }
-        }
-        let runs = self.root.join("runs");
-        let io = |source| StateError::Io { path: runs.clone(), source };
-        let mut found = Vec::new();
-        for entry in std::fs::read_dir(&runs).map_err(io)? {
-            let entry = entry.map_err(io)?;
-            let run_id = entry.file_name().to_string_lossy().into_owned();
-            let dir = entry.path();
-            if !dir.is_dir() {
-                found.push(RunDir::Broken {
-                    run_id,
-                    path: dir,
-                    problem: "a file where a run directory belongs".into(),
-                });
-                continue;
-            }
-            remove_dead_side_files(&dir);
-            let journal = dir.join("journal.jsonl");
-            match std::fs::metadata(&journal) {
-                Ok(m) if m.is_file() => found.push(RunDir::Journal { run_id, journal }),
-                Ok(_) => found.push(RunDir::Broken { run_id, path: journal, problem: "not a file".into() }),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    // An empty directory is a journal being created right now, or a leftover.
-                    if std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some()) {
-                        found.push(RunDir::Broken { run_id, path: journal, problem: "missing".into() });
-                    }
-                }
-                Err(e) => found.push(RunDir::Broken { run_id, path: journal, problem: e.to_string() }),
-            }
-        }
-        found.sort_by(|a, b| a.run_id().cmp(b.run_id()));
-        Ok(found)
-    }
-}
-
-/// One entry of the state directory's `runs/`.
+/// One run of the store's `runs/`.
 #[derive(Debug, Clone)]
 pub enum RunDir {
-    /// A run directory with its journal file (not yet read).
-    Journal { run_id: String, journal: PathBuf },
+    /// A run with its journal (not yet read), and where the journal is.
+    Journal { run_id: String, location: String },
     /// Something that should be a run and cannot be read as one.
-    Broken { run_id: String, path: PathBuf, problem: String },
+    Broken { run_id: String, location: String, problem: String },
 }
 
 impl RunDir {
-    /// The run id its directory name gives.
+    /// The run id its directory (or S3 prefix) name gives.
     pub fn run_id(&self) -> &str {
         match self {
             RunDir::Journal { run_id, .. } | RunDir::Broken { run_id, .. } => run_id,
         }
     }
+
+    /// Where it is, for messages.
+    pub fn location(&self) -> &str {
+        match self {
+            RunDir::Journal { location, .. } | RunDir::Broken { location, .. } => location,
+        }
+    }
 }
 
-/// The state directory cannot be used.
+/// The state store cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("{0} is a file, not a directory; point --state-dir at a directory, or move the file away")]
     NotADirectory(PathBuf),
     #[error("cannot read the state directory {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error("cannot read the state store {location}: {message}")]
+    Remote { location: String, message: String },
 }
 
 /// The plan and direction a run id names (`<plan>-<direction>-<UTC time>-<random>`).
@@ -155,66 +228,4 @@ pub fn parse_run_id(run_id: &str) -> Option<(&str, Direction)> {
         let plan = rest.strip_suffix(&format!("-{direction}"))?;
         (!plan.is_empty()).then_some((plan, direction))
     })
-}
-
-/// Removes `journal.new-PID` files whose process is gone (killed while creating the journal: the
-/// journal never appeared, so nothing ran), and the directory if that leaves it empty.
-fn remove_dead_side_files(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    let mut removed = false;
-    for entry in entries.filter_map(Result::ok) {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix("journal.new-").and_then(|p| p.parse::<u32>().ok()) else { continue };
-        if !super::process::alive(pid) && std::fs::remove_file(entry.path()).is_ok() {
-            tracing::info!("removed {}, left by a process killed while creating its journal", entry.path().display());
-            removed = true;
-        }
-    }
-    if removed {
-        let _ = std::fs::remove_dir(dir); // fails, harmlessly, if anything else is there
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn run_ids_name_their_plan_and_direction() {
-        let now = SystemTime::UNIX_EPOCH;
-        for plan in ["p", "us-west-2", "a-failover", "x-failback-y"] {
-            for direction in [Direction::Failover, Direction::Failback] {
-                let id = StateDir::new_run_id(plan, direction, now);
-                assert_eq!(parse_run_id(&id), Some((plan, direction)), "{id}");
-            }
-        }
-        assert_eq!(parse_run_id("nonsense"), None);
-        assert_eq!(parse_run_id("-failover-1-2"), None);
-    }
-
-    #[test]
-    fn scan_reports_what_is_not_a_run_and_removes_dead_side_files() {
-        let root = crate::journal::tests::tempdir();
-        let state = StateDir::new(&root);
-        assert!(state.scan().unwrap().is_empty(), "no runs directory: no runs");
-        let runs = root.join("runs");
-        std::fs::create_dir_all(runs.join("ok")).unwrap();
-        std::fs::write(runs.join("ok/journal.jsonl"), "x\n").unwrap();
-        std::fs::write(runs.join("afile"), "").unwrap();
-        std::fs::create_dir_all(runs.join("nojournal")).unwrap();
-        std::fs::write(runs.join("nojournal/notes"), "").unwrap();
-        std::fs::create_dir_all(runs.join("killed")).unwrap();
-        std::fs::write(runs.join("killed/journal.new-4294967294"), "{}").unwrap();
-        let found = state.scan().unwrap();
-        let names: Vec<(&str, bool)> =
-            found.iter().map(|d| (d.run_id(), matches!(d, RunDir::Journal { .. }))).collect();
-        assert_eq!(names, vec![("afile", false), ("nojournal", false), ("ok", true)], "{found:?}");
-        assert!(!runs.join("killed").exists(), "the dead side file and its directory are gone");
-
-        std::fs::remove_dir_all(&runs).unwrap();
-        std::fs::write(&runs, "").unwrap();
-        assert!(matches!(state.scan(), Err(StateError::NotADirectory(p)) if p == runs));
-        let file_root = root.join("runs");
-        assert!(matches!(StateDir::new(&file_root).scan(), Err(StateError::NotADirectory(_))));
-    }
 }

@@ -16,9 +16,10 @@ use super::{AwsSettings, DURATION_HELP, Direction, Objectives, Pair, Plan, StepS
 use crate::step::Registry;
 
 mod policy;
+mod state;
 
 const PLAN_KEYS: &[&str] =
-    &["name", "description", "vars", "regions", "kubernetes", "aws", "objectives", "defaults", "failover", "failback"];
+    &["name", "description", "vars", "regions", "kubernetes", "aws", "state", "objectives", "defaults", "failover", "failback"];
 const STEP_KEYS: &[&str] =
     &["id", "name", "type", "with", "after", "timeout", "retries", "marks_recovery", "on_failure"];
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -101,6 +102,10 @@ impl Checker<'_> {
             Some(n) => self.aws(n),
             None => Some(AwsSettings::default()),
         };
+        let state = match fields.get("state") {
+            Some(n) => self.state(n).map(Some),
+            None => Some(None),
+        };
         let objectives = fields.get("objectives").and_then(|n| self.objectives(n));
         let defaults = match fields.get("defaults") {
             Some(n) => self.defaults(n),
@@ -117,6 +122,7 @@ impl Checker<'_> {
             regions: regions?,
             kubernetes,
             aws: aws?,
+            state: state?,
             objectives: objectives?,
             failover: failover?,
             failback: failback?,

@@ -35,6 +35,9 @@ pub struct Plan {
     pub kubernetes: Option<Pair>,
     /// How AWS is reached, when the plan's steps use it.
     pub aws: AwsSettings,
+    /// Where runs' journals and the plan's lock live (`state:`), when on S3; otherwise the local
+    /// state directory.
+    pub state: Option<StateSettings>,
     pub objectives: Objectives,
     pub failover: Vec<StepSpec>,
     pub failback: Vec<StepSpec>,
@@ -61,6 +64,20 @@ pub struct AwsSettings {
     pub endpoint_url: Option<String>,
     /// The shared-config profile to use.
     pub profile: Option<String>,
+}
+
+/// A plan's `state:`: S3 state shared by everyone who runs the plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateSettings {
+    pub bucket: String,
+    /// Empty, or ending in `/`.
+    pub prefix: String,
+    /// The bucket's region: put it in the region failed over to, or a third one.
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    pub endpoint_url: Option<String>,
+    /// The lock's lease (default 60s).
+    pub lease: Option<Duration>,
 }
 
 /// Recovery objectives.
@@ -157,6 +174,7 @@ impl Plan {
             regions: Pair { primary: primary.to_string(), secondary: secondary.to_string() },
             kubernetes: None,
             aws: AwsSettings::default(),
+            state: None,
             objectives: Objectives { rto: Duration::from_secs(900), rpo: Duration::from_secs(300) },
             failover: Vec::new(),
             failback: Vec::new(),

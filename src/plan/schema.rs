@@ -83,6 +83,18 @@ pub fn plan_schema(registry: &Registry) -> Value {
                     "profile": { "type": "string", "description": "The AWS shared-config profile." }
                 }
             },
+            "state": {
+                "type": "object", "additionalProperties": false, "required": ["bucket"],
+                "description": "Keep runs' journals and the plan's lock in S3, shared by every machine that runs the plan. Put the bucket in the region failed over to, or a third one.",
+                "properties": {
+                    "bucket": { "type": "string", "pattern": "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$" },
+                    "prefix": { "type": "string", "description": "Key prefix, such as drctl/prod." },
+                    "region": { "type": "string", "description": "The bucket's region." },
+                    "profile": { "type": "string", "description": "The AWS shared-config profile for the state's credentials." },
+                    "endpoint_url": { "type": "string", "pattern": "^https?://", "description": "Another S3 endpoint (moto, MinIO)." },
+                    "lease": { "$ref": "#/$defs/duration", "description": "How long the lock's holder may go without renewing (default 60s)." }
+                }
+            },
             "objectives": {
                 "type": "object", "additionalProperties": false, "required": ["rto", "rpo"],
                 "properties": { "rto": { "$ref": "#/$defs/duration" }, "rpo": { "$ref": "#/$defs/duration" } }

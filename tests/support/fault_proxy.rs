@@ -105,6 +105,12 @@ impl Reply {
         reply
     }
 
+    /// S3's throttling: 503 `SlowDown` in S3's own error document.
+    pub fn s3_slow_down() -> Reply {
+        let body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>";
+        Reply::new(503, "application/xml", body)
+    }
+
     /// 503 with a body no AWS protocol parses, as a load balancer in front of an API might send.
     pub fn service_unavailable() -> Reply {
         Reply::new(503, "text/plain", "Service Unavailable")
