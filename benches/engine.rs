@@ -36,7 +36,7 @@ impl TypedStep for Noop {
     type Params = NoParams;
     const NAME: &'static str = "noop";
     const SUMMARY: &'static str = "Does nothing.";
-    const OUTPUTS: &'static [&'static str] = &[];
+    const OUTPUTS: &'static [drctl::step::OutputSpec] = &[];
 
     fn build(&self, _: NoParams, _: &BuildContext) -> Box<dyn Step> {
         Box::new(NoopStep)
