@@ -5,6 +5,9 @@
 //! Each figure is compared with a baseline measured in the same run: the bare `fsync` of a small
 //! append to a file in the same directory, which is the floor any durable journal pays.
 
+// Real time is the point here: benchmarks time real work, not a run's clock.
+#![allow(clippy::disallowed_methods)]
+
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,9 @@
 //! faults nothing but counts the calls. Hosted zones and starting records are made with the AWS
 //! SDK directly; the assertions read moto's records back, and the journal's outputs.
 
+// Real time is the point here: tests wait on real servers and processes, not a run's clock.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::path::Path;

@@ -3,6 +3,9 @@
 //! faults a failover meets: a primary that stops hard, a standby that has not replayed what it
 //! received, a wrong password. Assertions look at the servers after the run, not only at exit codes.
 
+// Real time is the point here: tests wait on real servers and processes, not a run's clock.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::time::{Duration, Instant};

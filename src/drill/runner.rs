@@ -7,6 +7,7 @@
 //! in the state directory.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::process::Command;
@@ -20,6 +21,7 @@ use super::measure::{self, Facts, Measured};
 use super::probe::Probe;
 use super::report::model::{CheckReport, DrillReport, FaultReport, ObjectivesReport, RunReport, SCHEMA_VERSION};
 use super::{fence, report, targets};
+use crate::clock::{Clock, SystemClock};
 use crate::engine::lifecycle::load_run;
 use crate::journal::StateDir;
 use crate::journal::hostname;
@@ -79,7 +81,9 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     let settings = client_settings(&drill, &plan, &environment).map_err(DrillError::Invalid)?;
     let app_role = environment.variable("APP_DATABASE_ROLE").map_err(DrillError::Invalid)?.to_string();
 
-    let started_at = SystemTime::now();
+    // One clock times the drill: the client's writes, the probe, the fault and the report.
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let started_at = clock.now();
     say(&format!(
         "drill {}: plan {}, fault {}, environment {}",
         drill.name,
@@ -95,7 +99,7 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         settings.record,
         dns_ttl_label(&drill)
     ));
-    let writer = Client::start(http.clone(), settings.clone());
+    let writer = Client::start(http.clone(), settings.clone(), clock.clone());
     tokio::time::sleep(WARM_UP).await;
     if let Some(lag) = drill.replica_lag {
         say(&format!("cutting the DR database off from the primary {lag} before the fault"));
@@ -103,10 +107,10 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         tokio::time::sleep(lag.0).await;
     }
 
-    let injected_at = SystemTime::now();
+    let injected_at = clock.now();
     say(&format!("injecting the fault: {}", drill.fault.describe()));
     action(inject, &environment).await.map_err(DrillError::Broken)?;
-    let probe = Probe::start(http, dr_health.clone());
+    let probe = Probe::start(http, dr_health.clone(), clock.clone());
     let failover = run_plan(&plan_path, Direction::Failover, Some(injected_at), &environment, options).await?;
     let healthy_at = probe.stop();
     say(&format!("the client keeps writing for {} (grace period)", humantime::format_duration(drill.client_grace())));
@@ -190,7 +194,7 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         host: hostname(),
         provenance,
         started_at: rfc3339(started_at),
-        finished_at: rfc3339(SystemTime::now()),
+        finished_at: rfc3339(clock.now()),
         fault: FaultReport {
             kind: drill.fault.as_str().into(),
             description: drill.fault.describe().into(),
@@ -288,7 +292,7 @@ fn objectives(drill: &DrillDefinition, plan: &Plan) -> (Duration, Duration) {
 }
 
 fn say(line: &str) {
-    crate::errln!("{} == {line}", humantime::format_rfc3339_seconds(SystemTime::now()));
+    crate::errln!("{} == {line}", humantime::format_rfc3339_seconds(crate::clock::wall_now()));
 }
 
 /// Runs one of the environment's commands; its output goes to the drill's standard error.

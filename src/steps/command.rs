@@ -364,6 +364,8 @@ mod tests {
 
     /// Runs a `sh -c` script that writes a pid to a file and keeps running, drops the step once the
     /// pid is there, and waits until that process is gone.
+    // A real child process dies in real time: the deadline is wall time.
+    #[allow(clippy::disallowed_methods)]
     async fn dropping_the_step_kills(script: &str, label: &str) {
         let pidfile = std::env::temp_dir().join(format!("drctl-command-test-{}-{label}.pid", std::process::id()));
         let _ = std::fs::remove_file(&pidfile);
