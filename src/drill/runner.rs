@@ -19,7 +19,9 @@ use super::evidence::{self, rfc3339};
 use super::heartbeat;
 use super::measure::{self, Facts, Measured};
 use super::probe::Probe;
-use super::report::model::{CheckReport, DrillReport, FaultReport, ObjectivesReport, RunReport, SCHEMA_VERSION};
+use super::report::model::{
+    CheckReport, DrillReport, FaultReport, ObjectivesReport, RunReport, RunStatus, SCHEMA_VERSION, StepStatus,
+};
 use super::{fence, report, targets};
 use crate::clock::{Clock, SystemClock};
 use crate::engine::lifecycle::load_run;
@@ -122,7 +124,7 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         load_run(&StateDir::new(&options.state_dir), &failover).map_err(|e| DrillError::Broken(e.to_string()))?;
     let approval = evidence::approval(&failover_view, &plan.failover);
     let unreachable = evidence::unreachable_steps(&failover_view);
-    let failover_ok = runs[0].state == "succeeded";
+    let failover_ok = runs[0].state == RunStatus::Succeeded;
     let promoted_at = promotion_time(&runs[0]);
     let candidates = match failover_ok {
         true => [(&plan.regions.secondary, &dr_dsn), (&plan.regions.primary, &primary_dsn)],
@@ -146,12 +148,12 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         action(&environment.actions.repair, &environment).await.map_err(DrillError::Broken)?;
         let failback = run_plan(&plan_path, Direction::Failback, None, &environment, options).await?;
         runs.push(run_report(&options.state_dir, &failback, &plan.failback)?);
-        if runs[1].state == "succeeded" {
+        if runs[1].state == RunStatus::Succeeded {
             say("restoring the environment");
             action(&environment.actions.restore, &environment).await.map_err(DrillError::Broken)?;
         }
     }
-    let back_on_primary = runs.len() == 2 && runs[1].state == "succeeded";
+    let back_on_primary = runs.len() == 2 && runs[1].state == RunStatus::Succeeded;
     let cleanup = heartbeat::drop_table(if back_on_primary { &primary_dsn } else { &dr_dsn }).await;
     let checks = checks(&drill, &environment, cleanup).await;
 
@@ -220,7 +222,10 @@ const PROMOTIONS: &[&str] = &["pg.promote", "aws.rds.promote_replica", "aws.rds.
 
 /// When the failover's promotion step succeeded, to the millisecond the journal's report keeps.
 fn promotion_time(failover: &RunReport) -> Option<SystemTime> {
-    let step = failover.steps.iter().find(|s| PROMOTIONS.contains(&s.step_type.as_str()) && s.state == "succeeded")?;
+    let step = failover
+        .steps
+        .iter()
+        .find(|s| PROMOTIONS.contains(&s.step_type.as_str()) && s.state == StepStatus::Succeeded)?;
     humantime::parse_rfc3339(step.finished_at.as_deref()?).ok()
 }
 
