@@ -4,8 +4,9 @@
 # approval prompt is tested in a real terminal), and, in
 # .venv at the repository root, pinned from PyPI: moto's server mode (the AWS emulator), PyYAML
 # (seed files of the Kubernetes API emulator) and pg8000 (the drill environment's health app
-# connects to PostgreSQL as the application would), and the AWS CLI (benches/runbook.sh runs the
-# runbook's bash script with it; 1.46.3 is the release built on moto's botocore, 1.44.8).
+# connects to PostgreSQL as the application would), and, without --drill, the AWS CLI
+# (benches/runbook.sh runs the runbook's bash script with it; 1.46.3 is the release built on moto's
+# botocore, 1.44.8, so installing it changes nothing moto uses).
 # `setup.sh --drill` leaves Chromium and tmux out: the drill environment (localstack/env/up) does not need them.
 # Idempotent: what is already installed is left alone.
 set -euo pipefail
@@ -26,7 +27,11 @@ if [ ${#packages[@]} -gt 0 ]; then
 fi
 
 venv=.venv
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import moto, yaml, pg8000, awscli, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+# The AWS CLI, for benches/runbook.sh only: added to an existing .venv, left out with --drill.
+if [ "${1:-}" != "--drill" ] && [ -x "$venv/bin/python" ] && ! "$venv/bin/python" -c "import awscli" 2>/dev/null; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "awscli==$AWSCLI_VERSION"
+fi
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "import moto, yaml, pg8000, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
   exit 0
 fi
 python3 -m venv "$venv"

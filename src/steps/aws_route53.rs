@@ -567,7 +567,9 @@ impl UpsertRecordStep {
         let memory = self.memory();
         let mut outputs = Outputs::from([("target".to_string(), self.record.target.shown())]);
         outputs.extend(memory.change_id.clone().map(|v| ("change_id".to_string(), v)));
-        outputs.extend(memory.previous.clone().map(|v| ("previous_target".to_string(), v)));
+        // "" is what the first observation remembers of a record that did not exist: absent.
+        let previous = memory.previous.clone().filter(|v| !v.is_empty());
+        outputs.extend(previous.map(|v| ("previous_target".to_string(), v)));
         outputs
     }
 }
