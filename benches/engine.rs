@@ -5,6 +5,9 @@
 //! Each figure is compared with a baseline measured in the same run: the bare `fsync` of a small
 //! append to a file in the same directory, which is the floor any durable journal pays.
 
+// Real time is the point here: benchmarks time real work, not a run's clock.
+#![allow(clippy::disallowed_methods)]
+
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,7 +39,7 @@ impl TypedStep for Noop {
     type Params = NoParams;
     const NAME: &'static str = "noop";
     const SUMMARY: &'static str = "Does nothing.";
-    const OUTPUTS: &'static [&'static str] = &[];
+    const OUTPUTS: &'static [drctl::step::OutputSpec] = &[];
 
     fn build(&self, _: NoParams, _: &BuildContext) -> Box<dyn Step> {
         Box::new(NoopStep)

@@ -19,6 +19,9 @@ pub use crate::plan::params::{ParamProblem, PlanContext};
 use crate::plan::yaml::Node;
 use crate::plan::{Direction, OnFailure, Plan};
 
+mod outputs;
+pub use outputs::{OutputSpec, OutputType, Presence};
+
 /// What a step hands to the steps that depend on it (`{{ steps.ID.outputs.NAME }}`).
 /// Values are journaled and shown: a secret's value never belongs here, only a reference to it.
 pub type Outputs = BTreeMap<String, String>;
@@ -217,8 +220,8 @@ pub trait StepKind: Send + Sync {
     /// One sentence on what the type does, for `--help`-like listings and the schema.
     fn summary(&self) -> &'static str;
 
-    /// The outputs a successful step of this type sets; templates may name only these.
-    fn outputs(&self) -> &'static [&'static str];
+    /// The outputs a successful step of this type sets, typed; templates may name only these.
+    fn outputs(&self) -> &'static [OutputSpec];
 
     /// How plans and the engine treat steps of this type.
     fn policy(&self) -> TypePolicy;
@@ -236,30 +239,29 @@ pub trait StepKind: Send + Sync {
     /// The JSON Schema of the `with:` parameters.
     fn params_schema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema;
 
-    /// What `drctl explain` says beyond the parameters' schema: a description, an example, what
-    /// each output means, and how the step fails.
+    /// What `drctl explain` says beyond the parameters' schema and the outputs' declarations: a
+    /// description, an example, and how the step fails.
     fn docs(&self) -> StepDocs {
         StepDocs::NONE
     }
 }
 
 /// Reference text of a step type for `drctl explain` and `docs/steps.md`. Parameters are documented
-/// by their own doc comments (through the JSON Schema); this holds what no parameter says.
+/// by their own doc comments (through the JSON Schema), outputs by their [`OutputSpec`]s; this holds
+/// what neither says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StepDocs {
     /// What the type does, in a few sentences (the summary says it in one).
     pub description: &'static str,
     /// A `with:` block that validates, as YAML without the `with:` line and without indentation.
     pub example: &'static str,
-    /// Each output's name and what it holds, in the order of the type's outputs.
-    pub outputs: &'static [(&'static str, &'static str)],
     /// How the step fails and what is retried, where that is worth saying; empty otherwise.
     pub failure: &'static str,
 }
 
 impl StepDocs {
     /// No reference text: tests require every built-in type to have some.
-    pub const NONE: StepDocs = StepDocs { description: "", example: "", outputs: &[], failure: "" };
+    pub const NONE: StepDocs = StepDocs { description: "", example: "", failure: "" };
 }
 
 /// How plans and the engine treat every step of a type, beyond its parameters.
@@ -292,8 +294,8 @@ pub trait TypedStep: Send + Sync + 'static {
     const NAME: &'static str;
     /// One sentence on what the type does.
     const SUMMARY: &'static str;
-    /// The outputs a successful step sets.
-    const OUTPUTS: &'static [&'static str];
+    /// The outputs a successful step sets, each with its type and meaning.
+    const OUTPUTS: &'static [OutputSpec];
     /// How plans and the engine treat the type; most types change something ([`TypePolicy::ACTION`]).
     const POLICY: TypePolicy = TypePolicy::ACTION;
     /// Reference text for `drctl explain`.
@@ -317,7 +319,7 @@ impl<T: TypedStep> StepKind for T {
         T::SUMMARY
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
+    fn outputs(&self) -> &'static [OutputSpec] {
         T::OUTPUTS
     }
 

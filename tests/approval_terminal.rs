@@ -2,6 +2,9 @@
 //! socket in the test directory), the test types with `send-keys` and reads the screen with
 //! `capture-pane`. Without tmux the tests say so and skip (`localstack/setup.sh` installs it).
 
+// Real time is the point here: tests wait on real servers and processes, not a run's clock.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

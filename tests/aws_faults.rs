@@ -180,7 +180,7 @@ fn route53_upserts_complete_through_throttling_and_503s() {
     let api = &records(&journal, "step_succeeded", Some("api"))[0]["outputs"];
     assert_eq!(
         (api["previous_target"].as_str(), api["target"].as_str()),
-        (Some(""), Some("dr-lb.us-west-2.elb.amazonaws.com"))
+        (None, Some("dr-lb.us-west-2.elb.amazonaws.com"))
     );
 }
 

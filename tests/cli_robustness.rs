@@ -6,6 +6,9 @@
 //! with EPIPE from the first byte, as it does behind `| head -0`, `| true` or `| head` once the
 //! reader has exited, but without depending on which process gets there first.
 
+// Real time is the point here: tests wait on real servers and processes, not a run's clock.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::process::{Command, Stdio};

@@ -1,6 +1,9 @@
 //! The drill report's published forms: its JSON matches the committed JSON Schema (and mistakes do
 //! not), and the HTML page draws its timeline in a real browser.
 
+// Real time is the point here: tests wait on real servers and processes, not a run's clock.
+#![allow(clippy::disallowed_methods)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -35,9 +35,7 @@ fn every_registered_step_type_is_listed_and_has_a_full_section() {
         assert!(markdown.contains(&format!("\n## {name}\n")), "docs/steps.md has no section for {name}");
         let docs = kind.docs();
         assert!(!docs.description.is_empty(), "{name}: StepDocs has no description");
-        let documented: Vec<&str> = docs.outputs.iter().map(|(n, _)| *n).collect();
-        assert_eq!(documented, kind.outputs(), "{name}: StepDocs must describe exactly the declared outputs, in order");
-        assert!(docs.outputs.iter().all(|(_, d)| !d.is_empty()), "{name}: an output without a description");
+        assert!(kind.outputs().iter().all(|o| !o.description.is_empty()), "{name}: an output without a description");
         let reference = explain::reference(kind);
         assert!(
             reference.parameters.iter().all(|p| !p.description.is_empty()),
@@ -80,7 +78,7 @@ fn explain_route53_shows_zone_id_with_its_description_example_and_outputs() {
         "  - exactly one of `alias` and `values`\n",
         "  - `weight` needs `set_identifier`\n",
         "EXAMPLE:\n  - id: upsert-record\n    type: aws.route53.upsert_record\n    with:\n      zone_id: Z1234567890ABC\n",
-        "  previous_target\n      What the record pointed at when the step first looked",
+        "  previous_target (string, may be absent)\n      What the record pointed at when the step first looked",
         "ON FAILURE:\n  Throttling, 5xx answers",
     ] {
         assert!(text.contains(part), "missing {part:?} in:\n{text}");

@@ -6,6 +6,9 @@
 //! resume_after_kill first_half -- --nocapture`: its trial 0 uses `<seed>` (then `<seed>+1`, ...).
 //! The seed fixes the kill delays and which resume is killed; the processes' own timing still varies.
 
+// Real time is the point here: tests wait on real servers and processes, not a run's clock.
+#![allow(clippy::disallowed_methods)]
+
 mod support;
 
 use std::time::{Duration, SystemTime};

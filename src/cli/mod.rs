@@ -167,7 +167,7 @@ const INCIDENT_CLOCK_SKEW: Duration = Duration::from_secs(60);
 /// Parses `--incident-start`: RFC 3339 (`2026-11-22T07:00:00Z`) or a time ago (`20m`). The time must
 /// be after 1970 and not in the future; up to [`INCIDENT_CLOCK_SKEW`] ahead is taken as now.
 fn parse_incident_start(text: &str) -> Result<SystemTime, String> {
-    incident_start_at(text, SystemTime::now())
+    incident_start_at(text, crate::clock::wall_now())
 }
 
 fn incident_start_at(text: &str, now: SystemTime) -> Result<SystemTime, String> {

@@ -15,6 +15,7 @@ use tokio_postgres::Client as PgClient;
 
 use super::heartbeat::TABLE;
 use super::measure::Attempt;
+use crate::clock::Clock;
 use crate::steps::pg::errors::chain;
 
 /// The TTL of an alias record, which has none of its own: Route53 answers with the target's, 60 s
@@ -67,10 +68,10 @@ pub struct Client {
 }
 
 impl Client {
-    /// Starts writing now.
-    pub fn start(http: reqwest::Client, settings: ClientSettings) -> Client {
+    /// Starts writing now; attempts are timed on `clock`, the drill's one source of time.
+    pub fn start(http: reqwest::Client, settings: ClientSettings, clock: Arc<dyn Clock>) -> Client {
         let attempts = Arc::new(Mutex::new(Vec::new()));
-        let task = tokio::spawn(write_loop(http, settings, attempts.clone()));
+        let task = tokio::spawn(write_loop(http, settings, attempts.clone(), clock));
         Client { task, attempts }
     }
 
@@ -81,7 +82,12 @@ impl Client {
     }
 }
 
-async fn write_loop(http: reqwest::Client, settings: ClientSettings, attempts: Arc<Mutex<Vec<Attempt>>>) {
+async fn write_loop(
+    http: reqwest::Client,
+    settings: ClientSettings,
+    attempts: Arc<Mutex<Vec<Attempt>>>,
+    clock: Arc<dyn Clock>,
+) {
     let (key, secret) = &settings.aws_access_key;
     let config = aws_sdk_route53::Config::builder()
         .behavior_version(BehaviorVersion::latest())
@@ -95,7 +101,7 @@ async fn write_loop(http: reqwest::Client, settings: ClientSettings, attempts: A
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     for seq in 1_u64.. {
         ticker.tick().await;
-        let sent_at = SystemTime::now();
+        let sent_at = clock.now();
         let region = match cache.get(sent_at) {
             Some(region) => Ok(region.to_string()),
             None => resolve(&route53, &settings).await.map(|(region, ttl)| {
@@ -107,7 +113,7 @@ async fn write_loop(http: reqwest::Client, settings: ClientSettings, attempts: A
             Ok(region) => write(&http, &settings.app_url, region, seq).await,
             Err(e) => Err(e.clone()),
         };
-        let attempt = Attempt { seq, sent_at, answered_at: SystemTime::now(), region: region.ok(), result };
+        let attempt = Attempt { seq, sent_at, answered_at: clock.now(), region: region.ok(), result };
         attempts.lock().unwrap_or_else(|e| e.into_inner()).push(attempt);
     }
 }

@@ -5,9 +5,10 @@ use std::time::{Duration, SystemTime};
 use super::definition::DrillDefinition;
 use super::measure::{Attempt, Measured};
 use super::report::model::{
-    ClientReport, ClientWrite, Measurement, Outcome, Provenance, RemediationItem, RunReport, StepReport,
+    ClientReport, ClientWrite, Measurement, Outcome, Provenance, RemediationItem, RunReport, RunStatus, StepReport,
+    StepStatus,
 };
-use crate::engine::state::{RunState, RunView, StepState};
+use crate::engine::state::{RunView, StepState};
 use crate::plan::StepSpec;
 use crate::plan::graph::Graph;
 
@@ -37,7 +38,7 @@ pub fn run_report(view: &RunView, steps: &[StepSpec]) -> RunReport {
     RunReport {
         direction: view.direction.to_string(),
         run_id: view.run_id.clone(),
-        state: view.state.label().to_string(),
+        state: RunStatus::from(&view.state),
         started_at: rfc3339(view.started_at),
         finished_at: view.finished_at.map(rfc3339),
         rto_s: view.rto(recovery).map(seconds),
@@ -60,11 +61,7 @@ fn step_report(view: &RunView, spec: &StepSpec) -> StepReport {
         id: spec.id.clone(),
         name: spec.title().to_string(),
         step_type: spec.step_type.clone(),
-        state: match state {
-            StepState::Succeeded { passed: true, .. } => "passed".into(),
-            StepState::Succeeded { .. } => "succeeded".into(),
-            ref other => other.label().to_string(),
-        },
+        state: StepStatus::from(&state),
         started_at: started.map(rfc3339),
         finished_at: finished.map(rfc3339),
         duration_s: duration.map(seconds),
@@ -145,8 +142,7 @@ pub fn deviations(runs: &[RunReport], unreachable: &[(String, String)]) -> Vec<S
             // A passing check is what a clean run does; anything else (failed, continued, skipped,
             // never started) is a deviation.
             // An unreachable best-effort step is listed below, with what it means.
-            let clean = ["succeeded", "passed", "already done", crate::engine::state::WENT_ON_UNREACHABLE];
-            if !clean.contains(&step.state.as_str()) {
+            if !step.state.succeeded() {
                 found.push(format!("{} step `{}` {}", run.direction, step.id, step.state));
             }
         }
@@ -244,11 +240,11 @@ pub fn objective_failure(name: &str, m: &Measurement) -> Option<String> {
 /// The verdict from the objectives, the runs and the checks.
 pub fn outcome(objectives: &[(&str, &Measurement)], runs: &[RunReport], checks: &[(String, bool, String)]) -> Outcome {
     let mut failures: Vec<String> = objectives.iter().filter_map(|(name, m)| objective_failure(name, m)).collect();
-    for run in runs.iter().filter(|r| r.state != RunState::Succeeded.label()) {
+    for run in runs.iter().filter(|r| r.state != RunStatus::Succeeded) {
         let failed: Vec<String> = run
             .steps
             .iter()
-            .filter(|s| s.state == "failed")
+            .filter(|s| s.state == StepStatus::Failed)
             .map(|s| format!("`{}`: {}", s.id, s.error.clone().unwrap_or_default()))
             .collect();
         failures.push(format!("the {} run {} {}: {}", run.direction, run.run_id, run.state, failed.join("; ")));
@@ -283,11 +279,11 @@ mod tests {
 
     #[test]
     fn passing_checks_are_no_deviation_but_failures_retries_and_unreachable_targets_are() {
-        let step = |id: &str, state: &str, attempts: u32| StepReport {
+        let step = |id: &str, state: StepStatus, attempts: u32| StepReport {
             id: id.into(),
             name: id.into(),
             step_type: "http.check".into(),
-            state: state.into(),
+            state,
             started_at: None,
             finished_at: None,
             duration_s: None,
@@ -301,18 +297,18 @@ mod tests {
         let run = RunReport {
             direction: "failover".into(),
             run_id: "r".into(),
-            state: "succeeded".into(),
+            state: RunStatus::Succeeded,
             started_at: String::new(),
             finished_at: None,
             rto_s: None,
             critical_path: Vec::new(),
             steps: vec![
-                step("probe", "passed", 1),
-                step("change", "succeeded", 1),
-                step("found", "already done", 1),
-                step("flaky", "succeeded", 3),
-                step("hook", "failed", 1),
-                step("fence", crate::engine::state::WENT_ON_UNREACHABLE, 1),
+                step("probe", StepStatus::Passed, 1),
+                step("change", StepStatus::Succeeded, 1),
+                StepReport { already_done: true, ..step("found", StepStatus::Succeeded, 1) },
+                step("flaky", StepStatus::Succeeded, 3),
+                step("hook", StepStatus::Failed, 1),
+                step("fence", StepStatus::Succeeded, 1),
             ],
         };
         let found = deviations(&[run], &[("failover".into(), "fence".into())]);

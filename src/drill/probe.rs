@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime};
 
 use tokio::task::JoinHandle;
 
+use crate::clock::Clock;
+
 /// How often the probe asks.
 pub const INTERVAL: Duration = Duration::from_millis(50);
 
@@ -18,7 +20,7 @@ pub struct Probe {
 
 impl Probe {
     /// Starts probing `url` now.
-    pub fn start(http: reqwest::Client, url: String) -> Probe {
+    pub fn start(http: reqwest::Client, url: String, clock: Arc<dyn Clock>) -> Probe {
         let healthy_at = Arc::new(Mutex::new(None));
         let found = healthy_at.clone();
         let task = tokio::spawn(async move {
@@ -27,7 +29,7 @@ impl Probe {
                 ticker.tick().await;
                 let answer = http.get(&url).timeout(Duration::from_secs(1)).send().await;
                 if answer.is_ok_and(|r| r.status().is_success()) {
-                    *found.lock().unwrap_or_else(|e| e.into_inner()) = Some(SystemTime::now());
+                    *found.lock().unwrap_or_else(|e| e.into_inner()) = Some(clock.now());
                     return;
                 }
             }

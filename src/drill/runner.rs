@@ -7,6 +7,7 @@
 //! in the state directory.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::process::Command;
@@ -18,8 +19,11 @@ use super::evidence::{self, rfc3339};
 use super::heartbeat;
 use super::measure::{self, Facts, Measured};
 use super::probe::Probe;
-use super::report::model::{CheckReport, DrillReport, FaultReport, ObjectivesReport, RunReport, SCHEMA_VERSION};
+use super::report::model::{
+    CheckReport, DrillReport, FaultReport, ObjectivesReport, RunReport, RunStatus, SCHEMA_VERSION, StepStatus,
+};
 use super::{fence, latency, report, targets};
+use crate::clock::{Clock, SystemClock};
 use crate::engine::lifecycle::load_run;
 use crate::journal::StateDir;
 use crate::journal::hostname;
@@ -115,7 +119,9 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
     let settings = client_settings(&drill, &plan, &environment).map_err(DrillError::Invalid)?;
     let app_role = environment.variable("APP_DATABASE_ROLE").map_err(DrillError::Invalid)?.to_string();
 
-    let started_at = SystemTime::now();
+    // One clock times the drill: the client's writes, the probe, the fault and the report.
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let started_at = clock.now();
     say(&format!(
         "drill {}: plan {}, fault {}, environment {}",
         drill.name,
@@ -138,7 +144,7 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         settings.record,
         dns_ttl_label(&drill)
     ));
-    let writer = Client::start(http.clone(), settings.clone());
+    let writer = Client::start(http.clone(), settings.clone(), clock.clone());
     tokio::time::sleep(WARM_UP).await;
     if let Some(lag) = drill.replica_lag {
         say(&format!("cutting the DR database off from the primary {lag} before the fault"));
@@ -146,10 +152,10 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         tokio::time::sleep(lag.0).await;
     }
 
-    let injected_at = SystemTime::now();
+    let injected_at = clock.now();
     say(&format!("injecting the fault: {}", drill.fault.describe()));
     action(inject, &environment).await.map_err(DrillError::Broken)?;
-    let probe = Probe::start(http, dr_health.clone());
+    let probe = Probe::start(http, dr_health.clone(), clock.clone());
     let run_env = (&environment, environment_path.as_path(), var_args.as_slice());
     let failover = run_plan(&plan_path, Direction::Failover, Some(injected_at), run_env, options).await?;
     let healthy_at = probe.stop();
@@ -162,7 +168,7 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         load_run(&StateDir::new(&options.state_dir), &failover).map_err(|e| DrillError::Broken(e.to_string()))?;
     let approval = evidence::approval(&failover_view, &plan.failover);
     let unreachable = evidence::unreachable_steps(&failover_view);
-    let failover_ok = runs[0].state == "succeeded";
+    let failover_ok = runs[0].state == RunStatus::Succeeded;
     let promoted_at = promotion_time(&runs[0]);
     let candidates = match failover_ok {
         true => [(&plan.regions.secondary, &dr_dsn), (&plan.regions.primary, &primary_dsn)],
@@ -186,12 +192,12 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         action(&environment.actions.repair, &environment).await.map_err(DrillError::Broken)?;
         let failback = run_plan(&plan_path, Direction::Failback, None, run_env, options).await?;
         runs.push(run_report(&options.state_dir, &failback, &plan.failback)?);
-        if runs[1].state == "succeeded" {
+        if runs[1].state == RunStatus::Succeeded {
             say("restoring the environment");
             action(&environment.actions.restore, &environment).await.map_err(DrillError::Broken)?;
         }
     }
-    let back_on_primary = runs.len() == 2 && runs[1].state == "succeeded";
+    let back_on_primary = runs.len() == 2 && runs[1].state == RunStatus::Succeeded;
     let cleanup = heartbeat::drop_table(if back_on_primary { &primary_dsn } else { &dr_dsn }).await;
     let checks = checks(&drill, &environment, cleanup).await;
 
@@ -253,7 +259,7 @@ pub async fn run(path: &Path, options: &DrillOptions) -> Result<Finished, DrillE
         host: hostname(),
         provenance,
         started_at: rfc3339(started_at),
-        finished_at: rfc3339(SystemTime::now()),
+        finished_at: rfc3339(clock.now()),
         fault: FaultReport {
             kind: drill.fault.as_str().into(),
             description: drill.fault.describe().into(),
@@ -280,7 +286,10 @@ const PROMOTIONS: &[&str] = &["pg.promote", "aws.rds.promote_replica", "aws.rds.
 
 /// When the failover's promotion step succeeded, to the millisecond the journal's report keeps.
 fn promotion_time(failover: &RunReport) -> Option<SystemTime> {
-    let step = failover.steps.iter().find(|s| PROMOTIONS.contains(&s.step_type.as_str()) && s.state == "succeeded")?;
+    let step = failover
+        .steps
+        .iter()
+        .find(|s| PROMOTIONS.contains(&s.step_type.as_str()) && s.state == StepStatus::Succeeded)?;
     humantime::parse_rfc3339(step.finished_at.as_deref()?).ok()
 }
 
@@ -352,7 +361,7 @@ fn objectives(drill: &DrillDefinition, plan: &Plan) -> (Duration, Duration) {
 }
 
 fn say(line: &str) {
-    crate::errln!("{} == {line}", humantime::format_rfc3339_seconds(SystemTime::now()));
+    crate::errln!("{} == {line}", humantime::format_rfc3339_seconds(crate::clock::wall_now()));
 }
 
 /// Runs one of the environment's commands; its output goes to the drill's standard error.

@@ -308,6 +308,11 @@ impl Loop<'_> {
     fn finish_step(&mut self, index: usize, result: StepResult) -> Result<(), EngineError> {
         let spec = &self.specs[index];
         let id = spec.id.clone();
+        // A step that emits other outputs than its type declares has a bug: it fails.
+        let declared = self.engine.registry.get(&spec.step_type).map(|k| k.outputs()).unwrap_or_default();
+        let result = result.and_then(|(outputs, found)| {
+            super::outputs::check(&spec.step_type, declared, &outputs).map(|()| (outputs, found))
+        });
         let record = match result {
             Ok((outputs, found_in_place)) => {
                 // A check that passed changed nothing whether or not it had to wait: it "passed".

@@ -7,6 +7,7 @@ mod dry_run;
 pub mod events;
 mod executor;
 pub mod lifecycle;
+mod outputs;
 pub mod retry;
 pub mod runs;
 pub mod state;

@@ -13,7 +13,7 @@ impl TypedStep for ScriptCheck {
     type Params = ScriptParams;
     const NAME: &'static str = "script.check";
     const SUMMARY: &'static str = "A scripted check for engine tests.";
-    const OUTPUTS: &'static [&'static str] = &["value"];
+    const OUTPUTS: &'static [crate::step::OutputSpec] = &[crate::step::OutputSpec::string("value", "The value.")];
     const POLICY: TypePolicy = TypePolicy::CHECK;
 
     fn build(&self, params: ScriptParams, _: &BuildContext) -> Box<dyn Step> {

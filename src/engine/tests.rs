@@ -58,7 +58,7 @@ impl TypedStep for Script {
     type Params = ScriptParams;
     const NAME: &'static str = "script";
     const SUMMARY: &'static str = "A scripted step for engine tests.";
-    const OUTPUTS: &'static [&'static str] = &["value"];
+    const OUTPUTS: &'static [crate::step::OutputSpec] = &[crate::step::OutputSpec::string("value", "The value.")];
 
     fn build(&self, params: ScriptParams, _: &BuildContext) -> Box<dyn Step> {
         Box::new(ScriptStep { params, world: self.0.clone() })

@@ -1,3 +1,6 @@
+// Lock holders are stamped with the real time, as `drctl` stamps them.
+#![allow(clippy::disallowed_methods)]
+
 use super::*;
 
 fn acquire(path: &Path, run: &str, policy: LockPolicy) -> Result<PlanLock, LockError> {

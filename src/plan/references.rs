@@ -10,6 +10,7 @@ use super::suggest::{closest, nearest};
 use super::template::{self, Reference};
 use super::yaml::{Node, Value};
 use super::{OnFailure, StepSpec};
+use crate::step::{OutputSpec, Presence};
 
 /// How many unknown `after` names get a "did you mean" search (each compares against every id).
 const SUGGESTION_SEARCHES: usize = 100;
@@ -133,7 +134,7 @@ impl Listed<'_> {
         for (node, reference) in template::references(&step.with) {
             match reference {
                 Err(e) => checker.error(node, &path, e, "see the template syntax in the README (Plan format)"),
-                Ok(Reference::StepOutput { step: dep, output }) => match index.get(dep.as_str()) {
+                Ok(Reference::StepOutput { step: dep, output, default }) => match index.get(dep.as_str()) {
                     None => checker.error(
                         node,
                         &path,
@@ -159,14 +160,29 @@ impl Listed<'_> {
                         // A step of an unknown type is reported already; its outputs are unknown.
                         let Some(kind) = checker.registry.get(&named.step_type) else { continue };
                         let outputs = kind.outputs();
-                        if !outputs.contains(&output.as_str()) {
-                            let names = if outputs.is_empty() { "none".to_string() } else { outputs.join(", ") };
-                            checker.error(
+                        match outputs.iter().find(|o| o.name == output) {
+                            None => {
+                                let names: Vec<&str> = outputs.iter().map(|o| o.name).collect();
+                                let names = if names.is_empty() { "none".to_string() } else { names.join(", ") };
+                                checker.error(
+                                    node,
+                                    &path,
+                                    format!("step `{dep}` ({}) has no output `{output}`", named.step_type),
+                                    format!("its outputs: {names}"),
+                                );
+                            }
+                            Some(spec) if default.is_none() && may_be_absent(spec, &named.with) => checker.error(
                                 node,
                                 &path,
-                                format!("step `{dep}` ({}) has no output `{output}`", named.step_type),
-                                format!("its outputs: {names}"),
-                            );
+                                format!(
+                                    "output `{output}` of step `{dep}` ({}) may be absent (`drctl explain {}` says when)",
+                                    named.step_type, named.step_type
+                                ),
+                                format!(
+                                    "give a default for when it is: `{{{{ steps.{dep}.outputs.{output} | default(\"TEXT\") }}}}`"
+                                ),
+                            ),
+                            Some(_) => {}
                         }
                     }
                 },
@@ -181,6 +197,27 @@ impl Listed<'_> {
                 Ok(_) => {}
             }
         }
+    }
+}
+
+/// Whether a step with these `with:` parameters may leave the output out.
+fn may_be_absent(spec: &OutputSpec, with: &Node) -> bool {
+    match spec.presence {
+        Presence::Always => false,
+        Presence::Maybe => true,
+        Presence::UnlessParam(param, value) => with.get(param).is_some_and(|n| scalar(n).as_deref() == Some(value)),
+    }
+}
+
+/// A scalar parameter as YAML writes it (`false`, `3`, `text`); `None` for lists and maps.
+fn scalar(node: &Node) -> Option<String> {
+    match &node.value {
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Float(f) => Some(f.to_string()),
+        Value::Str(s) => Some(s.clone()),
+        Value::Null => Some("null".into()),
+        Value::Seq(_) | Value::Map(_) => None,
     }
 }
 

@@ -4,6 +4,10 @@
 //! environment variable of the drctl process). `{{ vars.NAME }}` (plan variables) is replaced when
 //! the plan loads, before these are checked (see `plan::vars`).
 //! Only string values are templated; `{{` written literally is `{{ "{{" }}`.
+//!
+//! A step output that may be absent (its type declares it optional: a lag that could not be
+//! measured, a record that did not exist) needs a default, used when the output is absent:
+//! `{{ steps.ID.outputs.NAME | default("TEXT") }}` (TEXT may be empty; it cannot hold `"` or `}}`).
 
 use std::collections::BTreeMap;
 
@@ -12,8 +16,8 @@ use super::yaml::{Node, Value};
 /// A reference inside `{{ }}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reference {
-    /// An output of an earlier step.
-    StepOutput { step: String, output: String },
+    /// An output of an earlier step, with the text to use when the step left it out.
+    StepOutput { step: String, output: String, default: Option<String> },
     /// A plan or run value, such as `plan.regions.primary` or `run.id`.
     Variable(String),
     /// An environment variable of the drctl process.
@@ -63,10 +67,21 @@ fn reference(expr: &str) -> Result<Reference, String> {
     if let Some(quoted) = expr.strip_prefix('"').and_then(|e| e.strip_suffix('"')) {
         return Ok(Reference::Literal(quoted.to_string()));
     }
+    if let Some((name, filter)) = expr.split_once('|') {
+        let default = default_filter(filter.trim()).ok_or_else(|| {
+            format!("`{{{{ {expr} }}}}`: after `|` only `default(\"TEXT\")` is allowed, such as `{{{{ {} | default(\"\") }}}}`", name.trim())
+        })?;
+        return match reference(name.trim())? {
+            Reference::StepOutput { step, output, default: None } => {
+                Ok(Reference::StepOutput { step, output, default: Some(default) })
+            }
+            _ => Err(format!("`{{{{ {expr} }}}}`: a default applies only to a step output (`steps.ID.outputs.NAME`)")),
+        };
+    }
     let parts: Vec<&str> = expr.split('.').collect();
     match parts.as_slice() {
         ["steps", step, "outputs", output] if !step.is_empty() && !output.is_empty() => {
-            Ok(Reference::StepOutput { step: step.to_string(), output: output.to_string() })
+            Ok(Reference::StepOutput { step: step.to_string(), output: output.to_string(), default: None })
         }
         ["env", name] if is_env_name(name) => Ok(Reference::Env(name.to_string())),
         ["env", ..] => Err(format!(
@@ -81,6 +96,13 @@ fn reference(expr: &str) -> Result<Reference, String> {
             VARIABLES.join(", ")
         )),
     }
+}
+
+/// The TEXT of `default("TEXT")`.
+fn default_filter(filter: &str) -> Option<String> {
+    let argument = filter.strip_prefix("default")?.trim_start().strip_prefix('(')?.strip_suffix(')')?.trim();
+    let text = argument.strip_prefix('"')?.strip_suffix('"')?;
+    (!text.contains('"')).then(|| text.to_string())
 }
 
 fn is_env_name(name: &str) -> bool {
@@ -128,10 +150,11 @@ impl Scope {
             Reference::Variable(name) => {
                 self.variables.get(name).cloned().ok_or_else(|| format!("`{name}` has no value in this plan"))
             }
-            Reference::StepOutput { step, output } => self
+            Reference::StepOutput { step, output, default } => self
                 .outputs
                 .get(step)
                 .and_then(|o| o.get(output))
+                .or(default.as_ref())
                 .cloned()
                 .ok_or_else(|| format!("step `{step}` has no output `{output}`")),
         }
@@ -172,7 +195,7 @@ pub fn render(node: &Node, scope: &Scope, placeholders: bool) -> Result<Node, St
 
 fn placeholder(r: &Reference) -> String {
     match r {
-        Reference::StepOutput { step, output } => format!("<steps.{step}.outputs.{output}>"),
+        Reference::StepOutput { step, output, .. } => format!("<steps.{step}.outputs.{output}>"),
         Reference::Variable(name) => format!("<{name}>"),
         Reference::Env(name) => format!("<env.{name}>"),
         Reference::Literal(text) => text.clone(),
@@ -188,7 +211,10 @@ mod tests {
     fn parses_references_and_text() {
         let ps = pieces("db={{ steps.promote.outputs.endpoint }}:{{run.id}}").unwrap();
         assert_eq!(ps.len(), 4);
-        assert_eq!(ps[1], Piece::Ref(Reference::StepOutput { step: "promote".into(), output: "endpoint".into() }));
+        assert_eq!(
+            ps[1],
+            Piece::Ref(Reference::StepOutput { step: "promote".into(), output: "endpoint".into(), default: None })
+        );
         assert_eq!(ps[3], Piece::Ref(Reference::Variable("run.id".into())));
     }
 
@@ -221,5 +247,35 @@ mod tests {
         assert!(render(&node, &Scope::default(), false).is_err());
         let out = render(&node, &Scope::default(), true).unwrap();
         assert_eq!(out.get("x").unwrap().as_str(), Some("<steps.a.outputs.host>"));
+    }
+
+    #[test]
+    fn a_default_stands_in_for_an_absent_output_only() {
+        let lag = r#"lag={{ steps.p.outputs.lag_s | default("n/a") }}"#;
+        assert_eq!(
+            pieces(lag).unwrap()[1],
+            Piece::Ref(Reference::StepOutput { step: "p".into(), output: "lag_s".into(), default: Some("n/a".into()) })
+        );
+        let node = parse(&format!("x: '{lag}'\ny: '{{{{ steps.p.outputs.lag_s|default(\"\") }}}}'")).unwrap();
+        let mut scope = Scope::default();
+        scope.outputs.insert("p".into(), Default::default());
+        let out = render(&node, &scope, false).unwrap();
+        assert_eq!(out.get("x").unwrap().as_str(), Some("lag=n/a"));
+        assert_eq!(out.get("y").unwrap().as_str(), Some(""));
+        scope.outputs.get_mut("p").unwrap().insert("lag_s".into(), "12".into());
+        assert_eq!(render(&node, &scope, false).unwrap().get("x").unwrap().as_str(), Some("lag=12"));
+    }
+
+    #[test]
+    fn a_default_is_written_one_way_and_only_on_step_outputs() {
+        for bad in [
+            "{{ steps.a.outputs.b | default(n/a) }}",
+            "{{ steps.a.outputs.b | upper }}",
+            "{{ steps.a.outputs.b | default(\"x\") | default(\"y\") }}",
+        ] {
+            assert!(pieces(bad).unwrap_err().contains("only `default(\"TEXT\")`"), "{bad}");
+        }
+        let on_variable = pieces("{{ run.id | default(\"x\") }}").unwrap_err();
+        assert!(on_variable.contains("applies only to a step output"), "{on_variable}");
     }
 }

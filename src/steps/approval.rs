@@ -13,7 +13,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::plan::OnFailure;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypePolicy, TypedStep};
+use crate::step::{
+    BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypePolicy, TypedStep,
+};
 
 /// How long an approval waits when its step sets no `timeout`: people need longer than machines.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -110,12 +112,6 @@ impl TypedStep for Approval {
         example: r#"
 message: "DNS will point at {{ plan.regions.secondary }}. Promote the DR database?"
 "#,
-        outputs: &[
-            ("approved_at", "When the operator approved, RFC 3339 in UTC."),
-            ("approved_via", "How: `typed` (the word typed at the prompt) or `--yes` (on the command line)."),
-            ("approved_by", "The OS user who approved (from the user database, not `$USER`)."),
-            ("approved_tty", "The terminal the word was typed on, or `none`."),
-        ],
         failure: "A refusal, or no terminal to ask on without `--yes`, fails the step for good (it is not retried), \
             and with it the run.",
     };
@@ -123,7 +119,19 @@ message: "DNS will point at {{ plan.regions.secondary }}. Promote the DR databas
     const NAME: &'static str = "approval";
     const SUMMARY: &'static str = "Stops until an operator types the plan's name (or --yes was given); three wrong \
                                    answers or the timeout (default 30m) fail the run. Never retried.";
-    const OUTPUTS: &'static [&'static str] = &["approved_at", "approved_via", "approved_by", "approved_tty"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::string("approved_at", "When the operator approved, RFC 3339 in UTC."),
+        OutputSpec::string(
+            "approved_via",
+            "How: `typed` (the word typed at the prompt) or `--yes` (on the command line).",
+        ),
+        OutputSpec::string("approved_by", "The OS user who approved (from the user database, not `$USER`)."),
+        OutputSpec::string(
+            "approved_tty",
+            "The terminal the word was typed on; absent with `--yes` or without a terminal.",
+        )
+        .optional(),
+    ];
     const POLICY: TypePolicy = TypePolicy {
         check: false,
         default_timeout: Some(DEFAULT_TIMEOUT),
@@ -172,7 +180,7 @@ impl Step for ApprovalStep {
             word: self.word.clone(),
         };
         let given = self.approver.approve(&request).await?;
-        let outputs = Outputs::from([
+        let mut outputs = Outputs::from([
             ("approved_at".to_string(), crate::clock::rfc3339(ctx.clock.now())),
             (
                 "approved_via".to_string(),
@@ -183,8 +191,8 @@ impl Step for ApprovalStep {
                 .to_string(),
             ),
             ("approved_by".to_string(), given.user),
-            ("approved_tty".to_string(), given.tty.unwrap_or_else(|| "none".to_string())),
         ]);
+        outputs.extend(given.tty.map(|tty| ("approved_tty".to_string(), tty)));
         *self.given.lock().unwrap() = Some(outputs);
         Ok(())
     }

@@ -31,7 +31,7 @@ use tokio::sync::OnceCell;
 
 use crate::aws::{Aws, step_error};
 use crate::plan::AwsSettings;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 
 mod preflight;
 
@@ -373,23 +373,27 @@ alias:
   dns_name: dr-lb.us-west-2.elb.amazonaws.com
   evaluate_target_health: true
 "#,
-        outputs: &[
-            ("change_id", "The Route53 change id; empty when the record was already at the target."),
-            (
-                "previous_target",
-                "What the record pointed at when the step first looked (an alias's DNS name, or the \
-                values joined by `,`); empty if the record did not exist. For the operator or a failback plan to \
-                point it back.",
-            ),
-            ("target", "What the record points at now: the alias's DNS name, or the values joined by `,`."),
-        ],
         failure: crate::aws::STEP_FAILURES,
     };
     type Params = UpsertRecordParams;
     const NAME: &'static str = "aws.route53.upsert_record";
     const SUMMARY: &'static str =
         "Points a Route53 record at an alias target or values (UPSERT) and waits until the change is INSYNC.";
-    const OUTPUTS: &'static [&'static str] = &["change_id", "previous_target", "target"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::string("change_id", "The Route53 change id; absent when the record was already at the target.")
+            .optional(),
+        OutputSpec::string(
+            "previous_target",
+            "What the record pointed at when the step first looked (an alias's DNS name, or the \
+                values joined by `,`); absent if the record did not exist. For the operator or a failback plan to \
+                point it back.",
+        )
+        .optional(),
+        OutputSpec::string(
+            "target",
+            "What the record points at now: the alias's DNS name, or the values joined by `,`.",
+        ),
+    ];
 
     fn build(&self, params: UpsertRecordParams, context: &BuildContext) -> Box<dyn Step> {
         let region = params.region.unwrap_or_else(|| DEFAULT_REGION.to_string());
@@ -563,11 +567,12 @@ impl UpsertRecordStep {
 
     fn outputs(&self) -> Outputs {
         let memory = self.memory();
-        Outputs::from([
-            ("change_id".to_string(), memory.change_id.clone().unwrap_or_default()),
-            ("previous_target".to_string(), memory.previous.clone().unwrap_or_default()),
-            ("target".to_string(), self.record.target.shown()),
-        ])
+        let mut outputs = Outputs::from([("target".to_string(), self.record.target.shown())]);
+        outputs.extend(memory.change_id.clone().map(|v| ("change_id".to_string(), v)));
+        // "" is what the first observation remembers of a record that did not exist: absent.
+        let previous = memory.previous.clone().filter(|v| !v.is_empty());
+        outputs.extend(previous.map(|v| ("previous_target".to_string(), v)));
+        outputs
     }
 }
 
@@ -1033,7 +1038,7 @@ mod tests {
             .then_output(|| listing(vec![alias_set("API.example.com.", "dr-lb.us-west-2.elb.amazonaws.com.")]));
         let step = mocked(ALIAS, &[&list]);
         let Observation::Done(outputs) = step.observe(&ctx()).await.unwrap() else { panic!("not done") };
-        assert_eq!(outputs["change_id"], "");
+        assert_eq!(outputs.get("change_id"), None, "nothing changed: no change id");
         assert_eq!(outputs["previous_target"], "dr-lb.us-west-2.elb.amazonaws.com");
 
         // Weighted records of the name, none with our set identifier: absent, nothing to report.

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// Most stdout kept in the `stdout` output.
 const STDOUT_LIMIT: usize = 4096;
@@ -84,10 +84,6 @@ run: [./scripts/warm-cache.sh, "{{ plan.regions.secondary }}"]
 observe: [./scripts/cache-is-warm.sh]
 env: {CACHE_TOKEN: "{{ env.CACHE_TOKEN }}"}
 "#,
-        outputs: &[
-            ("exit_code", "The exit code of `run` (0), or of `observe` when it found the effect in place."),
-            ("stdout", "`run`'s standard output, trimmed, up to 4 KiB; not set with `capture_output: false`."),
-        ],
         failure: "A program that cannot start (not found, not executable, a missing `cwd`) fails at once. A non-zero \
             exit, or a `verify` that fails, is retried within the step's `retries`; the error quotes the last lines \
             of the program's standard error.",
@@ -95,7 +91,17 @@ env: {CACHE_TOKEN: "{{ env.CACHE_TOKEN }}"}
     type Params = CommandParams;
     const NAME: &'static str = "command";
     const SUMMARY: &'static str = "Runs a local program (no shell), skipped when its observe command exits 0.";
-    const OUTPUTS: &'static [&'static str] = &["exit_code", "stdout"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::integer(
+            "exit_code",
+            "The exit code of `run` (0), or of `observe` when it found the effect in place.",
+        ),
+        OutputSpec::string(
+            "stdout",
+            "`run`'s standard output, trimmed, up to 4 KiB; not set with `capture_output: false`.",
+        )
+        .unless_param("capture_output", "false"),
+    ];
 
     fn build(&self, CommandParams(f): CommandParams, _context: &BuildContext) -> Box<dyn Step> {
         Box::new(CommandStep {
@@ -362,6 +368,8 @@ mod tests {
 
     /// Runs a `sh -c` script that writes a pid to a file and keeps running, drops the step once the
     /// pid is there, and waits until that process is gone.
+    // A real child process dies in real time: the deadline is wall time.
+    #[allow(clippy::disallowed_methods)]
     async fn dropping_the_step_kills(script: &str, label: &str) {
         let pidfile = std::env::temp_dir().join(format!("drctl-command-test-{}-{label}.pid", std::process::id()));
         let _ = std::fs::remove_file(&pidfile);

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::http::{Probe, ProbeResult, header_map, parse_url};
 use super::{HumanDuration, StatusList};
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// The `http.check` step type.
 pub struct HttpCheck {
@@ -90,17 +90,16 @@ body_contains: ok
 attempts: 30
 interval: 2s
 "#,
-        outputs: &[
-            ("status", "The status of the healthy answer."),
-            ("latency_ms", "How long that answer took, in milliseconds."),
-        ],
         failure: "Still unhealthy after `attempts` probes: the step fails with the last answer or connection error, \
             and is tried again within its `retries`. A malformed `url` or header fails at once.",
     };
     type Params = HttpCheckParams;
     const NAME: &'static str = "http.check";
     const SUMMARY: &'static str = "Probes an HTTP endpoint until it answers with the expected status (and body).";
-    const OUTPUTS: &'static [&'static str] = &["status", "latency_ms"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::integer("status", "The status of the healthy answer."),
+        OutputSpec::duration("latency_ms", "How long that answer took, in milliseconds."),
+    ];
     const POLICY: crate::step::TypePolicy = crate::step::TypePolicy::CHECK;
 
     fn build(&self, p: HttpCheckParams, _context: &BuildContext) -> Box<dyn Step> {

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::http::{Probe, ProbeResult, error_text, header_map, parse_url, retryable_status, shown_url, snippet};
 use super::http_check::ProbeMethod;
 use super::{HumanDuration, StatusList};
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// The `http.request` step type.
 pub struct HttpRequest {
@@ -122,7 +122,6 @@ url: "{{ env.ADMIN_API }}/regions/us-west-2/replicas"
 body: "10"
 observe: {url: "{{ env.ADMIN_API }}/regions/us-west-2/replicas/10"}
 "#,
-        outputs: &[("status", "The status of the answer; `observe`'s when the change was found already in effect.")],
         failure: "Connection failures and 429 or 5xx answers are retried; any other status outside `expect_status` (a \
             4xx) fails at once.",
     };
@@ -130,7 +129,10 @@ observe: {url: "{{ env.ADMIN_API }}/regions/us-west-2/replicas/10"}
     const NAME: &'static str = "http.request";
     const SUMMARY: &'static str =
         "Sends one HTTP request to an ops API; an optional observe request makes it safe to repeat.";
-    const OUTPUTS: &'static [&'static str] = &["status"];
+    const OUTPUTS: &'static [OutputSpec] = &[OutputSpec::integer(
+        "status",
+        "The status of the answer; `observe`'s when the change was found already in effect.",
+    )];
 
     fn build(&self, HttpRequestParams(p): HttpRequestParams, _context: &BuildContext) -> Box<dyn Step> {
         let mut headers = header_map(&p.headers);

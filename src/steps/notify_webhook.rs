@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::http::{error_text, retryable_status, snippet};
 use crate::clock::human_duration;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// The `notify.webhook` step type.
 pub struct NotifyWebhook {
@@ -115,7 +115,6 @@ severity: P0
 service: api
 impact: "API unavailable in {{ plan.regions.primary }}"
 "#,
-        outputs: &[],
         failure: "Connection failures and 429 or 5xx answers are retried; another status (a wrong or revoked webhook) \
             and an unset `url_env` variable fail at once.",
     };
@@ -123,7 +122,7 @@ impact: "API unavailable in {{ plan.regions.primary }}"
     const NAME: &'static str = "notify.webhook";
     const SUMMARY: &'static str =
         "Posts an incident message (detected, update, resolved or custom) to a Slack-compatible webhook.";
-    const OUTPUTS: &'static [&'static str] = &[];
+    const OUTPUTS: &'static [OutputSpec] = &[];
     /// A notification must never block a failover: in a regional outage the chat service is often down too.
     const POLICY: crate::step::TypePolicy =
         crate::step::TypePolicy { on_failure: crate::plan::OnFailure::Continue, ..crate::step::TypePolicy::ACTION };

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::HumanDuration;
 use crate::step::{
-    BuildContext, Observation, Outputs, ParamProblem, PlanContext, Step, StepContext, StepError, TypedStep,
+    BuildContext, Observation, OutputSpec, Outputs, ParamProblem, PlanContext, Step, StepContext, StepError, TypedStep,
 };
 
 /// The `wait` step type.
@@ -34,14 +34,13 @@ impl TypedStep for Wait {
 duration: 60s
 reason: let DNS TTLs expire
 "#,
-        outputs: &[],
         failure: "",
     };
     type Params = WaitParams;
     const NAME: &'static str = "wait";
     const SUMMARY: &'static str =
         "Pauses for a fixed time, counted from the step's first start so a resumed run waits only for what is left.";
-    const OUTPUTS: &'static [&'static str] = &[];
+    const OUTPUTS: &'static [OutputSpec] = &[];
 
     /// A wait that does not fit in the step's timeout can only time out.
     fn check_in_plan(params: &WaitParams, plan: &PlanContext) -> Result<(), ParamProblem> {

@@ -13,7 +13,7 @@ fn step(id: &str, name: &str, step_type: &str, times: Option<(f64, f64)>, after:
         id: id.into(),
         name: name.into(),
         step_type: step_type.into(),
-        state: if times.is_some() { "succeeded" } else { "pending" }.into(),
+        state: if times.is_some() { StepStatus::Succeeded } else { StepStatus::Pending },
         started_at: times.map(|(s, _)| at(s)),
         finished_at: times.map(|(_, f)| at(f)),
         duration_s: times.map(|(s, f)| ((f - s) * 1000.0).round() / 1000.0),
@@ -28,14 +28,14 @@ fn step(id: &str, name: &str, step_type: &str, times: Option<(f64, f64)>, after:
 
 fn failover() -> RunReport {
     let mut lag = step("check-lag", "Check replica lag", "pg.check", Some((6.3, 6.35)), &["freeze-writes"]);
-    lag.state = "passed".into();
+    lag.state = StepStatus::Passed;
     let mut promote =
         step("promote-db", "Promote the DR database", "pg.promote", Some((6.4, 10.9)), &["freeze-writes"]);
     promote.attempts = 2;
     RunReport {
         direction: "failover".into(),
         run_id: "us-west-2-failover-20261122T071205Z-3fa1".into(),
-        state: "succeeded".into(),
+        state: RunStatus::Succeeded,
         started_at: at(5.0),
         finished_at: Some(at(17.0)),
         rto_s: Some(11.42),
@@ -54,7 +54,7 @@ fn failback() -> RunReport {
     RunReport {
         direction: "failback".into(),
         run_id: "us-west-2-failback-20261122T071240Z-9c2e".into(),
-        state: "succeeded".into(),
+        state: RunStatus::Succeeded,
         started_at: at(40.0),
         finished_at: Some(at(57.2)),
         rto_s: Some(16.9),
@@ -179,15 +179,15 @@ pub(crate) fn sample_failed() -> DrillReport {
         write.error = None;
     }
     let failback = &mut report.runs[1];
-    failback.state = "failed".into();
+    failback.state = RunStatus::Failed;
     failback.rto_s = None;
     let notify = &mut failback.steps[2];
-    notify.state = "failed".into();
+    notify.state = StepStatus::Failed;
     notify.attempts = 3;
     notify.error = Some("POST https://hooks.example/x?a=1&b=2 answered 500: <error code=\"E1\"> & 'retry'".into());
     let health = &mut failback.steps[3];
     health.after = vec!["notify".into()];
-    (health.state, health.started_at, health.finished_at, health.duration_s) = ("skipped".into(), None, None, None);
+    (health.state, health.started_at, health.finished_at, health.duration_s) = (StepStatus::Skipped, None, None, None);
     (health.attempts, health.error) = (0, Some("a step it depends on failed".into()));
     report.checks[1].passed = false;
     report.checks[1].detail = "the scaled-down deployment api-dr still has 0 replicas & <none> ready".into();

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::model::{DrillReport, RunReport, StepReport};
+use super::model::{DrillReport, RunReport, StepReport, StepStatus};
 use super::text::{escape, run_title, secs, since_fault, step_state};
 
 /// The fill of a succeeded step's bar.
@@ -158,12 +158,12 @@ fn span(report: &DrillReport, run: &RunReport, step: &StepReport) -> Option<(f64
 }
 
 fn fill(step: &StepReport) -> &'static str {
-    match step_state(step) {
-        "succeeded" | "passed" => SUCCEEDED,
-        "already done" => ALREADY_DONE,
-        "failed" => FAILED,
-        "skipped" => SKIPPED,
-        _ => UNFINISHED,
+    match step.state {
+        StepStatus::Succeeded if step.already_done => ALREADY_DONE,
+        StepStatus::Succeeded | StepStatus::Passed => SUCCEEDED,
+        StepStatus::Failed => FAILED,
+        StepStatus::Skipped => SKIPPED,
+        StepStatus::Pending | StepStatus::Observing | StepStatus::Acting | StepStatus::Retrying => UNFINISHED,
     }
 }
 
@@ -184,7 +184,7 @@ fn row(svg: &mut String, run: &RunReport, step: &StepReport, span: Option<(f64, 
         step.name.clone()
     };
     let weight = if critical { " font-weight=\"600\"" } else { "" };
-    let colour = if state == "failed" { "#b71c1c" } else { "#1f2933" };
+    let colour = if step.state == StepStatus::Failed { "#b71c1c" } else { "#1f2933" };
     let _ = writeln!(svg, "<text x=\"20\" y=\"{:.1}\" fill=\"{colour}\"{weight}>{}</text>", y + 16.0, escape(&name));
     match span {
         Some((start, end)) => {
@@ -210,11 +210,11 @@ fn row(svg: &mut String, run: &RunReport, step: &StepReport, span: Option<(f64, 
                 );
                 after += 14.0;
             }
-            let note = match (state, step.duration_s) {
-                ("succeeded", Some(d)) => format!("{} s", secs(d)),
-                ("passed", Some(d)) => format!("passed in {} s", secs(d)),
-                (state, Some(d)) => format!("{} s · {state}", secs(d)),
-                (state, None) => state.to_string(),
+            let note = match (step.state, step.duration_s) {
+                (StepStatus::Succeeded, Some(d)) if !step.already_done => format!("{} s", secs(d)),
+                (StepStatus::Passed, Some(d)) => format!("passed in {} s", secs(d)),
+                (_, Some(d)) => format!("{} s · {state}", secs(d)),
+                (_, None) => state.to_string(),
             };
             let _ = writeln!(
                 svg,

@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::model::{ClientReport, DrillReport, Measurement};
+use super::model::{ClientReport, DrillReport, Measurement, StepStatus};
 use super::text::{clock, clock_ms, column, date, escape, judged, run_title, secs, since_fault, step_state, verdict};
 use super::{gantt, strip};
 
@@ -128,8 +128,8 @@ pub fn render(report: &DrillReport) -> String {
             "<section><h2>{} run <code>{}</code>: <span class=\"state s-{}\">{}</span></h2><div class=\"meta\">started {} UTC{}{}</div>",
             escape(&run_title(run)),
             escape(&run.run_id),
-            escape(&run.state),
-            escape(&run.state),
+            escape(run.state.as_str()),
+            escape(run.state.as_str()),
             clock(&run.started_at),
             run.finished_at
                 .as_deref()
@@ -145,7 +145,9 @@ pub fn render(report: &DrillReport) -> String {
                 (Some(error), _) if step.continued => {
                     format!("<span class=\"err\">warning, the run went on: {}</span>", escape(error))
                 }
-                (Some(error), _) if step.state == "failed" => format!("<span class=\"err\">{}</span>", escape(error)),
+                (Some(error), _) if step.state == StepStatus::Failed => {
+                    format!("<span class=\"err\">{}</span>", escape(error))
+                }
                 (Some(reason), _) => format!("<span class=\"reason\">{}</span>", escape(reason)),
                 (None, true) => "already done: nothing changed".into(),
                 (None, false) => {
@@ -157,7 +159,7 @@ pub fn render(report: &DrillReport) -> String {
                 "<tr><td>{}{critical}</td><td><code>{}</code></td><td class=\"state s-{}\">{}</td><td class=\"num\">{start}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{note}</td></tr>",
                 escape(&step.name),
                 escape(&step.step_type),
-                escape(&step.state),
+                escape(step.state.as_str()),
                 escape(step_state(step)),
                 step.duration_s.map_or_else(|| "—".into(), column),
                 step.attempts

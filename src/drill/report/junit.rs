@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::model::{DrillReport, Measurement, RunReport};
+use super::model::{DrillReport, Measurement, RunReport, RunStatus, StepStatus};
 use super::text::{escape, judged, offset, run_title, time};
 
 struct Case {
@@ -102,11 +102,11 @@ fn run(run: &RunReport) -> Case {
         (Some(start), Some(end)) => offset(start, end),
         _ => 0.0,
     };
-    let failure = (run.state != "succeeded").then(|| {
+    let failure = (run.state != RunStatus::Succeeded).then(|| {
         let failed: Vec<String> = run
             .steps
             .iter()
-            .filter(|s| s.state == "failed")
+            .filter(|s| s.state == StepStatus::Failed)
             .map(|s| format!("step {} ({}): {}", s.id, s.step_type, s.error.as_deref().unwrap_or("no error recorded")))
             .collect();
         let message = match failed.first() {

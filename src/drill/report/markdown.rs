@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::model::{ClientReport, DrillReport, Measurement, RunReport};
+use super::model::{ClientReport, DrillReport, Measurement, RunReport, StepStatus};
 use super::text::{clock, clock_ms, column, date, judged, run_title, secs, since_fault, step_state, verdict};
 
 /// The Markdown report. Deterministic: the same report gives the same text.
@@ -181,9 +181,9 @@ fn run_section(out: &mut String, r: &DrillReport, run: &RunReport) {
             notes.push("already done: nothing changed".to_string());
         }
         if let Some(error) = &step.error {
-            let label = match step.state.as_str() {
-                "failed" if step.continued => "warning (the run went on)",
-                "failed" => "error",
+            let label = match step.state {
+                StepStatus::Failed if step.continued => "warning (the run went on)",
+                StepStatus::Failed => "error",
                 _ => "reason",
             };
             notes.push(format!("{label}: {error}"));

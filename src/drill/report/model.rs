@@ -2,8 +2,12 @@
 //! JSON form is the stable, published machine-readable report (`drills/drill-report.schema.json`);
 //! `schema_version` changes when a field changes meaning or goes away.
 
+use std::fmt;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+use crate::engine::state::{RunState, StepState};
 
 /// The version of the report's JSON form.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -230,7 +234,7 @@ pub struct RunReport {
     pub direction: String,
     pub run_id: String,
     /// `succeeded`, `failed`, `interrupted`...
-    pub state: String,
+    pub state: RunStatus,
     /// RFC 3339, UTC.
     pub started_at: String,
     pub finished_at: Option<String>,
@@ -251,7 +255,7 @@ pub struct StepReport {
     /// The step type (`kube.scale`).
     pub step_type: String,
     /// `succeeded`, `passed` (a check), `failed`, `skipped`, `pending`...
-    pub state: String,
+    pub state: StepStatus,
     /// RFC 3339, UTC; `None` for a step that never started.
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
@@ -288,4 +292,104 @@ pub struct Outcome {
     /// Why not, one sentence each: "RPO missed: 2.3 s of writes lost against an objective of 0 s
     /// (2.3 s over)".
     pub failures: Vec<String>,
+}
+
+/// A run's state as the report gives it: the engine's [`RunState`] without its details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    Failed,
+    Interrupted,
+    Abandoned,
+}
+
+impl From<&RunState> for RunStatus {
+    fn from(state: &RunState) -> Self {
+        match state {
+            RunState::Running => RunStatus::Running,
+            RunState::Succeeded => RunStatus::Succeeded,
+            RunState::Failed { .. } => RunStatus::Failed,
+            RunState::Interrupted { .. } => RunStatus::Interrupted,
+            RunState::Abandoned => RunStatus::Abandoned,
+        }
+    }
+}
+
+impl RunStatus {
+    /// The word the JSON form and every report use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Abandoned => "abandoned",
+        }
+    }
+}
+
+impl fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A step's state as the report gives it: the engine's [`StepState`] without its details, a
+/// check's success told apart as `passed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Pending,
+    Observing,
+    Acting,
+    Retrying,
+    Succeeded,
+    /// A check that passed.
+    Passed,
+    Failed,
+    Skipped,
+}
+
+impl From<&StepState> for StepStatus {
+    fn from(state: &StepState) -> Self {
+        match state {
+            StepState::Pending => StepStatus::Pending,
+            StepState::Running { acting: false, .. } => StepStatus::Observing,
+            StepState::Running { acting: true, .. } => StepStatus::Acting,
+            StepState::Backoff { .. } => StepStatus::Retrying,
+            StepState::Succeeded { passed: true, .. } => StepStatus::Passed,
+            StepState::Succeeded { .. } => StepStatus::Succeeded,
+            StepState::Failed { .. } => StepStatus::Failed,
+            StepState::Skipped { .. } => StepStatus::Skipped,
+        }
+    }
+}
+
+impl StepStatus {
+    /// The word the JSON form and every report use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Observing => "observing",
+            StepStatus::Acting => "acting",
+            StepStatus::Retrying => "retrying",
+            StepStatus::Succeeded => "succeeded",
+            StepStatus::Passed => "passed",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+        }
+    }
+
+    /// It succeeded, as an action or as a check.
+    pub fn succeeded(self) -> bool {
+        matches!(self, StepStatus::Succeeded | StepStatus::Passed)
+    }
+}
+
+impl fmt::Display for StepStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

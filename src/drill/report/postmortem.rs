@@ -4,7 +4,7 @@
 use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
-use super::model::DrillReport;
+use super::model::{DrillReport, StepStatus};
 use super::text::{clock_ms, date, human, run_title, secs, since_fault, time};
 
 /// The draft. Deterministic: the same report gives the same text.
@@ -64,7 +64,8 @@ pub fn render(report: &DrillReport) -> String {
             .finished_at
             .as_deref()
             .map_or_else(|| "did not finish".into(), |f| format!("finished at {}", clock_ms(f)));
-        let failed: Vec<&str> = run.steps.iter().filter(|s| s.state == "failed").map(|s| s.id.as_str()).collect();
+        let failed: Vec<&str> =
+            run.steps.iter().filter(|s| s.state == StepStatus::Failed).map(|s| s.id.as_str()).collect();
         let failed = if failed.is_empty() { String::new() } else { format!("; failed steps: {}", failed.join(", ")) };
         let _ = writeln!(
             out,
@@ -144,12 +145,12 @@ fn timeline(r: &DrillReport) -> Vec<(SystemTime, String)> {
         add(Some(&run.started_at), format!("{title} run {} started", run.run_id));
         for step in &run.steps {
             add(step.started_at.as_deref(), format!("{title} step {} ({}) started", step.id, step.name));
-            let end = match (step.state.as_str(), step.already_done) {
-                ("failed", _) if step.continued => format!(
+            let end = match (step.state, step.already_done) {
+                (StepStatus::Failed, _) if step.continued => format!(
                     "failed (warning, the run went on): {}",
                     step.error.as_deref().unwrap_or("no error recorded").replace('\n', " ")
                 ),
-                ("failed", _) => {
+                (StepStatus::Failed, _) => {
                     format!("failed: {}", step.error.as_deref().unwrap_or("no error recorded").replace('\n', " "))
                 }
                 (_, true) => "found already done".into(),

@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use super::model::{DrillReport, Measurement, RunReport, StepReport};
+use super::model::{DrillReport, Measurement, RunReport, StepReport, StepStatus};
 
 /// Parses an RFC 3339 time of the report; `None` when absent or malformed.
 pub fn time(at: Option<&str>) -> Option<SystemTime> {
@@ -86,7 +86,7 @@ pub fn judged(name: &str, m: &Measurement) -> String {
 
 /// The step's state as shown: `already done` for a success that changed nothing.
 pub fn step_state(step: &StepReport) -> &str {
-    if step.already_done && step.state == "succeeded" { "already done" } else { &step.state }
+    if step.already_done && step.state == StepStatus::Succeeded { "already done" } else { step.state.as_str() }
 }
 
 /// `Failover` or `Failback` (the direction, capitalized).

@@ -1,6 +1,6 @@
 //! The step-type reference behind `drctl explain` and `docs/steps.md`, built from the same JSON
 //! Schema that `drctl plan schema` publishes (so from the structs that parse `with:`), the type's
-//! declared outputs, and its [`StepDocs`](crate::step::StepDocs). Types are said in plain words
+//! declared outputs ([`OutputSpec`](crate::step::OutputSpec)), and its [`StepDocs`](crate::step::StepDocs). Types are said in plain words
 //! ("list of {kind, name}", "duration such as 30s or 5m"), never as Rust type names.
 
 mod render;
@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 pub use render::{markdown, markdown_section, text};
 
 use crate::plan::schema::DURATION_PATTERN;
-use crate::step::{Registry, StepKind};
+use crate::step::{OutputType, Registry, StepKind};
 
 /// Everything `drctl explain TYPE` says about one step type.
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +64,11 @@ pub struct AllowedValue {
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct OutputDoc {
     pub name: String,
+    /// What the value parses as: string, integer, duration, boolean or reference.
+    #[serde(rename = "type")]
+    pub kind: OutputType,
+    /// Whether a successful step may leave it out (templates then need a default).
+    pub optional: bool,
     pub description: String,
 }
 
@@ -90,9 +95,11 @@ pub fn reference(kind: &dyn StepKind) -> StepReference {
     let outputs = kind
         .outputs()
         .iter()
-        .map(|name| OutputDoc {
-            name: name.to_string(),
-            description: docs.outputs.iter().find(|(n, _)| n == name).map(|(_, d)| d.to_string()).unwrap_or_default(),
+        .map(|o| OutputDoc {
+            name: o.name.to_string(),
+            kind: o.kind,
+            optional: o.may_be_absent(),
+            description: o.description.to_string(),
         })
         .collect();
     StepReference {

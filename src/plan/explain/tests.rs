@@ -4,7 +4,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::*;
-use crate::step::{BuildContext, Step, StepDocs, TypedStep};
+use crate::step::{BuildContext, OutputSpec, OutputType, Step, StepDocs, TypedStep};
 use crate::steps::HumanDuration;
 
 /// `with:` of a `test.sample` step.
@@ -65,16 +65,13 @@ enum Flavour {
 struct Sample;
 
 impl TypedStep for Sample {
-    const DOCS: StepDocs = StepDocs {
-        description: "Samples things.",
-        example: "every: 5s\nleft: x\n",
-        outputs: &[("seen", "What was seen.")],
-        failure: "Never fails.",
-    };
+    const DOCS: StepDocs =
+        StepDocs { description: "Samples things.", example: "every: 5s\nleft: x\n", failure: "Never fails." };
     type Params = SampleParams;
     const NAME: &'static str = "test.sample";
     const SUMMARY: &'static str = "A sample step type.";
-    const OUTPUTS: &'static [&'static str] = &["seen", "undocumented"];
+    const OUTPUTS: &'static [OutputSpec] =
+        &[OutputSpec::string("seen", "What was seen."), OutputSpec::integer("count", "How many.").optional()];
 
     fn build(&self, _params: SampleParams, _context: &BuildContext) -> Box<dyn Step> {
         unreachable!("explaining a step type never builds a step")
@@ -149,10 +146,20 @@ fn docs_example_and_outputs() {
     assert_eq!(
         r.outputs,
         [
-            OutputDoc { name: "seen".into(), description: "What was seen.".into() },
-            OutputDoc { name: "undocumented".into(), description: String::new() },
+            OutputDoc {
+                name: "seen".into(),
+                kind: OutputType::String,
+                optional: false,
+                description: "What was seen.".into()
+            },
+            OutputDoc {
+                name: "count".into(),
+                kind: OutputType::Integer,
+                optional: true,
+                description: "How many.".into()
+            },
         ],
-        "outputs are the declared ones; docs only describe them"
+        "outputs are the declared ones, with their types"
     );
 }
 
@@ -167,7 +174,8 @@ fn the_text_shows_every_part_wrapped() {
         "        - sweet: Like sugar.\n",
         "  Rules:\n  - exactly one of `left` and `right`\n",
         "EXAMPLE:\n  - id: sample\n",
-        "  seen\n      What was seen.\n",
+        "  seen (string)\n      What was seen.\n",
+        "  count (integer, may be absent)\n      How many.\n",
         "\nON FAILURE:\n  Never fails.\n",
     ] {
         assert!(text.contains(part), "missing {part:?} in:\n{text}");
@@ -187,7 +195,8 @@ fn markdown_has_a_table_of_parameters_and_outputs() {
         "{md}"
     );
     assert!(md.contains("```yaml\n- id: sample\n"), "{md}");
-    assert!(md.contains("| `seen` | What was seen. |"), "{md}");
+    assert!(md.contains("| `seen` | string | What was seen. |"), "{md}");
+    assert!(md.contains("| `count` | integer, may be absent | How many. |"), "{md}");
 }
 
 #[test]

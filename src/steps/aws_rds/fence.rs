@@ -31,7 +31,7 @@ use serde::Deserialize;
 
 use super::{Clients, Source, describe_instance};
 use crate::aws::step_error;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 use crate::steps::Services;
 
 /// The `aws.rds.fence` step type.
@@ -71,7 +71,11 @@ impl TypedStep for Fence {
     const SUMMARY: &'static str = "Fences the old RDS primary: its VPC security groups replaced by one with no inbound \
                                    rules (ModifyDBInstance, ApplyImmediately), waiting until it is active. \
                                    `required: false` goes on when the region's RDS API cannot be reached.";
-    const OUTPUTS: &'static [&'static str] = &["fenced", "unreachable", "previous_security_groups"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::boolean("fenced", "`true` when only the fence group is active on the instance."),
+        OutputSpec::boolean("unreachable", "`true` when the region's RDS API could not be reached and `required: false` let the run go on."),
+        OutputSpec::string("previous_security_groups", "The groups the fence replaced, comma-separated, for whoever brings the instance back; absent when the API could not be reached.").optional(),
+    ];
     const DOCS: crate::step::StepDocs = crate::step::StepDocs {
         description: "Fences the old RDS primary at the network before its replica is promoted: the instance's VPC \
             security groups are replaced by `security_group`, a group with no inbound rules created ahead of time in \
@@ -84,17 +88,6 @@ instance: portfolio-primary
 security_group: sg-0fence0000000000
 required: false
 "#,
-        outputs: &[
-            ("fenced", "`true` when only the fence group is active on the instance."),
-            (
-                "unreachable",
-                "`true` when the region's RDS API could not be reached and `required: false` let the run go on.",
-            ),
-            (
-                "previous_security_groups",
-                "The groups the fence replaced, comma-separated, for whoever brings the instance back.",
-            ),
-        ],
         failure: "A missing instance or a refused call (access denied, an unknown group) fails at once. Throttling \
             and 5xx answers are retried. An unreachable RDS API fails the step unless `required: false`.",
     };
@@ -139,12 +132,11 @@ fn fenced(groups: &[(String, String)], fence: &str) -> bool {
 
 impl FenceStep {
     fn outputs(&self, fenced: bool, unreachable: bool) -> Outputs {
-        let previous = self.previous.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default();
-        Outputs::from([
-            ("fenced".into(), fenced.to_string()),
-            ("unreachable".into(), unreachable.to_string()),
-            ("previous_security_groups".into(), previous.join(",")),
-        ])
+        let previous = self.previous.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut outputs =
+            Outputs::from([("fenced".into(), fenced.to_string()), ("unreachable".into(), unreachable.to_string())]);
+        outputs.extend(previous.map(|groups| ("previous_security_groups".into(), groups.join(","))));
+        outputs
     }
 
     async fn describe(&self) -> Result<DbInstance, StepError> {

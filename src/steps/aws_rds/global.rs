@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::{Clients, Source, parse_arn};
 use crate::aws::step_error;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 use crate::steps::{HumanDuration, Services};
 
 /// The `aws.rds.global_failover` step type.
@@ -89,17 +89,16 @@ target_cluster: arn:aws:rds:us-west-2:123456789012:cluster:app-west
 mode: failover
 allow_data_loss: true
 "#,
-        outputs: &[
-            ("writer", "The ARN of the cluster that is now the writer (`target_cluster`)."),
-            ("endpoint", "The new writer cluster's endpoint."),
-        ],
         failure: crate::aws::STEP_FAILURES,
     };
     type Params = GlobalFailoverParams;
     const NAME: &'static str = "aws.rds.global_failover";
     const SUMMARY: &'static str = "Makes a secondary cluster of an Aurora global database the writer (failover or \
                                    switchover) and waits until the global database is available.";
-    const OUTPUTS: &'static [&'static str] = &["writer", "endpoint"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::reference("writer", "The ARN of the cluster that is now the writer (`target_cluster`)."),
+        OutputSpec::string("endpoint", "The new writer cluster's endpoint."),
+    ];
 
     fn build(&self, GlobalFailoverParams(p): GlobalFailoverParams, context: &BuildContext) -> Box<dyn Step> {
         let arn_region = parse_arn(&p.target_cluster, "cluster").map(|(r, _)| r.to_string());

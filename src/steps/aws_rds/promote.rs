@@ -23,7 +23,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use super::query::MetricQuery;
 use super::{Clients, Health, Source, broken, default_poll, describe_instance, health, instance_outputs};
 use crate::aws::step_error;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 use crate::steps::{HumanDuration, Services};
 
 mod preflight;
@@ -80,21 +80,6 @@ impl TypedStep for PromoteReplica {
 replica: app-db-west
 max_lag: 30s
 "#,
-        outputs: &[
-            ("endpoint", "The promoted instance's endpoint address (host name)."),
-            ("port", "The port it listens on."),
-            ("arn", "The instance's ARN."),
-            (
-                "replica_lag_s",
-                "The replica's lag in seconds (CloudWatch `ReplicaLag`) when it was promoted, or \
-                `unknown` when it could not be measured and `--accept-data-loss` was given.",
-            ),
-            (
-                "accepted_data_loss_s",
-                "The data loss in seconds accepted with `--accept-data-loss`; empty when the \
-                lag was within `max_lag`.",
-            ),
-        ],
         failure: "A lag beyond `max_lag`, or one that cannot be measured, fails the step at once unless \
             `--accept-data-loss` covers it; the message says how much would be lost and the flag that accepts it. \
             Throttling, 5xx answers, timeouts and connection failures are retried; invalid input, a missing resource \
@@ -104,7 +89,23 @@ max_lag: 30s
     const NAME: &'static str = "aws.rds.promote_replica";
     const SUMMARY: &'static str = "Promotes an RDS read replica to a standalone, writable instance, refusing if it lags \
                                    more than the RPO unless --accept-data-loss covers it.";
-    const OUTPUTS: &'static [&'static str] = &["endpoint", "port", "arn", "replica_lag_s", "accepted_data_loss_s"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::string("endpoint", "The promoted instance's endpoint address (host name)."),
+        OutputSpec::integer("port", "The port it listens on."),
+        OutputSpec::reference("arn", "The instance's ARN."),
+        OutputSpec::duration(
+            "replica_lag_s",
+            "The replica's lag in seconds (CloudWatch `ReplicaLag`) when it was promoted; absent when it could not \
+                be measured (and `--accept-data-loss` was given) or the instance was found already promoted.",
+        )
+        .optional(),
+        OutputSpec::duration(
+            "accepted_data_loss_s",
+            "The data loss in seconds accepted with `--accept-data-loss`; absent when the lag was within \
+                `max_lag` or could not be measured.",
+        )
+        .optional(),
+    ];
 
     fn build(&self, p: PromoteReplicaParams, context: &BuildContext) -> Box<dyn Step> {
         let limit = match p.max_lag {
@@ -339,8 +340,10 @@ impl PromoteStep {
             .or_else(|| Marker::on(instance).filter(|m| m.is_from(ctx)).map(|m| m.assessment))
             .unwrap_or_default();
         let mut outputs = instance_outputs(instance);
-        outputs.insert("replica_lag_s".into(), assessment.lag_s);
-        outputs.insert("accepted_data_loss_s".into(), assessment.accepted_s);
+        // Unknown is absent: the assessment's "" and "unknown" are not values.
+        let measured = |v: &String| !matches!(v.as_str(), "" | "unknown");
+        outputs.extend(Some(("replica_lag_s".into(), assessment.lag_s)).filter(|(_, v)| measured(v)));
+        outputs.extend(Some(("accepted_data_loss_s".into(), assessment.accepted_s)).filter(|(_, v)| measured(v)));
         outputs
     }
 
@@ -695,7 +698,7 @@ mod tests {
         assert_eq!(outputs["endpoint"], "portfolio-dr-replica.x.us-west-2.rds.amazonaws.com");
         assert_eq!(outputs["port"], "5432");
         assert_eq!(outputs["arn"], "arn:aws:rds:us-west-2:123456789012:db:portfolio-dr-replica");
-        assert_eq!((outputs["replica_lag_s"].as_str(), outputs["accepted_data_loss_s"].as_str()), ("12", ""));
+        assert_eq!((outputs.get("replica_lag_s"), outputs.get("accepted_data_loss_s")), (Some(&"12".into()), None));
         assert_eq!((promote.num_calls(), tags.num_calls(), lag.num_calls()), (1, 1, 1));
     }
 
@@ -767,7 +770,7 @@ mod tests {
         let mut other = ctx();
         other.run_id = "run-2".into();
         let Observation::Done(outputs) = step.observe(&other).await.unwrap() else { panic!("not done") };
-        assert_eq!((outputs["replica_lag_s"].as_str(), outputs["accepted_data_loss_s"].as_str()), ("", ""));
+        assert_eq!((outputs.get("replica_lag_s"), outputs.get("accepted_data_loss_s")), (None, None));
         assert_eq!(promote.num_calls(), 0);
     }
 }

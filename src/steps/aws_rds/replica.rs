@@ -28,7 +28,7 @@ use serde::Deserialize;
 use super::presign::{PresignRequest, presigned_url};
 use super::{Clients, Source, field_for, find_instance, instance_outputs, other_region, parse_arn, wait_available};
 use crate::aws::step_error;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 use crate::steps::{HumanDuration, Services};
 
 /// The `aws.rds.create_replica` step type.
@@ -89,18 +89,17 @@ source: arn:aws:rds:us-west-2:123456789012:db:app-db
 replica: app-db-east
 region: us-east-1
 "#,
-        outputs: &[
-            ("endpoint", "The replica's endpoint address (host name)."),
-            ("port", "The port it listens on."),
-            ("arn", "The replica's ARN."),
-        ],
         failure: crate::aws::STEP_FAILURES,
     };
     type Params = CreateReplicaParams;
     const NAME: &'static str = "aws.rds.create_replica";
     const SUMMARY: &'static str =
         "Creates a cross-region RDS read replica (failback re-protection) and waits until it is available.";
-    const OUTPUTS: &'static [&'static str] = &["endpoint", "port", "arn"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::string("endpoint", "The replica's endpoint address (host name)."),
+        OutputSpec::integer("port", "The port it listens on."),
+        OutputSpec::reference("arn", "The replica's ARN."),
+    ];
 
     fn build(&self, p: CreateReplicaParams, context: &BuildContext) -> Box<dyn Step> {
         let region = p.region.unwrap_or_else(|| context.target_region().to_string());

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{Clients, Source, field_for, find_instance, instance_outputs, wait_available};
 use crate::aws::step_error;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 use crate::steps::{HumanDuration, Services};
 
 /// The `aws.rds.restore_point_in_time` step type.
@@ -117,18 +117,17 @@ source: app-db
 target: app-db-restored
 latest: true
 "#,
-        outputs: &[
-            ("endpoint", "The new instance's endpoint address (host name)."),
-            ("port", "The port it listens on."),
-            ("arn", "The new instance's ARN."),
-        ],
         failure: crate::aws::STEP_FAILURES,
     };
     type Params = PointInTimeParams;
     const NAME: &'static str = "aws.rds.restore_point_in_time";
     const SUMMARY: &'static str =
         "Restores an RDS instance to a point in time as a new instance and waits until it is available.";
-    const OUTPUTS: &'static [&'static str] = &["endpoint", "port", "arn"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::string("endpoint", "The new instance's endpoint address (host name)."),
+        OutputSpec::integer("port", "The port it listens on."),
+        OutputSpec::reference("arn", "The new instance's ARN."),
+    ];
 
     fn build(&self, p: PointInTimeParams, context: &BuildContext) -> Box<dyn Step> {
         let f = p.fields;
@@ -152,17 +151,16 @@ impl TypedStep for RestoreSnapshot {
 snapshot: app-db-nightly
 target: app-db-restored
 "#,
-        outputs: &[
-            ("endpoint", "The new instance's endpoint address (host name)."),
-            ("port", "The port it listens on."),
-            ("arn", "The new instance's ARN."),
-        ],
         failure: crate::aws::STEP_FAILURES,
     };
     type Params = SnapshotParams;
     const NAME: &'static str = "aws.rds.restore_snapshot";
     const SUMMARY: &'static str = "Restores an RDS DB snapshot as a new instance and waits until it is available.";
-    const OUTPUTS: &'static [&'static str] = &["endpoint", "port", "arn"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::string("endpoint", "The new instance's endpoint address (host name)."),
+        OutputSpec::integer("port", "The port it listens on."),
+        OutputSpec::reference("arn", "The new instance's ARN."),
+    ];
 
     fn build(&self, p: SnapshotParams, context: &BuildContext) -> Box<dyn Step> {
         Box::new(RestoreStep {

@@ -25,13 +25,19 @@ use aws_sdk_secretsmanager::Client;
 use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
-/// What `drctl explain` says of the outputs of a step that makes a new AWSCURRENT version (put
-/// and rotate declare the same outputs).
-const NEW_VERSION_OUTPUTS: &[(&str, &str)] = &[
-    ("version_id", "The id of the version now AWSCURRENT."),
-    ("previous_version_id", "The version that was current before, now AWSPREVIOUS."),
-    ("secret_ref", "A reference to the new version, `secretsmanager://REGION/ID?version=V`, never the value."),
-    ("arn", "The secret's ARN."),
+/// The outputs of a step that makes a new AWSCURRENT version (put and rotate declare the same).
+const NEW_VERSION_OUTPUTS: &[OutputSpec] = &[
+    OutputSpec::string("version_id", "The id of the version now AWSCURRENT."),
+    OutputSpec::string(
+        "previous_version_id",
+        "The version that was current before, now AWSPREVIOUS; absent when there was none.",
+    )
+    .optional(),
+    OutputSpec::reference(
+        "secret_ref",
+        "A reference to the new version, `secretsmanager://REGION/ID?version=V`, never the value.",
+    ),
+    OutputSpec::reference("arn", "The secret's ARN."),
 ];
 
 pub use put::{PutParams, SecretsPut};
@@ -42,7 +48,7 @@ pub use rotate::{RotateParams, SecretsRotate};
 
 use crate::aws::{self, Aws};
 use crate::plan::AwsSettings;
-use crate::step::{Outputs, StepError};
+use crate::step::{OutputSpec, Outputs, StepError};
 
 /// The staging label of the version in use.
 pub const AWSCURRENT: &str = "AWSCURRENT";
@@ -286,12 +292,15 @@ fn version_outputs(region: &str, secret_id: &str, described: &Described, version
         version_id: version_id.to_string(),
         key: None,
     };
-    Outputs::from([
+    let mut outputs = Outputs::from([
         ("version_id".to_string(), version_id.to_string()),
-        ("previous_version_id".to_string(), described.previous().to_string()),
         ("secret_ref".to_string(), reference.format()),
         ("arn".to_string(), described.arn.clone()),
-    ])
+    ]);
+    // No AWSPREVIOUS (a secret's first version) is an absent output.
+    outputs
+        .extend(Some(described.previous()).filter(|p| !p.is_empty()).map(|p| ("previous_version_id".into(), p.into())));
+    outputs
 }
 
 /// Builds `Secrets` for a step from its optional `region` parameter.

@@ -18,7 +18,7 @@ use super::{
     AWSCURRENT, Fetch, Fetched, SecretValue, Secrets, Version, describe, fetch, quiet, redacted, secrets, token,
 };
 use crate::aws::{self, Aws};
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// The `aws.secrets.put` step type.
 pub struct SecretsPut {
@@ -87,7 +87,6 @@ secret_id: app/database-url
 json:
   DATABASE_URL: "postgres://app:${secret:password}@{{ steps.promote.outputs.endpoint }}/app"
 "#,
-        outputs: super::NEW_VERSION_OUTPUTS,
         failure: crate::aws::STEP_FAILURES,
     };
     type Params = PutParams;
@@ -95,7 +94,7 @@ json:
     const SUMMARY: &'static str = "Writes a new version of a Secrets Manager secret (a value, or JSON keys merged over \
                                    the current ones, with ${secret:KEY} taken from the current version) and makes \
                                    it AWSCURRENT.";
-    const OUTPUTS: &'static [&'static str] = &["version_id", "previous_version_id", "secret_ref", "arn"];
+    const OUTPUTS: &'static [OutputSpec] = super::NEW_VERSION_OUTPUTS;
 
     fn build(&self, PutParams(p): PutParams, context: &BuildContext) -> Box<dyn Step> {
         let desired = match (p.value, p.json) {

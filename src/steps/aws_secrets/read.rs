@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{AWSCURRENT, Fetch, SecretRef, Secrets, Version, content, fetch, secrets};
 use crate::aws::Aws;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// The `aws.secrets.read` step type.
 pub struct SecretsRead {
@@ -44,18 +44,20 @@ impl TypedStep for SecretsRead {
 secret_id: app/database
 key: password
 "#,
-        outputs: &[
-            ("secret_ref", "`secretsmanager://REGION/ID?version=V&key=K`: the version read (and the key)."),
-            ("version_id", "The id of the version read."),
-            ("arn", "The secret's ARN."),
-        ],
         failure: crate::aws::STEP_FAILURES,
     };
     type Params = ReadParams;
     const NAME: &'static str = "aws.secrets.read";
     const SUMMARY: &'static str = "Checks that a Secrets Manager secret (and a JSON key of it) exists and outputs a \
                                    reference to the version read, never its value.";
-    const OUTPUTS: &'static [&'static str] = &["secret_ref", "version_id", "arn"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::reference(
+            "secret_ref",
+            "`secretsmanager://REGION/ID?version=V&key=K`: the version read (and the key).",
+        ),
+        OutputSpec::string("version_id", "The id of the version read."),
+        OutputSpec::reference("arn", "The secret's ARN."),
+    ];
     const POLICY: crate::step::TypePolicy = crate::step::TypePolicy::CHECK;
 
     fn build(&self, p: ReadParams, context: &BuildContext) -> Box<dyn Step> {

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::{AWSCURRENT, AWSPREVIOUS, Described, Secrets, describe, secrets, version_outputs};
 use crate::aws::{self, Aws};
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// The staging label on the version this step last made current.
 pub const RESTORED: &str = "drctl-restored";
@@ -49,23 +49,26 @@ impl TypedStep for SecretsRestorePrevious {
         example: r#"
 secret_id: app/database-url
 "#,
-        outputs: &[
-            ("version_id", "The id of the version now AWSCURRENT."),
-            ("previous_version_id", "The version that was current before, now AWSPREVIOUS."),
-            (
-                "secret_ref",
-                "A reference to the restored version, `secretsmanager://REGION/ID?version=V`, never the \
-                value.",
-            ),
-            ("arn", "The secret's ARN."),
-        ],
         failure: crate::aws::STEP_FAILURES,
     };
     type Params = RestoreParams;
     const NAME: &'static str = "aws.secrets.restore_previous";
     const SUMMARY: &'static str = "Makes the AWSPREVIOUS version of a Secrets Manager secret (or a given version) \
                                    AWSCURRENT again, for failback.";
-    const OUTPUTS: &'static [&'static str] = &["version_id", "previous_version_id", "secret_ref", "arn"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::string("version_id", "The id of the version now AWSCURRENT."),
+        OutputSpec::string(
+            "previous_version_id",
+            "The version that was current before, now AWSPREVIOUS; absent when there was none.",
+        )
+        .optional(),
+        OutputSpec::reference(
+            "secret_ref",
+            "A reference to the restored version, `secretsmanager://REGION/ID?version=V`, never the \
+                value.",
+        ),
+        OutputSpec::reference("arn", "The secret's ARN."),
+    ];
 
     fn build(&self, p: RestoreParams, context: &BuildContext) -> Box<dyn Step> {
         Box::new(RestoreStep {

@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::{AWSCURRENT, AWSPENDING, Described, Secrets, describe, secrets, token, version_outputs};
 use crate::aws::{self, Aws};
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 use crate::steps::HumanDuration;
 
 /// The `aws.secrets.rotate` step type.
@@ -50,14 +50,13 @@ impl TypedStep for SecretsRotate {
 secret_id: app/database
 interval: 10s
 "#,
-        outputs: super::NEW_VERSION_OUTPUTS,
         failure: crate::aws::STEP_FAILURES,
     };
     type Params = RotateParams;
     const NAME: &'static str = "aws.secrets.rotate";
     const SUMMARY: &'static str = "Rotates a Secrets Manager secret with its configured rotation and waits until the \
                                    new version is AWSCURRENT.";
-    const OUTPUTS: &'static [&'static str] = &["version_id", "previous_version_id", "secret_ref", "arn"];
+    const OUTPUTS: &'static [OutputSpec] = super::NEW_VERSION_OUTPUTS;
 
     fn build(&self, p: RotateParams, context: &BuildContext) -> Box<dyn Step> {
         Box::new(RotateStep {

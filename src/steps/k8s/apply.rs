@@ -16,7 +16,7 @@ use super::manifests::{Manifest, ManifestFile, ManifestParams, outputs};
 use super::secret::FIELD_MANAGER;
 use crate::k8s::step_error;
 use crate::step::{
-    BuildContext, Observation, Outputs, ParamProblem, PlanContext, Step, StepContext, StepError, TypedStep,
+    BuildContext, Observation, OutputSpec, Outputs, ParamProblem, PlanContext, Step, StepContext, StepError, TypedStep,
 };
 
 /// The `kube.apply` step type.
@@ -33,16 +33,15 @@ impl TypedStep for Apply {
 file: manifests/dr-overrides.yaml
 namespace: production
 "#,
-        outputs: &[
-            ("objects", "The objects in the file, as `Kind namespace/name`, separated by `, `."),
-            ("count", "How many objects the file holds."),
-        ],
         failure: crate::k8s::STEP_FAILURES,
     };
     type Params = ManifestParams;
     const NAME: &'static str = "kube.apply";
     const SUMMARY: &'static str = "Server-side apply the manifests of a file (any kind the cluster serves).";
-    const OUTPUTS: &'static [&'static str] = &["objects", "count"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::string("objects", "The objects in the file, as `Kind namespace/name`, separated by `, `."),
+        OutputSpec::integer("count", "How many objects the file holds."),
+    ];
 
     fn check_in_plan(params: &ManifestParams, plan: &PlanContext) -> Result<(), ParamProblem> {
         params.check_file(plan)

@@ -21,7 +21,7 @@ use super::rollout::{unready_pods, wait_for_rollout};
 use super::workload::{Progress, Workload, WorkloadKind, with_workload_type};
 use super::{SharedKube, WorkloadRef, context_for};
 use crate::k8s::{Target, step_error};
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// The `kube.check_cluster` step type.
 pub struct CheckCluster {
@@ -72,21 +72,20 @@ workloads:
   - name: api
   - {kind: statefulset, name: worker}
 "#,
-        outputs: &[
-            ("ready_nodes", "How many nodes were Ready."),
-            (
-                "workloads",
-                "Each workload checked with its ready and desired replicas (`deployment/api 10/10`), \
-                separated by `, `.",
-            ),
-        ],
         failure: crate::k8s::STEP_FAILURES,
     };
     type Params = CheckClusterParams;
     const NAME: &'static str = "kube.check_cluster";
     const SUMMARY: &'static str =
         "Check that a cluster's nodes are Ready and the named workloads' pods are ready, waiting until they are.";
-    const OUTPUTS: &'static [&'static str] = &["ready_nodes", "workloads"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::integer("ready_nodes", "How many nodes were Ready."),
+        OutputSpec::string(
+            "workloads",
+            "Each workload checked with its ready and desired replicas (`deployment/api 10/10`), \
+                separated by `, `.",
+        ),
+    ];
     const POLICY: crate::step::TypePolicy = crate::step::TypePolicy::CHECK;
 
     fn build(&self, params: CheckClusterParams, context: &BuildContext) -> Box<dyn Step> {

@@ -14,7 +14,7 @@ use super::SharedKube;
 use super::manifests::{Manifest, ManifestFile, ManifestParams, outputs};
 use crate::k8s::step_error;
 use crate::step::{
-    BuildContext, Observation, Outputs, ParamProblem, PlanContext, Step, StepContext, StepError, TypedStep,
+    BuildContext, Observation, OutputSpec, Outputs, ParamProblem, PlanContext, Step, StepContext, StepError, TypedStep,
 };
 
 /// The `kube.delete` step type.
@@ -30,16 +30,15 @@ impl TypedStep for Delete {
 file: manifests/primary-only.yaml
 namespace: production
 "#,
-        outputs: &[
-            ("objects", "The objects the file names, as `Kind namespace/name`, separated by `, `."),
-            ("count", "How many objects the file names."),
-        ],
         failure: crate::k8s::STEP_FAILURES,
     };
     type Params = ManifestParams;
     const NAME: &'static str = "kube.delete";
     const SUMMARY: &'static str = "Delete the objects a manifest file names and wait until they are gone.";
-    const OUTPUTS: &'static [&'static str] = &["objects", "count"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::string("objects", "The objects the file names, as `Kind namespace/name`, separated by `, `."),
+        OutputSpec::integer("count", "How many objects the file names."),
+    ];
 
     fn check_in_plan(params: &ManifestParams, plan: &PlanContext) -> Result<(), ParamProblem> {
         params.check_file(plan)

@@ -27,7 +27,7 @@ use super::rollout::{update, wait_for_rollout};
 use super::workload::{Progress, Workload, WorkloadKind, with_workload_type};
 use super::{Connected, SharedKube, WorkloadRef, context_for};
 use crate::k8s::step_error;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 use crate::steps::aws_secrets::SecretRef;
 
 /// The `kube.set_env` step type.
@@ -163,16 +163,19 @@ env:
   DATABASE_PASSWORD: {secret: app-db, key: password}
   ACTIVE_REGION: us-west-2
 "#,
-        outputs: &[
-            ("revision", "The workload's revision after the rollout."),
-            ("variables", "The names of the variables set, separated by `,`."),
-        ],
         failure: crate::k8s::STEP_FAILURES,
     };
     type Params = SetEnvParams;
     const NAME: &'static str = "kube.set_env";
     const SUMMARY: &'static str = "Set environment variables on a workload's containers (literals or Secret/ConfigMap keys) and wait for the rollout.";
-    const OUTPUTS: &'static [&'static str] = &["revision", "variables"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::string(
+            "revision",
+            "The workload's revision after the rollout; absent when the workload reports none.",
+        )
+        .optional(),
+        OutputSpec::string("variables", "The names of the variables set, separated by `,`."),
+    ];
 
     fn build(&self, params: SetEnvParams, context: &BuildContext) -> Box<dyn Step> {
         let workload = WorkloadRef {
@@ -248,7 +251,10 @@ impl SetEnvStep {
     }
 
     fn outputs(&self, revision: String) -> Outputs {
-        Outputs::from([("revision".into(), revision), ("variables".into(), self.names().replace(' ', ""))])
+        let mut outputs = Outputs::from([("variables".into(), self.names().replace(' ', ""))]);
+        // A workload that reports no revision has none to hand on: absent, not "".
+        outputs.extend(Some(("revision".into(), revision)).filter(|(_, r)| !r.is_empty()));
+        outputs
     }
 }
 

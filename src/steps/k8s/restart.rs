@@ -16,7 +16,7 @@ use super::rollout::wait_for_rollout;
 use super::workload::{Progress, Workload, WorkloadKind, with_workload_type};
 use super::{Connected, SharedKube, WorkloadRef, context_for, marker};
 use crate::k8s::step_error;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// The template annotation kubectl sets to restart pods.
 const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
@@ -54,17 +54,20 @@ impl TypedStep for RolloutRestart {
 name: api
 namespace: production
 "#,
-        outputs: &[
-            ("revision", "The workload's revision after the restart."),
-            ("restarted_at", "When the step restarted it, RFC 3339 in UTC."),
-        ],
         failure: crate::k8s::STEP_FAILURES,
     };
     type Params = RestartParams;
     const NAME: &'static str = "kube.rollout_restart";
     const SUMMARY: &'static str =
         "Restart a workload's pods (like kubectl rollout restart), once per step, and wait for the rollout.";
-    const OUTPUTS: &'static [&'static str] = &["revision", "restarted_at"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::string(
+            "revision",
+            "The workload's revision after the restart; absent when the workload reports none.",
+        )
+        .optional(),
+        OutputSpec::string("restarted_at", "When the step restarted it, RFC 3339 in UTC."),
+    ];
 
     fn build(&self, params: RestartParams, context: &BuildContext) -> Box<dyn Step> {
         let workload = WorkloadRef {
@@ -123,7 +126,10 @@ impl RestartStep {
 }
 
 fn outputs(seen: Seen) -> Outputs {
-    Outputs::from([("revision".into(), seen.revision), ("restarted_at".into(), seen.restarted_at)])
+    let mut outputs = Outputs::from([("restarted_at".into(), seen.restarted_at)]);
+    // A workload that reports no revision has none to hand on: absent, not "".
+    outputs.extend(Some(("revision".into(), seen.revision)).filter(|(_, r)| !r.is_empty()));
+    outputs
 }
 
 #[async_trait]

@@ -18,7 +18,7 @@ use super::rollout::wait_for_rollout;
 use super::workload::{Progress, Workload, WorkloadKind, with_workload_type};
 use super::{Connected, SharedKube, WorkloadRef, context_for};
 use crate::k8s::step_error;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// The `kube.scale` step type.
 pub struct Scale {
@@ -54,18 +54,17 @@ name: api
 namespace: production
 replicas: 10
 "#,
-        outputs: &[
-            ("replicas", "The replica count set."),
-            ("previous_replicas", "The replica count before the step."),
-            ("ready_replicas", "How many replicas were ready when the step finished."),
-        ],
         failure: crate::k8s::STEP_FAILURES,
     };
     type Params = ScaleParams;
     const NAME: &'static str = "kube.scale";
     const SUMMARY: &'static str =
         "Scale a Deployment or StatefulSet through its scale subresource and wait until the replicas are ready.";
-    const OUTPUTS: &'static [&'static str] = &["replicas", "previous_replicas", "ready_replicas"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::integer("replicas", "The replica count set."),
+        OutputSpec::integer("previous_replicas", "The replica count before the step."),
+        OutputSpec::integer("ready_replicas", "How many replicas were ready when the step finished."),
+    ];
 
     fn build(&self, params: ScaleParams, context: &BuildContext) -> Box<dyn Step> {
         let workload = WorkloadRef {

@@ -23,7 +23,7 @@ use super::{SharedKube, connect, context_for};
 use crate::aws::Aws;
 use crate::k8s::step_error;
 use crate::plan::AwsSettings;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 use crate::steps::aws_secrets::{SecretRef, SecretValue, redacted, resolve};
 
 /// The field manager drctl's server-side applies are recorded under.
@@ -66,18 +66,17 @@ data:
   url: "{{ steps.db-url.outputs.secret_ref }}"
   user: app
 "#,
-        outputs: &[
-            ("name", "The Secret's name."),
-            ("keys", "The keys written, separated by `,`."),
-            ("resource_version", "The Secret's resourceVersion after the write."),
-        ],
         failure: crate::k8s::STEP_FAILURES,
     };
     type Params = WriteSecretParams;
     const NAME: &'static str = "kube.write_secret";
     const SUMMARY: &'static str =
         "Write a Kubernetes Secret from Secrets Manager references (resolved in memory) by server-side apply.";
-    const OUTPUTS: &'static [&'static str] = &["name", "keys", "resource_version"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::string("name", "The Secret's name."),
+        OutputSpec::string("keys", "The keys written, separated by `,`."),
+        OutputSpec::string("resource_version", "The Secret's resourceVersion after the write."),
+    ];
 
     fn build(&self, params: WriteSecretParams, context: &BuildContext) -> Box<dyn Step> {
         Box::new(WriteSecretStep {

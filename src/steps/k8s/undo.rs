@@ -21,7 +21,7 @@ use super::rollout::{update, wait_for_rollout};
 use super::workload::{Progress, Workload, WorkloadKind, pod_selector};
 use super::{Connected, SharedKube, WorkloadRef, context_for, marker};
 use crate::k8s::step_error;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
 const UNDONE_BY: &str = "drctl.dev/undone-by";
@@ -58,18 +58,17 @@ impl TypedStep for RolloutUndo {
 name: api
 namespace: production
 "#,
-        outputs: &[
-            ("from_revision", "The revision the Deployment was rolled back from."),
-            ("to_revision", "The revision whose pod template it was rolled back to."),
-            ("revision", "The Deployment's revision after the rollback."),
-        ],
         failure: crate::k8s::STEP_FAILURES,
     };
     type Params = UndoParams;
     const NAME: &'static str = "kube.rollout_undo";
     const SUMMARY: &'static str =
         "Roll a Deployment back to its previous (or a given) revision, like kubectl rollout undo, and wait for it.";
-    const OUTPUTS: &'static [&'static str] = &["from_revision", "to_revision", "revision"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::integer("from_revision", "The revision the Deployment was rolled back from."),
+        OutputSpec::integer("to_revision", "The revision whose pod template it was rolled back to."),
+        OutputSpec::integer("revision", "The Deployment's revision after the rollback."),
+    ];
 
     fn build(&self, params: UndoParams, context: &BuildContext) -> Box<dyn Step> {
         let workload = WorkloadRef {

@@ -18,7 +18,7 @@ use super::{
     AuthKind, Dsn, EnvLookup, Lag, StepAuth, check_auth, check_dsn_fields, connect_server, dsn_from, measure,
     primary_view, process_env, seconds, status, write_probe,
 };
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 use crate::steps::HumanDuration;
 
 /// How often `wait` checks again.
@@ -131,11 +131,6 @@ dsn_env: DR_DATABASE_DSN
 role: primary
 writable: true
 "#,
-        outputs: &[
-            ("role", "What the server is: `primary` or `standby`."),
-            ("lag_s", "A standby's lag in seconds (`unknown` when it cannot be measured); empty for a primary."),
-            ("in_recovery", "`true` or `false`, as `pg_is_in_recovery()` says."),
-        ],
         failure: "A refused connection, a timeout, a server starting up or shutting down are retried; a failed \
             authentication, a missing database or a malformed DSN fail at once, with a hint.",
     };
@@ -143,7 +138,15 @@ writable: true
     const NAME: &'static str = "pg.check";
     const SUMMARY: &'static str = "Checks that a PostgreSQL server is a primary (optionally writable) or a standby \
                                    within a lag, waiting until it is.";
-    const OUTPUTS: &'static [&'static str] = &["role", "lag_s", "in_recovery"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::string("role", "What the server is: `primary` or `standby`."),
+        OutputSpec::duration(
+            "lag_s",
+            "A standby's lag in seconds; absent for a primary or when it cannot be measured.",
+        )
+        .optional(),
+        OutputSpec::boolean("in_recovery", "`true` or `false`, as `pg_is_in_recovery()` says."),
+    ];
     const POLICY: crate::step::TypePolicy = crate::step::TypePolicy::CHECK;
 
     fn build(&self, CheckParams(f): CheckParams, context: &BuildContext) -> Box<dyn Step> {
@@ -198,7 +201,6 @@ impl CheckStep {
         let mut outputs = Outputs::from([
             ("role".into(), found.as_str().to_string()),
             ("in_recovery".into(), state.in_recovery.to_string()),
-            ("lag_s".into(), String::new()),
         ]);
         match (self.role, found) {
             (Role::Primary, Role::Standby) => {
@@ -218,7 +220,7 @@ impl CheckStep {
             (Role::Standby, _) => {
                 let primary = primary_view(self.primary.as_ref(), &self.env, &self.primary_auth).await?;
                 let m = measure(&state, &primary);
-                outputs.insert("lag_s".into(), m.lag_s());
+                outputs.extend(Some(("lag_s".into(), m.lag_s())).filter(|(_, v)| v != "unknown"));
                 match (&m.lag, self.max_lag) {
                     (Lag::Unknown(why), Some(max)) => {
                         return Ok(Verdict::Missing(format!(

@@ -170,6 +170,8 @@ pub(crate) async fn iam_token(
              environment"
         ))
     })?;
+    // AWS checks the token's signing time against its own clock: it must be the real wall time.
+    #[allow(clippy::disallowed_methods)]
     let at = iam.at.unwrap_or_else(SystemTime::now);
     crate::aws::rds_auth_token(host, port, user, region, &credentials, at).map_err(StepError::fatal)
 }

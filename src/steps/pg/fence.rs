@@ -23,7 +23,7 @@
 //! the new primary, as a failback does, undoes it too.
 //!
 //! Outputs: `fenced` and `unreachable` (`true`/`false`), `terminated_sessions` (sessions of
-//! `app_role` this step terminated; empty when it did not act).
+//! `app_role` this step terminated; absent when it did not act).
 
 use std::sync::Mutex;
 
@@ -35,7 +35,7 @@ use tokio_postgres::error::SqlState;
 
 use super::errors::chain;
 use super::{Dsn, EnvLookup, StepAuth, Target, connect_server, dsn_from, pg_error, process_env, status};
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 
 /// The `pg.fence` step type.
 pub struct Fence {
@@ -94,7 +94,21 @@ impl TypedStep for Fence {
                                    (ALTER SYSTEM default_transaction_read_only, pg_reload_conf) and the \
                                    application role's sessions are terminated; verified with a write that must \
                                    fail. `required: false` goes on when the server cannot be reached.";
-    const OUTPUTS: &'static [&'static str] = &["fenced", "unreachable", "terminated_sessions"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::boolean(
+            "fenced",
+            "`true` when the server now refuses the application's writes; `false` when it was unreachable.",
+        ),
+        OutputSpec::boolean(
+            "unreachable",
+            "`true` when the server could not be reached and `required: false` let the run go on.",
+        ),
+        OutputSpec::integer(
+            "terminated_sessions",
+            "How many of `app_role`'s sessions were terminated (absent when none were needed).",
+        )
+        .optional(),
+    ];
     const DOCS: crate::step::StepDocs = crate::step::StepDocs {
         description: "Stops a self-managed PostgreSQL primary from accepting the application's writes before the \
             DR database is promoted, so no write lands on both sides (split brain). It first observes: a server \
@@ -108,11 +122,6 @@ dsn_env: OLD_PRIMARY_ADMIN_DSN
 app_role: portfolio
 required: false
 "#,
-        outputs: &[
-            ("fenced", "`true` when the server now refuses the application's writes; `false` when it was unreachable."),
-            ("unreachable", "`true` when the server could not be reached and `required: false` let the run go on."),
-            ("terminated_sessions", "How many of `app_role`'s sessions were terminated (empty when none were needed)."),
-        ],
         failure: "A server that answers but refuses (authentication, permissions) always fails the step. A server \
             that cannot be reached fails it too unless `required: false`. A write that still commits after the fence \
             fails the step: the primary is not fenced.",
@@ -142,11 +151,10 @@ struct FenceStep {
 }
 
 fn outputs(fenced: bool, unreachable: bool, terminated: Option<i64>) -> Outputs {
-    Outputs::from([
-        ("fenced".into(), fenced.to_string()),
-        ("unreachable".into(), unreachable.to_string()),
-        ("terminated_sessions".into(), terminated.map(|n| n.to_string()).unwrap_or_default()),
-    ])
+    let mut outputs =
+        Outputs::from([("fenced".into(), fenced.to_string()), ("unreachable".into(), unreachable.to_string())]);
+    outputs.extend(terminated.map(|n| ("terminated_sessions".into(), n.to_string())));
+    outputs
 }
 
 /// Whether a new session on the server refuses writes: `Ok(true)` when fenced (read-only or in

@@ -29,7 +29,7 @@ use super::{
     AuthKind, Dsn, EnvLookup, Lag, Measurement, StepAuth, Target, check_auth, check_dsn_fields, connect_server,
     dsn_from, measure, pg_error, primary_view, process_env, seconds, status, write_probe,
 };
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
 use crate::steps::{HumanDuration, Services};
 
 /// How often to look while the promotion completes.
@@ -138,21 +138,6 @@ dsn_env: DR_DATABASE_DSN
 primary_dsn_env: PRIMARY_DATABASE_DSN
 max_lag: 5s
 "#,
-        outputs: &[
-            (
-                "lag_s",
-                "The lag in seconds measured before promoting, or `unknown` when it could not be measured and \
-                `--accept-data-loss` was given; empty when the server was found already promoted.",
-            ),
-            (
-                "accepted_data_loss_s",
-                "The data loss in seconds accepted with `--accept-data-loss`; empty when the \
-                lag was within `max_lag`.",
-            ),
-            ("replay_delay_bytes", "WAL the standby had received but not replayed, in bytes."),
-            ("promoted_lsn", "The server's WAL position (`pg_current_wal_lsn()`) when the promotion was verified."),
-            ("timeline", "The timeline the promoted server writes on."),
-        ],
         failure: "A lag beyond `max_lag`, or one that cannot be measured, fails the step at once unless \
             `--accept-data-loss` covers it; the message says how much would be lost and the flag that accepts it. A \
             refused connection, a timeout or a server starting up are retried; a failed authentication or a malformed \
@@ -163,8 +148,15 @@ max_lag: 5s
     const SUMMARY: &'static str = "Promotes a self-managed PostgreSQL streaming standby (pg_promote) and waits until \
                                    it accepts writes, refusing if it lags more than the RPO unless \
                                    --accept-data-loss covers it.";
-    const OUTPUTS: &'static [&'static str] =
-        &["lag_s", "accepted_data_loss_s", "replay_delay_bytes", "promoted_lsn", "timeline"];
+    const OUTPUTS: &'static [OutputSpec] = &[
+        OutputSpec::duration("lag_s", "The lag in seconds measured before promoting; absent when it could not be measured (and \
+                `--accept-data-loss` was given) or the server was found already promoted.").optional(),
+        OutputSpec::duration("accepted_data_loss_s", "The data loss in seconds accepted with `--accept-data-loss`; absent when the lag was within \
+                `max_lag` or could not be measured.").optional(),
+        OutputSpec::integer("replay_delay_bytes", "WAL the standby had received but not replayed, in bytes; absent when the server was found already promoted.").optional(),
+        OutputSpec::string("promoted_lsn", "The server's WAL position (`pg_current_wal_lsn()`) when the promotion was verified."),
+        OutputSpec::integer("timeline", "The timeline the promoted server writes on."),
+    ];
 
     fn build(&self, params: PromoteParams, context: &BuildContext) -> Box<dyn Step> {
         let p = params.checked();
@@ -288,13 +280,15 @@ impl PromoteStep {
             let progress = self.progress.lock().unwrap_or_else(|e| e.into_inner());
             progress.assessment.clone().filter(|_| progress.attempted).unwrap_or_default()
         };
-        Ok(Outputs::from([
+        let outputs = [
             ("lag_s".into(), assessment.lag_s),
             ("accepted_data_loss_s".into(), assessment.accepted_s),
             ("replay_delay_bytes".into(), assessment.replay_delay_bytes),
             ("promoted_lsn".into(), lsn),
             ("timeline".into(), timeline.unwrap_or_default()),
-        ]))
+        ];
+        // Unknown is absent: the assessment's "" and "unknown" are not values.
+        Ok(outputs.into_iter().filter(|(_, v): &(String, String)| !matches!(v.as_str(), "" | "unknown")).collect())
     }
 
     /// Whether the server is out of recovery and commits a write; `Err` with what is missing.
