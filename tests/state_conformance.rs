@@ -29,6 +29,7 @@ fn started(run_id: &str) -> Record {
         pid: 1,
         drctl_version: "0".into(),
         steps: vec!["a".into(), "b".into()],
+        vars: Vec::new(),
     }
 }
 

@@ -73,7 +73,7 @@ fn run_time_references(with: &Node) -> Vec<String> {
     let mut names: Vec<String> = template::references(with)
         .into_iter()
         .filter_map(|(_, r)| match r {
-            Ok(Reference::StepOutput { step, output }) => Some(format!("steps.{step}.outputs.{output}")),
+            Ok(Reference::StepOutput { step, output, .. }) => Some(format!("steps.{step}.outputs.{output}")),
             _ => None,
         })
         .collect();
