@@ -14,12 +14,13 @@ use tokio::task::JoinSet;
 use super::events::{Event, Phase, Reporter, StepInfo};
 use super::retry::RetryPolicy;
 use super::state::{InvalidTransition, RunState, RunView, StepState, step_of};
+use super::wait::{LastWhy, WaitJournal, WaitPolicy, timeout_message};
 use crate::clock::{Clock, human_duration};
 use crate::journal::{Entry, Journal, JournalError, Record};
 use crate::plan::graph::Graph;
 use crate::plan::template::{self, Scope};
 use crate::plan::{OnFailure, Plan, StepSpec};
-use crate::step::{BuildContext, Observation, Outputs, Registry, Step, StepContext, StepError};
+use crate::step::{BuildContext, Observation, Outputs, Receipt, Registry, Step, StepContext, StepError};
 
 /// Executes runs. Holds no run state: that lives in the journal and the [`RunView`] folded from it.
 pub struct Engine {
@@ -27,6 +28,8 @@ pub struct Engine {
     pub clock: Arc<dyn Clock>,
     pub reporter: Arc<dyn Reporter>,
     pub retry: RetryPolicy,
+    /// How steps are polled after they act.
+    pub wait: WaitPolicy,
 }
 
 /// Why a run could not go on (as opposed to a step failing, which is a normal outcome).
@@ -229,8 +232,12 @@ impl Loop<'_> {
                         step,
                         spec: spec.clone(),
                         context: self.context(spec),
+                        receipt: self.view.step(&spec.id).and_then(|s| s.receipt.clone()),
                         retry: self.engine.retry,
+                        wait: self.engine.wait,
                         tx: tx.clone(),
+                        last_error: Default::default(),
+                        last_why: Default::default(),
                     };
                     let handle = tasks.spawn(async move { (i, task.run().await) });
                     task_steps.insert(handle.id(), i);
@@ -271,7 +278,6 @@ impl Loop<'_> {
             attempt: 1,
             first_started_at: started.unwrap_or_else(|| self.engine.clock.now()),
             clock: self.engine.clock.clone(),
-            waiting_for: Default::default(),
         }
     }
 
@@ -384,7 +390,11 @@ impl Loop<'_> {
             Record::RunFinished { succeeded, message } => {
                 Event::RunFinished { succeeded, message, elapsed_ms: elapsed_ms(Some(self.view.started_at)) }
             }
-            Record::RunStarted { .. } | Record::RunResumed { .. } | Record::RunAbandoned { .. } => return None,
+            Record::RunStarted { .. }
+            | Record::RunResumed { .. }
+            | Record::RunAbandoned { .. }
+            | Record::StepActed { .. }
+            | Record::StepWaitError { .. } => return None,
         })
     }
 }
@@ -394,37 +404,46 @@ struct StepTask {
     step: Box<dyn Step>,
     spec: StepSpec,
     context: StepContext,
+    /// What the step learned when it acted, in this process or (from the journal) before.
+    receipt: Option<Receipt>,
     retry: RetryPolicy,
+    wait: WaitPolicy,
     tx: mpsc::UnboundedSender<FromStep>,
+    /// The last retryable error (of an attempt or a poll), for the timeout message.
+    last_error: Mutex<Option<String>>,
+    /// The step's last `Waiting(why)`, for the timeout message.
+    last_why: LastWhy,
 }
 
 impl StepTask {
     /// Attempts until success, a fatal error, retries used up, or the step's timeout.
-    async fn run(self) -> StepResult {
-        let last_error: Mutex<Option<String>> = Mutex::new(None);
+    async fn run(mut self) -> StepResult {
+        let mut receipt = self.receipt.take();
+        let this = &self;
         let attempts = async {
-            let mut ctx = self.context.clone();
-            let mut acted = false;
+            let mut ctx = this.context.clone();
+            // A step with a journaled receipt acted before this process.
+            let mut acted = receipt.is_some();
             loop {
-                match self.attempt(&ctx, &mut acted).await {
+                match this.attempt(&ctx, &mut acted, &mut receipt).await {
                     // A step that acted in an earlier attempt did change the world, even if this
                     // attempt's observation then found the effect in place.
                     Ok((outputs, found_in_place)) => return Ok((outputs, found_in_place && !acted)),
-                    Err(e) if e.is_retryable() && ctx.attempt <= self.spec.retries => {
-                        let delay = self.retry.delay(ctx.attempt, fastrand::f64());
-                        *last_error.lock().expect("not poisoned") = Some(e.message.clone());
+                    Err(e) if e.is_retryable() && ctx.attempt <= this.spec.retries => {
+                        let delay = this.retry.delay(ctx.attempt, fastrand::f64());
+                        *this.last_error.lock().expect("not poisoned") = Some(e.message.clone());
                         let delay_ms = delay.as_millis() as u64;
                         let record = Record::StepRetrying {
-                            step: self.spec.id.clone(),
+                            step: this.spec.id.clone(),
                             attempt: ctx.attempt,
                             error: e.message,
                             delay_ms,
                         };
-                        self.journal(record).await.map_err(|e| e.message)?;
+                        this.journal(record).await.map_err(|e| e.message)?;
                         ctx.clock.sleep(delay).await;
                         ctx.attempt += 1;
-                        let record = Record::StepStarted { step: self.spec.id.clone(), attempt: ctx.attempt };
-                        self.journal(record).await.map_err(|e| e.message)?;
+                        let record = Record::StepStarted { step: this.spec.id.clone(), attempt: ctx.attempt };
+                        this.journal(record).await.map_err(|e| e.message)?;
                     }
                     Err(e) if e.is_retryable() && ctx.attempt > 1 => {
                         return Err(format!("{} (gave up after {} attempts)", e.message, ctx.attempt));
@@ -436,28 +455,58 @@ impl StepTask {
         tokio::select! {
             result = attempts => result,
             () = self.context.clock.sleep(self.spec.timeout) => {
-                let last = last_error.lock().expect("not poisoned").take();
-                let cause = last.map(|e| format!("; last error: {e}")).unwrap_or_default();
-                let waiting = self.context.waiting_for.take().map(|w| format!(" waiting for {w}")).unwrap_or_default();
-                Err(format!("timed out after {}{waiting}{cause}", human_duration(self.spec.timeout)))
+                let last_error = self.last_error.lock().expect("not poisoned").take();
+                let last_why = self.last_why.lock().expect("not poisoned").take();
+                Err(timeout_message(&human_duration(self.spec.timeout), last_why.as_deref(), last_error.as_deref()))
             }
         }
     }
 
-    /// One observe → act → wait → verify pass; `true` with the outputs when observation found the
-    /// effect already in place.
-    async fn attempt(&self, ctx: &StepContext, acted: &mut bool) -> Result<(Outputs, bool), StepError> {
-        self.phase(Phase::Observe);
-        if let Observation::Done(outputs) = self.step.observe(ctx).await? {
-            return Ok((outputs, true));
-        }
-        self.journal(Record::StepActing { step: self.spec.id.clone(), attempt: ctx.attempt }).await?;
-        *acted = true;
-        self.step.act(ctx).await?;
+    /// One observe → act → poll → verify pass; `true` with the outputs when observation found the
+    /// effect already in place. With a receipt (the step acted in an earlier attempt or before a
+    /// crash) it neither observes nor acts again: it polls and verifies with what it learned.
+    async fn attempt(
+        &self,
+        ctx: &StepContext,
+        acted: &mut bool,
+        receipt: &mut Option<Receipt>,
+    ) -> Result<(Outputs, bool), StepError> {
+        let current = match receipt {
+            Some(r) => r.clone(),
+            None => {
+                self.phase(Phase::Observe);
+                match self.step.observe(ctx).await? {
+                    Observation::Done(outputs) => return Ok((outputs, true)),
+                    Observation::InProgress(found) => return self.settle(ctx, &found).await.map(|o| (o, false)),
+                    Observation::NotDone => {}
+                }
+                self.journal(Record::StepActing { step: self.spec.id.clone(), attempt: ctx.attempt }).await?;
+                *acted = true;
+                let learned = self.step.act(ctx).await?;
+                // Journaled before anything else happens; a step that learned nothing observes again
+                // if it is resumed, so it costs no sync.
+                if !learned.is_none() {
+                    let record = Record::StepActed {
+                        step: self.spec.id.clone(),
+                        attempt: ctx.attempt,
+                        receipt: learned.clone(),
+                    };
+                    self.journal(record).await?;
+                    *receipt = Some(learned.clone());
+                }
+                learned
+            }
+        };
+        Ok((self.settle(ctx, &current).await?, false))
+    }
+
+    /// Polls until the step's effect is real, then verifies it.
+    async fn settle(&self, ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError> {
         self.phase(Phase::Wait);
-        self.step.wait(ctx).await?;
+        let journal = Attempt { task: self, ctx };
+        super::wait::wait(self.step.as_ref(), ctx, receipt, self.wait, &journal, &self.last_why).await?;
         self.phase(Phase::Verify);
-        Ok((self.step.verify(ctx).await?, false))
+        self.step.verify(ctx, receipt).await
     }
 
     fn phase(&self, phase: Phase) {
@@ -475,5 +524,25 @@ impl StepTask {
                 Err(StepError::fatal("the journal could not be written; the step stopped before changing anything"))
             }
         }
+    }
+}
+
+/// One attempt of a step task, as the wait loop journals it.
+struct Attempt<'a> {
+    task: &'a StepTask,
+    ctx: &'a StepContext,
+}
+
+#[async_trait::async_trait]
+impl WaitJournal for Attempt<'_> {
+    async fn wait_error(&self, error: &StepError, consecutive: u32) -> Result<(), StepError> {
+        *self.task.last_error.lock().expect("not poisoned") = Some(error.message.clone());
+        let record = Record::StepWaitError {
+            step: self.task.spec.id.clone(),
+            attempt: self.ctx.attempt,
+            error: error.message.clone(),
+            consecutive,
+        };
+        self.task.journal(record).await
     }
 }

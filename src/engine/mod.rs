@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod retry;
 pub mod runs;
 pub mod state;
+pub mod wait;
 
 pub use dry_run::{DryRunStep, dry_run};
 pub use executor::{Engine, EngineError};

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::plan::OnFailure;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypePolicy, TypedStep};
+use crate::step::{BuildContext, Observation, Outputs, Receipt, Step, StepContext, StepError, TypePolicy, TypedStep};
 
 /// How long an approval waits when its step sets no `timeout`: people need longer than machines.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -164,7 +164,7 @@ impl Step for ApprovalStep {
         Ok(Observation::NotDone)
     }
 
-    async fn act(&self, ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, ctx: &StepContext) -> Result<Receipt, StepError> {
         let request = ApprovalRequest {
             run_id: ctx.run_id.clone(),
             step_id: ctx.step_id.clone(),
@@ -186,10 +186,10 @@ impl Step for ApprovalStep {
             ("approved_tty".to_string(), given.tty.unwrap_or_else(|| "none".to_string())),
         ]);
         *self.given.lock().unwrap() = Some(outputs);
-        Ok(())
+        Ok(Receipt::NONE)
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         self.given.lock().unwrap().clone().ok_or_else(|| StepError::fatal("the approval was not given"))
     }
 }
@@ -265,8 +265,8 @@ mod tests {
         assert_eq!(step.describe(), "ask an operator to approve: Promote the replica? (type `us-west-2`)");
         let ctx = ctx();
         assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
-        step.act(&ctx).await.unwrap();
-        let outputs = step.verify(&ctx).await.unwrap();
+        let receipt = step.act(&ctx).await.unwrap();
+        let outputs = step.verify(&ctx, &receipt).await.unwrap();
         assert_eq!(outputs["approved_at"], "2025-01-01T12:00:00.000Z");
         assert_eq!(outputs["approved_via"], "typed");
         assert_eq!(outputs["approved_by"], "alice");
@@ -307,8 +307,8 @@ mod tests {
     #[tokio::test]
     async fn builtin_approvers() {
         let step = build(&Approval { approver: Arc::new(AutoApprove) }, "{}");
-        step.act(&ctx()).await.unwrap();
-        let outputs = step.verify(&ctx()).await.unwrap();
+        let receipt = step.act(&ctx()).await.unwrap();
+        let outputs = step.verify(&ctx(), &receipt).await.unwrap();
         assert_eq!(outputs["approved_via"], "--yes");
         assert_eq!(outputs["approved_by"], os_user());
         assert_eq!(approval_note(&outputs).unwrap(), format!("--yes, by {}", os_user()));

@@ -12,6 +12,7 @@ mod http;
 pub mod http_check;
 pub mod http_request;
 pub mod k8s;
+mod lag_gate;
 pub mod notify_webhook;
 pub mod pg;
 #[cfg(test)]

@@ -31,7 +31,7 @@ use serde::Deserialize;
 
 use super::{Clients, Source, describe_instance};
 use crate::aws::step_error;
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, Outputs, Progress, Receipt, Step, StepContext, StepError, TypedStep};
 use crate::steps::Services;
 
 /// The `aws.rds.fence` step type.
@@ -181,7 +181,7 @@ impl Step for FenceStep {
         }
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
         let rds = self.clients.rds(&self.region).await;
         rds.modify_db_instance()
             .db_instance_identifier(&self.instance)
@@ -192,27 +192,26 @@ impl Step for FenceStep {
             .map_err(|e| {
                 step_error(&e, &format!("fence DB instance `{}` in {}", self.instance, self.region), "with")
             })?;
-        Ok(())
+        Ok(Receipt::NONE)
     }
 
-    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
-        loop {
-            let groups = groups(&self.describe().await?);
-            if fenced(&groups, &self.group) {
-                return Ok(());
-            }
-            let listed: Vec<String> = groups.iter().map(|(id, status)| format!("{id} ({status})")).collect();
-            ctx.waiting_for(format!(
-                "{} to have only {} active (now {})",
-                self.instance,
-                self.group,
-                listed.join(", ")
-            ));
-            ctx.sleep(Duration::from_secs(2)).await;
+    async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> Progress {
+        let groups = match self.describe().await {
+            Ok(instance) => groups(&instance),
+            Err(e) => return Progress::Failed(e),
+        };
+        if fenced(&groups, &self.group) {
+            return Progress::Done;
         }
+        let listed: Vec<String> = groups.iter().map(|(id, status)| format!("{id} ({status})")).collect();
+        Progress::Waiting(format!("{} to have only {} active (now {})", self.instance, self.group, listed.join(", ")))
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    fn poll_interval(&self) -> Duration {
+        Duration::from_secs(2)
+    }
+
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         match fenced(&groups(&self.describe().await?), &self.group) {
             true => Ok(self.outputs(true, false)),
             false => Err(StepError::retryable(format!(

@@ -18,7 +18,7 @@ use super::{
     AWSCURRENT, Fetch, Fetched, SecretValue, Secrets, Version, describe, fetch, quiet, redacted, secrets, token,
 };
 use crate::aws::{self, Aws};
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, Outputs, Receipt, Step, StepContext, StepError, TypedStep};
 
 /// The `aws.secrets.put` step type.
 pub struct SecretsPut {
@@ -180,7 +180,7 @@ impl Step for PutStep {
         Ok(Observation::Done(self.outputs(&current.version_id).await?))
     }
 
-    async fn act(&self, ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, ctx: &StepContext) -> Result<Receipt, StepError> {
         let current = self.current().await?;
         let (content, _) = self.compute(current.as_ref())?;
         // The token names what is written without hashing any secret material (a journaled version
@@ -232,11 +232,11 @@ impl Step for PutStep {
             }
         };
         *self.written.lock().expect("not poisoned") = Some(version);
-        Ok(())
+        Ok(Receipt::NONE)
     }
 
     /// AWSCURRENT is on the version `act` wrote.
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         let written = self.written.lock().expect("not poisoned").clone().unwrap_or_default();
         let region = &self.secrets.region;
         let described = describe(self.secrets.client().await, &self.secret_id, region).await?;

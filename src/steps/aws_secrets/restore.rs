@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::{AWSCURRENT, AWSPREVIOUS, Described, Secrets, describe, secrets, version_outputs};
 use crate::aws::{self, Aws};
-use crate::step::{BuildContext, Observation, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, Outputs, Receipt, Step, StepContext, StepError, TypedStep};
 
 /// The staging label on the version this step last made current.
 pub const RESTORED: &str = "drctl-restored";
@@ -162,10 +162,10 @@ impl Step for RestoreStep {
     }
 
     /// Labels the target, then moves AWSCURRENT to it: a resumed run finds the label.
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
         let described = describe(self.secrets.client().await, &self.secret_id, &self.secrets.region).await?;
         if self.in_effect(&described) {
-            return Ok(());
+            return Ok(Receipt::NONE);
         }
         let target = self.target(&described)?;
         if self.version_id.is_none() && !described.has(&target, RESTORED) {
@@ -173,10 +173,10 @@ impl Step for RestoreStep {
         }
         self.move_label(AWSCURRENT, &target, Some(described.current())).await?;
         *self.restored.lock().expect("not poisoned") = Some(target);
-        Ok(())
+        Ok(Receipt::NONE)
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         let described = describe(self.secrets.client().await, &self.secret_id, &self.secrets.region).await?;
         let target = self.restored.lock().expect("not poisoned").clone().unwrap_or_else(|| self.restored(&described));
         if !described.has(&target, AWSCURRENT) {

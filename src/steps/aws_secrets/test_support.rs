@@ -36,10 +36,11 @@ pub fn throttled() -> Response {
 
 /// One attempt as the engine makes it: `true` with the outputs when observation found it done.
 pub async fn attempt(step: &dyn Step, ctx: &StepContext) -> Result<(Outputs, bool), StepError> {
-    if let Observation::Done(outputs) = step.observe(ctx).await? {
-        return Ok((outputs, true));
-    }
-    step.act(ctx).await?;
-    step.wait(ctx).await?;
-    Ok((step.verify(ctx).await?, false))
+    let receipt = match step.observe(ctx).await? {
+        Observation::Done(outputs) => return Ok((outputs, true)),
+        Observation::InProgress(receipt) => receipt,
+        Observation::NotDone => step.act(ctx).await?,
+    };
+    crate::steps::test_server::settle(step, ctx, &receipt).await?;
+    Ok((step.verify(ctx, &receipt).await?, false))
 }
