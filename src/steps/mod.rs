@@ -4,6 +4,8 @@
 //! ([`HumanDuration`], [`StatusList`]).
 
 pub mod approval;
+#[cfg(test)]
+mod aws_mocks;
 pub mod aws_rds;
 pub mod aws_route53;
 pub mod aws_secrets;

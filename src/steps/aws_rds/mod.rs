@@ -464,38 +464,15 @@ pub(crate) mod mocks {
     //! SDK clients answering from aws-smithy-mocks rules, with the SDK's own retries off so every
     //! scripted error reaches the step.
 
-    use aws_config::retry::RetryConfig;
-    use aws_config::{BehaviorVersion, Region};
-    use aws_sdk_rds::config::Credentials;
-    use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client};
+    use aws_smithy_mocks::{Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
 
-    fn interceptor(mode: RuleMode, rules: &[&Rule]) -> MockResponseInterceptor {
-        rules.iter().fold(MockResponseInterceptor::new().rule_mode(mode), |i, rule| i.with_rule(rule))
-    }
-
     pub fn rds(mode: RuleMode, rules: &[&Rule]) -> aws_sdk_rds::Client {
-        let config = aws_sdk_rds::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-west-2"))
-            .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor(mode, rules))
-            .retry_config(RetryConfig::disabled())
-            .build();
-        aws_sdk_rds::Client::from_conf(config)
+        crate::steps::aws_mocks::mock_client!(aws_sdk_rds, mode, rules)
     }
 
     pub fn cloudwatch(mode: RuleMode, rules: &[&Rule]) -> aws_sdk_cloudwatch::Client {
-        let config = aws_sdk_cloudwatch::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-west-2"))
-            .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor(mode, rules))
-            .retry_config(RetryConfig::disabled())
-            .build();
-        aws_sdk_cloudwatch::Client::from_conf(config)
+        crate::steps::aws_mocks::mock_client!(aws_sdk_cloudwatch, mode, rules)
     }
 
     /// An unmodeled AWS error with `code` (`Throttling`, `AccessDenied`...).

@@ -1,5 +1,3 @@
-use aws_sdk_route53::config::retry::RetryConfig;
-use aws_sdk_route53::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_route53::error::ErrorMetadata;
 use aws_sdk_route53::operation::change_resource_record_sets::ChangeResourceRecordSetsOutput;
 use aws_sdk_route53::operation::get_change::{GetChangeError, GetChangeOutput};
@@ -8,7 +6,7 @@ use aws_sdk_route53::operation::list_resource_record_sets::{
 };
 use aws_sdk_route53::types::ChangeInfo;
 use aws_sdk_route53::types::error::NoSuchHostedZone;
-use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
+use aws_smithy_mocks::{Rule, RuleMode, mock};
 
 use std::sync::Arc;
 
@@ -121,21 +119,10 @@ fn the_schema_requires_alias_or_values() {
 
 /// A step whose Route53 client answers from `rules`, in order.
 fn mocked(yaml: &str, rules: &[&Rule]) -> UpsertRecordStep {
-    let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
-    for rule in rules {
-        interceptor = interceptor.with_rule(rule);
-    }
-    let config = aws_sdk_route53::Config::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(DEFAULT_REGION))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "test"))
-        .http_client(create_mock_http_client())
-        .retry_config(RetryConfig::disabled())
-        .interceptor(interceptor)
-        .build();
     let p = params(yaml);
     let route53 = Route53Client::new(Arc::new(Aws::default()), AwsSettings::default(), DEFAULT_REGION.into());
-    route53.client.set(Client::from_conf(config)).unwrap();
+    let client = crate::steps::aws_mocks::mock_client!(aws_sdk_route53, RuleMode::Sequential, rules);
+    route53.client.set(client).unwrap();
     UpsertRecordStep::new(route53, p.zone_id, p.record)
 }
 

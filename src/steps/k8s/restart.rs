@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::env::revision;
-use super::rollout::{ROLLOUT_POLL, rollout_progress};
+use super::rollout::{ROLLOUT_POLL, poll_rollout};
 use super::workload::{Progress, Workload, WorkloadKind, with_workload_type};
 use super::{Connected, SharedKube, WorkloadRef, context_for, marker};
 use crate::k8s::step_error;
@@ -148,12 +148,7 @@ impl Step for RestartStep {
     }
 
     async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> StepProgress {
-        let c = match self.workload.connect(&self.kube).await {
-            Ok(c) => c,
-            Err(e) => return StepProgress::Failed(e),
-        };
-        let name = &self.workload.name;
-        with_workload_type!(self.workload.kind, K => rollout_progress::<K>(&c.api(), &c.pods(), name, &c.target).await)
+        poll_rollout(&self.kube, &self.workload).await
     }
 
     fn poll_interval(&self) -> std::time::Duration {

@@ -5,7 +5,8 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 
-use super::workload::{Progress, Workload, explain_pods, pod_problem, pod_selector};
+use super::workload::{Progress, Workload, explain_pods, pod_problem, pod_selector, with_workload_type};
+use super::{SharedKube, WorkloadRef};
 use crate::k8s::{Target, step_error};
 use crate::step::{Progress as StepProgress, StepError};
 
@@ -28,6 +29,17 @@ pub async fn rollout_progress<K: Workload>(api: &Api<K>, pods: &Api<Pod>, name: 
             StepProgress::Waiting(format!("{target}: waiting for {what}; {pods_now}"))
         }
     }
+}
+
+/// One look at the rollout of `workload`, whatever its kind: the poll of every step that changes a
+/// workload and waits for its pods.
+pub async fn poll_rollout(kube: &SharedKube, workload: &WorkloadRef) -> StepProgress {
+    let c = match workload.connect(kube).await {
+        Ok(c) => c,
+        Err(e) => return StepProgress::Failed(e),
+    };
+    let name = &workload.name;
+    with_workload_type!(workload.kind, K => rollout_progress::<K>(&c.api(), &c.pods(), name, &c.target).await)
 }
 
 /// How often, at most, a rollout is looked at.
