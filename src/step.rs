@@ -18,19 +18,22 @@
 //! [`Step::poll_interval`], tolerates a few consecutive retryable poll errors, and quotes the last
 //! `why` if the step times out. No step type sleeps or loops.
 //!
-//! **Markers in the world.** Between `act` returning and its `step_acted` record reaching the disk,
-//! a crash loses the receipt: the resumed step observes afresh. Where that window matters, and only
-//! there, a step also leaves a marker in the world that its `observe` reads back:
-//! - `aws.rds.promote_replica` tags the instance (`drctl:promoted-by`) *before* calling
-//!   `PromoteReadReplica`: a promotion that AWS accepted just before the crash is otherwise
-//!   indistinguishable from a standalone instance that was never a replica, and the RPO gate must
-//!   not be re-evaluated against a lag that no longer exists.
-//! - Kubernetes steps that patch a workload (`k8s.scale`, `k8s.set_env`, `k8s.rollout_undo`) record
-//!   the value they replace in an annotation written in the same patch: the patch and the memory of
-//!   what it replaced are one atomic write, so no crash can separate them.
-//! No other step type needs one: Route53's `UPSERT` and Secrets Manager's calls are idempotent and
-//! their observe finds the effect, so a lost receipt costs at most the previous value, which
-//! observation then reports as the current one.
+//! **Markers in the world.** Between `act`'s change and its `step_acted` record reaching the disk,
+//! a crash loses the receipt: the resumed step observes afresh. Only where that window matters
+//! does a step also leave a marker in the world, which its `observe` reads back:
+//!
+//! - `aws.rds.promote_replica` tags the instance (`drctl:promoted`, with the lag it was let through
+//!   with) right after AWS accepts `PromoteReadReplica`. A promoted instance can look like a replica
+//!   for a while (moto keeps the source field), and promoting again, or gating again on a lag that
+//!   no longer exists, must not happen; the tag also gives a crashed run its measured lag back.
+//! - `k8s.restart` and `k8s.rollout_undo` write an annotation naming the run and step in the same
+//!   patch as their change: restarting or undoing again is not idempotent, and a patch and its
+//!   marker are one atomic write, so no crash separates them.
+//!
+//! No other step type needs one: their change is idempotent (Route53's UPSERT, a scale, an apply)
+//! or derived from the run and step (a Secrets Manager rotation's request token), so observing
+//! again after a lost receipt finds the effect; what is lost is at most a value from before the
+//! change (Route53's `previous_target`, a scale's `previous_replicas`), reported as found.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -106,7 +106,8 @@ async fn the_policy_table() {
     let retryable = |m: &str| Progress::Failed(StepError::retryable(m));
     let fatal = |m: &str| Progress::Failed(StepError::fatal(m));
     // (case, script, Ok or the error's text, errors journaled, its last why)
-    let cases: Vec<(&str, Vec<Progress>, Result<(), &str>, usize, Option<&str>)> = vec![
+    type Case<'a> = (&'a str, Vec<Progress>, Result<(), &'a str>, usize, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         ("done at once", vec![], Ok(()), 0, None),
         ("three errors in a row are tolerated", vec![flaky(), flaky(), flaky()], Ok(()), 3, None),
         (

@@ -122,7 +122,8 @@ mod tests {
     fn the_rpo_policy() {
         let s = |secs: u64| Some(Duration::from_secs(secs));
         let unknown = || Lag::Unknown("no datapoint".into());
-        let cases: Vec<(&str, Lag, Option<Duration>, Result<(&str, &str), Vec<&str>>)> = vec![
+        type Case<'a> = (&'a str, Lag, Option<Duration>, Result<(&'a str, &'a str), Vec<&'a str>>);
+        let cases: Vec<Case> = vec![
             ("within the limit", Lag::Seconds(12.0), None, Ok(("12", ""))),
             ("at the limit", Lag::Seconds(300.0), None, Ok(("300", ""))),
             ("within, with consent given anyway", Lag::Seconds(3.0), s(600), Ok(("3", ""))),
