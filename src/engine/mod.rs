@@ -10,6 +10,7 @@ pub mod lifecycle;
 pub mod retry;
 pub mod runs;
 pub mod state;
+mod step_task;
 pub mod wait;
 
 pub use dry_run::{DryRunStep, dry_run};

@@ -224,6 +224,23 @@ impl PromoteStep {
         ]))
     }
 
+    /// Measures the lag of the standby in `state` and asks the RPO gate.
+    async fn gate(&self, state: &super::lag::Status, target: &Target) -> Result<Promoted, StepError> {
+        let primary = primary_view(self.primary.as_ref(), &self.env, &self.primary_auth).await?;
+        let measurement = measure(state, &primary);
+        let what = format!("standby {}", target.label);
+        let subject = Subject { what: &what, behind: "its primary", basis: Some(&measurement.basis) };
+        let assessment = decide(&subject, &measurement.lag, &self.limit, self.accept)?;
+        if !assessment.accepted_s.is_empty() {
+            tracing::warn!(
+                "promoting {target} with a lag of {}s: data loss accepted with --accept-data-loss ({})",
+                assessment.lag_s,
+                measurement.basis
+            );
+        }
+        Ok(Promoted { assessment, replay_delay_bytes: measurement.replay_delay_bytes.to_string() })
+    }
+
     /// Whether the server is out of recovery and commits a write; `Err` with what is missing.
     async fn writable(&self, client: &Client, target: &Target) -> Result<(), StepError> {
         let in_recovery = status(client, target).await?.in_recovery;
@@ -248,36 +265,23 @@ impl Step for PromoteStep {
         )
     }
 
-    /// Done when the server is out of recovery.
+    /// Done when the server is out of recovery; else asks the RPO gate, refusing here, before
+    /// anything is journaled as acting (`act` asks again, with the lag it promotes with).
     async fn observe(&self, _ctx: &StepContext) -> Result<Observation, StepError> {
         let (client, target) = self.connect().await?;
-        if status(&client, &target).await?.in_recovery {
+        let state = status(&client, &target).await?;
+        if state.in_recovery {
+            self.gate(&state, &target).await?;
             return Ok(Observation::NotDone);
         }
         Ok(Observation::Done(self.outputs(&client, &target, Promoted::default()).await?))
     }
 
-    /// Measures the lag and asks the RPO gate (refusing changes nothing), then `pg_promote`.
+    /// Measures the lag and asks the RPO gate again (refusing changes nothing), then `pg_promote`.
     async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
         let (client, target) = self.connect().await?;
         let state = status(&client, &target).await?;
-        let primary = primary_view(self.primary.as_ref(), &self.env, &self.primary_auth).await?;
-        let measurement = measure(&state, &primary);
-        let subject = Subject {
-            what: &format!("standby {}", target.label),
-            behind: "its primary",
-            basis: Some(&measurement.basis),
-        };
-        let assessment = decide(&subject, &measurement.lag, &self.limit, self.accept)?;
-        if !assessment.accepted_s.is_empty() {
-            tracing::warn!(
-                "promoting {target} with a lag of {}s: data loss accepted with --accept-data-loss ({})",
-                assessment.lag_s,
-                measurement.basis
-            );
-        }
-        let promoted =
-            Receipt::of(&Promoted { assessment, replay_delay_bytes: measurement.replay_delay_bytes.to_string() });
+        let promoted = Receipt::of(&self.gate(&state, &target).await?);
         match client.query_one("SELECT pg_promote(wait => false)", &[]).await {
             Ok(row) if row.get::<_, bool>(0) => Ok(promoted),
             Ok(_) => Err(StepError::retryable(format!("{target} did not accept the promotion (pg_promote: false)"))),
