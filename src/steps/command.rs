@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -105,7 +104,6 @@ env: {CACHE_TOKEN: "{{ env.CACHE_TOKEN }}"}
             env: f.env,
             cwd: f.cwd,
             capture_output: f.capture_output,
-            outputs: Mutex::new(None),
         })
     }
 }
@@ -117,8 +115,6 @@ struct CommandStep {
     env: BTreeMap<String, String>,
     cwd: Option<String>,
     capture_output: bool,
-    /// What `act` produced, for `verify`.
-    outputs: Mutex<Option<Outputs>>,
 }
 
 /// How a command ended.
@@ -269,11 +265,12 @@ impl Step for CommandStep {
         if !finished.status.success() {
             return Err(Self::failed(&self.run, &finished));
         }
-        *self.outputs.lock().unwrap() = Some(self.outputs(&finished));
-        Ok(Receipt::NONE)
+        // The outputs (exit code, captured stdout) are the receipt: they are journaled with the
+        // step's success anyway, and a resumed run must not run the command again to learn them.
+        Ok(Receipt::of(&self.outputs(&finished)))
     }
 
-    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
+    async fn verify(&self, _ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError> {
         if let Some(verify) = &self.verify {
             let finished = self.exec(verify, false).await?;
             if !finished.status.success() {
@@ -281,7 +278,7 @@ impl Step for CommandStep {
                 return Err(StepError::retryable(format!("verification failed: {}", e.message)));
             }
         }
-        Ok(self.outputs.lock().unwrap().clone().unwrap_or_default())
+        receipt.read()
     }
 }
 

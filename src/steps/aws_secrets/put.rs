@@ -7,7 +7,7 @@
 //! the step and the content, so a repeated write of the same content is one version, not two.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -110,7 +110,6 @@ json:
             secret_id: p.secret_id,
             desired,
             create_if_missing: p.create_if_missing,
-            written: Mutex::new(None),
         })
     }
 }
@@ -120,8 +119,6 @@ struct PutStep {
     secret_id: String,
     desired: Desired,
     create_if_missing: bool,
-    /// The version `act` wrote, for `verify`.
-    written: Mutex<Option<String>>,
 }
 
 impl PutStep {
@@ -231,13 +228,13 @@ impl Step for PutStep {
                 output.version_id.unwrap_or(token)
             }
         };
-        *self.written.lock().expect("not poisoned") = Some(version);
-        Ok(Receipt::NONE)
+        // The version id written (not the value): the receipt.
+        Ok(Receipt::of(&version))
     }
 
     /// AWSCURRENT is on the version `act` wrote.
-    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
-        let written = self.written.lock().expect("not poisoned").clone().unwrap_or_default();
+    async fn verify(&self, _ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError> {
+        let written: String = receipt.read()?;
         let region = &self.secrets.region;
         let described = describe(self.secrets.client().await, &self.secret_id, region).await?;
         if !described.has(&written, AWSCURRENT) {

@@ -8,7 +8,7 @@
 //! rotation makes another version current, and the next restore moves the label on. The label keeps
 //! that one version from being deprecated.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -72,7 +72,6 @@ secret_id: app/database-url
             secrets: secrets(&self.aws, p.region, context),
             secret_id: p.secret_id,
             version_id: p.version_id.filter(|v| !v.is_empty()),
-            restored: Mutex::new(None),
         })
     }
 }
@@ -81,8 +80,6 @@ struct RestoreStep {
     secrets: Secrets,
     secret_id: String,
     version_id: Option<String>,
-    /// The version `act` made current, for `verify`.
-    restored: Mutex<Option<String>>,
 }
 
 impl RestoreStep {
@@ -172,13 +169,16 @@ impl Step for RestoreStep {
             self.move_label(RESTORED, &target, described.holder(RESTORED)).await?;
         }
         self.move_label(AWSCURRENT, &target, Some(described.current())).await?;
-        *self.restored.lock().expect("not poisoned") = Some(target);
-        Ok(Receipt::NONE)
+        // The version made current (an id, not a value): the receipt.
+        Ok(Receipt::of(&target))
     }
 
-    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
+    async fn verify(&self, _ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError> {
         let described = describe(self.secrets.client().await, &self.secret_id, &self.secrets.region).await?;
-        let target = self.restored.lock().expect("not poisoned").clone().unwrap_or_else(|| self.restored(&described));
+        let target = match receipt.is_none() {
+            true => self.restored(&described),
+            false => receipt.read::<String>()?,
+        };
         if !described.has(&target, AWSCURRENT) {
             return Err(StepError::retryable(format!(
                 "{AWSCURRENT} of secret `{}` in {} is on version {}, not on version {target}",
