@@ -5,7 +5,7 @@
 //! An approval is never retried (a refusal is final) and waits 30 minutes unless the plan's step
 //! sets a `timeout`: see [`Approval`]'s [`TypedStep::POLICY`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -136,7 +136,6 @@ message: "DNS will point at {{ plan.regions.secondary }}. Promote the DR databas
             approver: self.approver.clone(),
             message: params.message,
             word: params.confirm.unwrap_or_else(|| context.plan.name.clone()),
-            given: Mutex::new(None),
         })
     }
 }
@@ -145,7 +144,6 @@ struct ApprovalStep {
     approver: Arc<dyn Approver>,
     message: Option<String>,
     word: String,
-    given: Mutex<Option<Outputs>>,
 }
 
 #[async_trait]
@@ -159,7 +157,8 @@ impl Step for ApprovalStep {
         text
     }
 
-    /// An approval is never already given: a resumed run asks again.
+    /// An approval is never found already given: a resumed run asks again, unless this run's
+    /// approval reached the journal (its receipt), which the engine then hands to `verify`.
     async fn observe(&self, _ctx: &StepContext) -> Result<Observation, StepError> {
         Ok(Observation::NotDone)
     }
@@ -185,12 +184,12 @@ impl Step for ApprovalStep {
             ("approved_by".to_string(), given.user),
             ("approved_tty".to_string(), given.tty.unwrap_or_else(|| "none".to_string())),
         ]);
-        *self.given.lock().unwrap() = Some(outputs);
-        Ok(Receipt::NONE)
+        // How it was given is the receipt: a run resumed after this point does not ask again.
+        Ok(Receipt::of(&outputs))
     }
 
-    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
-        self.given.lock().unwrap().clone().ok_or_else(|| StepError::fatal("the approval was not given"))
+    async fn verify(&self, _ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError> {
+        receipt.read()
     }
 }
 
@@ -237,6 +236,8 @@ pub fn stdin_tty() -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
     use crate::steps::test_server::{build, ctx};
 
