@@ -23,7 +23,7 @@ use drctl::engine::retry::RetryPolicy;
 use drctl::engine::state::RunState;
 use drctl::journal::{Journal, Record, StateDir};
 use drctl::plan::{Direction, parse};
-use drctl::step::{BuildContext, Observation, Outputs, Registry, Step, StepContext, StepError, TypedStep};
+use drctl::step::{BuildContext, Observation, Outputs, Receipt, Registry, Step, StepContext, StepError, TypedStep};
 
 const STEPS: usize = 200;
 const ROUNDS: usize = 5;
@@ -56,10 +56,10 @@ impl Step for NoopStep {
     async fn observe(&self, _: &StepContext) -> Result<Observation, StepError> {
         Ok(Observation::NotDone)
     }
-    async fn act(&self, _: &StepContext) -> Result<(), StepError> {
-        Ok(())
+    async fn act(&self, _: &StepContext) -> Result<Receipt, StepError> {
+        Ok(Receipt::NONE)
     }
-    async fn verify(&self, _: &StepContext) -> Result<Outputs, StepError> {
+    async fn verify(&self, _: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         Ok(Outputs::new())
     }
 }
@@ -79,8 +79,13 @@ fn run_plan(runtime: &tokio::runtime::Runtime, dir: &Path, chain: bool) -> Durat
     let mut registry = Registry::default();
     registry.register(Noop);
     let plan = parse(Path::new("bench.yaml"), &plan_text(chain), &registry).expect("the bench plan is valid");
-    let engine =
-        Engine { registry, clock: Arc::new(SystemClock), reporter: Arc::new(Silent), retry: RetryPolicy::default() };
+    let engine = Engine {
+        registry,
+        clock: Arc::new(SystemClock),
+        reporter: Arc::new(Silent),
+        retry: RetryPolicy::default(),
+        wait: Default::default(),
+    };
     let state = StateDir::new(dir);
     runtime.block_on(async {
         let start = Instant::now();

@@ -73,8 +73,13 @@ async fn drctl_scale(dir: &Path, replicas: u32, services: &Services) -> Duration
     let start = Instant::now();
     let registry = builtin(services);
     let plan = parse(Path::new("bench.yaml"), &plan_text(replicas), &registry).expect("the bench plan is valid");
-    let engine =
-        Engine { registry, clock: Arc::new(SystemClock), reporter: Arc::new(Silent), retry: RetryPolicy::default() };
+    let engine = Engine {
+        registry,
+        clock: Arc::new(SystemClock),
+        reporter: Arc::new(Silent),
+        retry: RetryPolicy::default(),
+        wait: Default::default(),
+    };
     let state = StateDir::new(dir);
     let mut active = begin(&state, &plan, Direction::Failover, &SystemClock, &RunOptions::default()).unwrap();
     let mut never = std::pin::pin!(std::future::pending::<String>());

@@ -170,8 +170,13 @@ fn plan_text(server: std::net::SocketAddr) -> String {
 fn run_plan(runtime: &tokio::runtime::Runtime, store: &StateStore, text: &str) -> Duration {
     let registry = drctl::steps::builtin(&drctl::steps::Services::for_checking());
     let plan = parse(Path::new("bench.yaml"), text, &registry).expect("the bench plan is valid");
-    let engine =
-        Engine { registry, clock: Arc::new(SystemClock), reporter: Arc::new(Silent), retry: RetryPolicy::default() };
+    let engine = Engine {
+        registry,
+        clock: Arc::new(SystemClock),
+        reporter: Arc::new(Silent),
+        retry: RetryPolicy::default(),
+        wait: Default::default(),
+    };
     runtime.block_on(async {
         let start = Instant::now();
         let mut active = begin(store, &plan, Direction::Failover, &SystemClock, &RunOptions::default()).unwrap();

@@ -1,8 +1,39 @@
 //! The contract between the engine and step types.
 //!
-//! Every step has the same life: *observe* the world (is the effect already there?), *act*, *wait*
+//! Every step has the same life: *observe* the world (is the effect already there?), *act*, *poll*
 //! until the effect is real, *verify*. Observe-before-act is what makes a resumed or repeated run safe.
 //! The engine drives these phases; it knows nothing of what a step touches.
+//!
+//! **What a step learns is journaled, not kept.** A step is built afresh for every run and every
+//! resume, and takes `&self`: it holds no state between phases. What `act` learns and the later
+//! phases need (the record's previous target, a change id, that a promotion was accepted) is its
+//! [`Receipt`], which the engine writes to the journal (`step_acted`, synced) before anything else
+//! happens. `poll` and `verify` get the receipt back, in the same process or after a crash, so a
+//! step's outputs are the same whether or not its process died. A receipt never holds a secret
+//! value. A step that learns nothing returns [`Receipt::NONE`], which is not journaled; such a step
+//! observes again when resumed.
+//!
+//! **The engine owns waiting.** `poll` looks once and says [`Progress::Done`], `Waiting(why)` or
+//! `Failed(error)`; the engine calls it at once, then backs off from about 100 ms to the step's
+//! [`Step::poll_interval`], tolerates a few consecutive retryable poll errors, and quotes the last
+//! `why` if the step times out. No step type sleeps or loops.
+//!
+//! **Markers in the world.** Between `act`'s change and its `step_acted` record reaching the disk,
+//! a crash loses the receipt: the resumed step observes afresh. Only where that window matters
+//! does a step also leave a marker in the world, which its `observe` reads back:
+//!
+//! - `aws.rds.promote_replica` tags the instance (`drctl:promoted`, with the lag it was let through
+//!   with) right after AWS accepts `PromoteReadReplica`. A promoted instance can look like a replica
+//!   for a while (moto keeps the source field), and promoting again, or gating again on a lag that
+//!   no longer exists, must not happen; the tag also gives a crashed run its measured lag back.
+//! - `k8s.restart` and `k8s.rollout_undo` write an annotation naming the run and step in the same
+//!   patch as their change: restarting or undoing again is not idempotent, and a patch and its
+//!   marker are one atomic write, so no crash separates them.
+//!
+//! No other step type needs one: their change is idempotent (Route53's UPSERT, a scale, an apply)
+//! or derived from the run and step (a Secrets Manager rotation's request token), so observing
+//! again after a lost receipt finds the effect; what is lost is at most a value from before the
+//! change (Route53's `previous_target`, a scale's `previous_replicas`), reported as found.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,6 +42,7 @@ use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::clock::Clock;
@@ -33,6 +65,10 @@ pub enum Observation {
     Done(Outputs),
     /// The effect is absent: act.
     NotDone,
+    /// The change is under way already (an earlier attempt acted and its receipt was lost with its
+    /// process, or AWS is still applying it): the engine polls and verifies with this receipt
+    /// instead of acting again.
+    InProgress(Receipt),
 }
 
 /// Whether retrying can help.
@@ -78,6 +114,63 @@ impl fmt::Display for StepError {
 
 impl std::error::Error for StepError {}
 
+/// What `act` learned that the later phases need: the record's previous target, a change id, that
+/// a promotion was accepted. The engine journals it (`step_acted`) before anything else happens and
+/// hands it to [`Step::poll`] and [`Step::verify`], in this process or after a crash. It is shown in
+/// the journal: never a secret value, only references to one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Receipt(serde_json::Value);
+
+impl Receipt {
+    /// A step that learned nothing worth keeping; not journaled.
+    pub const NONE: Receipt = Receipt(serde_json::Value::Null);
+
+    /// The receipt holding `what` (a step type's own serializable struct).
+    pub fn of<T: Serialize>(what: &T) -> Receipt {
+        Receipt(serde_json::to_value(what).expect("a receipt is plain data and always serializes"))
+    }
+
+    /// The step type's struct back. A receipt another version of drctl wrote in another shape is a
+    /// fatal error saying so.
+    pub fn read<T: DeserializeOwned>(&self) -> Result<T, StepError> {
+        serde_json::from_value(self.0.clone()).map_err(|e| {
+            StepError::fatal(format!(
+                "the step's journaled receipt cannot be read ({e}); it was written by another version of drctl: \
+                 finish the run with that version, or abandon it and start a new run"
+            ))
+        })
+    }
+
+    /// Whether the step learned nothing.
+    pub fn is_none(&self) -> bool {
+        self.0.is_null()
+    }
+}
+
+/// What one [`Step::poll`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// The effect is real: the engine verifies.
+    Done,
+    /// Not yet, and why ("2 of 3 pods ready; app-7d9f: ImagePullBackOff"): the engine polls again
+    /// and quotes the last reason if the step times out. No secret values.
+    Waiting(String),
+    /// The look failed. A retryable error is tolerated a few times in a row (journaled as
+    /// `step_wait_error`); a fatal one ends the attempt at once.
+    Failed(StepError),
+}
+
+impl Progress {
+    /// `Failed` for an error, else the progress: lets a poll use `?` inside.
+    pub fn of(result: Result<Progress, StepError>) -> Progress {
+        result.unwrap_or_else(Progress::Failed)
+    }
+}
+
+/// How often the engine polls a step that does not say ([`Step::poll_interval`]).
+pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
 /// What the engine tells a step about the run it is part of.
 #[derive(Clone)]
 pub struct StepContext {
@@ -90,36 +183,19 @@ pub struct StepContext {
     pub first_started_at: SystemTime,
     /// The run's one source of time.
     pub clock: Arc<dyn Clock>,
-    /// What the step is waiting for right now; the engine quotes it when the step times out.
-    pub waiting_for: WaitingFor,
 }
 
 impl StepContext {
-    /// Sleeps on the run's clock (so tests need not sleep for real).
+    /// Sleeps on the run's clock (so tests need not sleep for real). Not for waiting on an effect:
+    /// that is [`Step::poll`]'s job, and the engine's.
     pub async fn sleep(&self, duration: Duration) {
         self.clock.sleep(duration).await
-    }
-
-    /// Says what the step is waiting for ("2 of 3 pods ready; app-7d9f: ImagePullBackOff"), so that
-    /// a timeout reports why the effect never became real. No secret values.
-    pub fn waiting_for(&self, what: impl Into<String>) {
-        *self.waiting_for.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(what.into());
-    }
-}
-
-/// The last thing a step said it was waiting for, shared between the step and the engine.
-#[derive(Clone, Default)]
-pub struct WaitingFor(Arc<std::sync::Mutex<Option<String>>>);
-
-impl WaitingFor {
-    /// The last text set, if any, leaving none.
-    pub fn take(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 
 /// One configured step, ready to run. Built by a step type from the plan's `with:` parameters after
-/// templates are rendered.
+/// templates are rendered. It keeps no state between phases: what `act` learns goes in its
+/// [`Receipt`] (see the module docs).
 #[async_trait]
 pub trait Step: Send + Sync {
     /// One line saying what the step does, for `--dry-run`, progress and reports. No secret values.
@@ -128,16 +204,22 @@ pub trait Step: Send + Sync {
     /// Looks at the world without changing it: is the effect already there?
     async fn observe(&self, ctx: &StepContext) -> Result<Observation, StepError>;
 
-    /// Makes the change. Called only after `observe` said `NotDone`.
-    async fn act(&self, ctx: &StepContext) -> Result<(), StepError>;
+    /// Makes the change and returns what it learned. Called only after `observe` said `NotDone`.
+    async fn act(&self, ctx: &StepContext) -> Result<Receipt, StepError>;
 
-    /// Waits until the change is real (a record in sync, a replica promoted). Most steps need nothing.
-    async fn wait(&self, _ctx: &StepContext) -> Result<(), StepError> {
-        Ok(())
+    /// Looks once whether the change is real yet (a record in sync, a replica promoted). Never
+    /// sleeps or loops: the engine calls it again. Most steps need nothing.
+    async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> Progress {
+        Progress::Done
     }
 
-    /// Confirms the effect and returns the step's outputs.
-    async fn verify(&self, ctx: &StepContext) -> Result<Outputs, StepError>;
+    /// The longest the engine waits between two polls (it starts at about 100 ms and backs off).
+    fn poll_interval(&self) -> Duration {
+        DEFAULT_POLL_INTERVAL
+    }
+
+    /// Confirms the effect and returns the step's outputs, from the world and the receipt.
+    async fn verify(&self, ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError>;
 
     /// Read-only: could this step run now, and would it succeed as far as can be known without
     /// acting? Never writes. Most steps have nothing to check (no findings).

@@ -11,12 +11,15 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_rds::config::Credentials;
 use aws_sdk_rds::types::DbInstance;
 use serde_json::Value;
+use support::fault_proxy::{FaultProxy, Reply};
 use support::moto::Moto;
 use support::{Background, Out, TestDir, drctl, records, run, show, wait_until};
 
@@ -329,10 +332,12 @@ fn failback_creates_a_replica_and_restores_make_instances() {
 
 /// SIGKILL in the middle of the promotion's wait, then `drctl resume --break-lock`.
 ///
-/// PromoteReadReplica is called exactly once, shown without a proxy counting requests:
-/// - at most once: the step calls it only from `act`, the engine journals (and syncs) `step_acting`
-///   before every `act`, and the journal holds one `step_acting` for the step across both
-///   processes; the resumed process's success is `already_done`, from observation alone;
+/// A proxy in front of moto throttles the DescribeDBInstances calls that follow the promotion, so
+/// the step sits in the engine's poll (a tolerated `step_wait_error`) when the kill lands.
+/// PromoteReadReplica is called exactly once:
+/// - at most once: the step calls it only from `act`, and the resumed process gets the journaled
+///   receipt back (`step_acted`), so it polls and verifies instead of observing and acting; the
+///   journal holds one `step_acting` for the step across both processes;
 /// - at least once: moto holds the `drctl:promoted` tag, which the step writes only after moto
 ///   accepted PromoteReadReplica, and moto no longer takes the instance for a replica.
 #[test]
@@ -340,35 +345,58 @@ fn a_promotion_killed_mid_wait_resumes_without_promoting_again() {
     let emulator = Emulator::start();
     emulator.seed_replica();
     emulator.put_lag(12.0);
+    let promoted = Arc::new(AtomicBool::new(false));
+    let throttled = Arc::new(AtomicUsize::new(0));
+    let (seen, count) = (promoted.clone(), throttled.clone());
+    let proxy = FaultProxy::start(&emulator.moto.url(), move |request| match request.operation().as_str() {
+        "PromoteReadReplica" => {
+            seen.store(true, Ordering::SeqCst);
+            None
+        }
+        // Three in a row: tolerated by the engine's wait, and the kill lands among them.
+        "DescribeDBInstances" if seen.load(Ordering::SeqCst) && count.fetch_add(1, Ordering::SeqCst) < 3 => {
+            Some(Reply::xml_throttling())
+        }
+        _ => None,
+    });
     let dir = TestDir::new("rds-kill");
-    // A 30 s poll interval: after the call the step sits in its wait, where the kill lands.
     let failover = format!(
         "{}  - id: after-promotion\n    type: wait\n    after: [promote-db]\n    with: {{duration: 1ms}}\n",
         promote_step("30s", 0)
     );
     let plan = dir.write_plan("rds.yaml", &rds_plan(&failover, NOTHING));
-    let running = Background::spawn(command(&dir, &emulator, &["failover", "--plan", plan.to_str().unwrap()]));
-    let acting = wait_until(Duration::from_secs(30), || {
-        dir.run_ids().first().is_some_and(|id| !records(&dir.journal(id), "step_acting", Some("promote-db")).is_empty())
+    let through_proxy = |args: &[&str]| {
+        let mut command = drctl(&dir);
+        command.args(args).args(["--yes", "--endpoint-url", &proxy.url()]);
+        command.envs(emulator.moto.env());
+        command
+    };
+    let running = Background::spawn(through_proxy(&["failover", "--plan", plan.to_str().unwrap()]));
+    let waiting = wait_until(Duration::from_secs(30), || {
+        dir.run_ids()
+            .first()
+            .is_some_and(|id| !records(&dir.journal(id), "step_wait_error", Some("promote-db")).is_empty())
     });
-    assert!(acting, "the promotion never started acting\n{}", dir.journals_text());
-    let promoted = wait_until(Duration::from_secs(20), || emulator.marker().is_some());
-    assert!(promoted, "moto never accepted the promotion\n{}", dir.journals_text());
+    assert!(waiting, "the promotion never waited through a throttled poll\n{}", dir.journals_text());
     running.signal("KILL");
     let killed = running.finish();
     assert_eq!(killed.code(), None, "killed by the signal, not finished\n{killed}");
     let run_id = dir.only_run_id();
     assert!(records(&dir.journal(&run_id), "step_succeeded", Some("promote-db")).is_empty(), "killed too late");
+    assert!(emulator.marker().is_some(), "moto never accepted the promotion");
 
-    let out = drctl_run(&dir, &emulator, &["resume", &run_id, "--break-lock"]);
-    let ctx = context(&out, &dir);
+    let out = run(through_proxy(&["resume", &run_id, "--break-lock"]));
+    let ctx = format!("{}{}", context(&out, &dir), proxy.log());
     out.expect_code(0, &ctx);
     let journal = dir.journal(&run_id);
     assert_eq!(records(&journal, "run_resumed", None).len(), 1, "{ctx}");
     assert_eq!(records(&journal, "step_acting", Some("promote-db")).len(), 1, "promoted again on resume\n{ctx}");
+    assert_eq!(records(&journal, "step_acted", Some("promote-db")).len(), 1, "{ctx}");
+    let promotions = proxy.exchanges().iter().filter(|e| e.operation == "PromoteReadReplica").count();
+    assert_eq!(promotions, 1, "{ctx}");
     let (outputs, already_done) = succeeded(&journal, "promote-db");
-    assert!(already_done, "the resumed attempt found the promotion done\n{ctx}");
-    // The outputs come from what the killed process recorded on the instance.
+    assert!(!already_done, "this run promoted it: its receipt says so\n{ctx}");
+    // The outputs come from the receipt the killed process journaled.
     assert_eq!(outputs["replica_lag_s"], "12", "{ctx}");
     assert!(!outputs["endpoint"].as_str().unwrap_or_default().is_empty(), "{ctx}");
     assert!(!succeeded(&journal, "after-promotion").1, "{ctx}");

@@ -200,10 +200,7 @@ fn check_makes_no_write_and_reports_json_junit_and_the_drill_age() {
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert_eq!((problems[0]["step"].as_str(), problems[0]["check"].as_str()), (Some("plan"), Some("drill_age")));
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert!(
-        xml.contains("<testcase classname=\"us-west-2.any.plan\" name=\"drill_age\">\n      <failure"),
-        "{xml}"
-    );
+    assert!(xml.contains("<testcase classname=\"us-west-2.any.plan\" name=\"drill_age\">\n      <failure"), "{xml}");
 
     let requests: Value = serde_json::from_str(&env.world(&["kube-requests"])).unwrap();
     for (cluster, counts) in requests.as_object().unwrap() {

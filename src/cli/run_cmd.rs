@@ -261,7 +261,13 @@ impl Reporting {
 
 async fn execute(plan: &Plan, mut active: ActiveRun, registry: Registry, reporting: Reporting) -> u8 {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let engine = Engine { registry, clock, reporter: reporting.reporter(), retry: RetryPolicy::default() };
+    let engine = Engine {
+        registry,
+        clock,
+        reporter: reporting.reporter(),
+        retry: RetryPolicy::default(),
+        wait: Default::default(),
+    };
     let mut interrupt = std::pin::pin!(interrupted());
     let result = engine.execute(plan, &mut active.journal, &mut active.view, interrupt.as_mut()).await;
     let state = match result {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::sync::{mpsc, oneshot};
@@ -14,12 +14,14 @@ use tokio::task::JoinSet;
 use super::events::{Event, Phase, Reporter, StepInfo};
 use super::retry::RetryPolicy;
 use super::state::{InvalidTransition, RunState, RunView, StepState, step_of};
-use crate::clock::{Clock, human_duration};
+use super::step_task::StepTask;
+use super::wait::WaitPolicy;
+use crate::clock::Clock;
 use crate::journal::{Entry, Journal, JournalError, Record};
 use crate::plan::graph::Graph;
 use crate::plan::template::{self, Scope};
 use crate::plan::{OnFailure, Plan, StepSpec};
-use crate::step::{BuildContext, Observation, Outputs, Registry, Step, StepContext, StepError};
+use crate::step::{BuildContext, Outputs, Registry, Step, StepContext};
 
 /// Executes runs. Holds no run state: that lives in the journal and the [`RunView`] folded from it.
 pub struct Engine {
@@ -27,6 +29,8 @@ pub struct Engine {
     pub clock: Arc<dyn Clock>,
     pub reporter: Arc<dyn Reporter>,
     pub retry: RetryPolicy,
+    /// How steps are polled after they act.
+    pub wait: WaitPolicy,
 }
 
 /// Why a run could not go on (as opposed to a step failing, which is a normal outcome).
@@ -39,10 +43,10 @@ pub enum EngineError {
 }
 
 /// A step's final result as its task reports it.
-type StepResult = Result<(Outputs, bool), String>;
+pub(super) type StepResult = Result<(Outputs, bool), String>;
 
 /// A message from a step task to the engine loop; records are acknowledged once synced to disk.
-enum FromStep {
+pub(super) enum FromStep {
     Record(Record, oneshot::Sender<()>),
     Phase(String, Phase),
 }
@@ -236,8 +240,12 @@ impl Loop<'_> {
                         step,
                         spec: spec.clone(),
                         context: self.context(spec),
+                        receipt: self.view.step(&spec.id).and_then(|s| s.receipt.clone()),
                         retry: self.engine.retry,
+                        wait: self.engine.wait,
                         tx: tx.clone(),
+                        last_error: Default::default(),
+                        last_why: Default::default(),
                     };
                     let handle = tasks.spawn(async move { (i, task.run().await) });
                     task_steps.insert(handle.id(), i);
@@ -278,7 +286,6 @@ impl Loop<'_> {
             attempt: 1,
             first_started_at: started.unwrap_or_else(|| self.engine.clock.now()),
             clock: self.engine.clock.clone(),
-            waiting_for: Default::default(),
         }
     }
 
@@ -399,96 +406,9 @@ impl Loop<'_> {
             Record::RunStarted { .. }
             | Record::RunResumed { .. }
             | Record::RunAbandoned { .. }
-            | Record::LockTakenOver { .. } => return None,
+            | Record::LockTakenOver { .. }
+            | Record::StepActed { .. }
+            | Record::StepWaitError { .. } => return None,
         })
-    }
-}
-
-/// One step's life on its own task.
-struct StepTask {
-    step: Box<dyn Step>,
-    spec: StepSpec,
-    context: StepContext,
-    retry: RetryPolicy,
-    tx: mpsc::UnboundedSender<FromStep>,
-}
-
-impl StepTask {
-    /// Attempts until success, a fatal error, retries used up, or the step's timeout.
-    async fn run(self) -> StepResult {
-        let last_error: Mutex<Option<String>> = Mutex::new(None);
-        let attempts = async {
-            let mut ctx = self.context.clone();
-            let mut acted = false;
-            loop {
-                match self.attempt(&ctx, &mut acted).await {
-                    // A step that acted in an earlier attempt did change the world, even if this
-                    // attempt's observation then found the effect in place.
-                    Ok((outputs, found_in_place)) => return Ok((outputs, found_in_place && !acted)),
-                    Err(e) if e.is_retryable() && ctx.attempt <= self.spec.retries => {
-                        let delay = self.retry.delay(ctx.attempt, fastrand::f64());
-                        *last_error.lock().expect("not poisoned") = Some(e.message.clone());
-                        let delay_ms = delay.as_millis() as u64;
-                        let record = Record::StepRetrying {
-                            step: self.spec.id.clone(),
-                            attempt: ctx.attempt,
-                            error: e.message,
-                            delay_ms,
-                        };
-                        self.journal(record).await.map_err(|e| e.message)?;
-                        ctx.clock.sleep(delay).await;
-                        ctx.attempt += 1;
-                        let record = Record::StepStarted { step: self.spec.id.clone(), attempt: ctx.attempt };
-                        self.journal(record).await.map_err(|e| e.message)?;
-                    }
-                    Err(e) if e.is_retryable() && ctx.attempt > 1 => {
-                        return Err(format!("{} (gave up after {} attempts)", e.message, ctx.attempt));
-                    }
-                    Err(e) => return Err(e.message),
-                }
-            }
-        };
-        tokio::select! {
-            result = attempts => result,
-            () = self.context.clock.sleep(self.spec.timeout) => {
-                let last = last_error.lock().expect("not poisoned").take();
-                let cause = last.map(|e| format!("; last error: {e}")).unwrap_or_default();
-                let waiting = self.context.waiting_for.take().map(|w| format!(" waiting for {w}")).unwrap_or_default();
-                Err(format!("timed out after {}{waiting}{cause}", human_duration(self.spec.timeout)))
-            }
-        }
-    }
-
-    /// One observe → act → wait → verify pass; `true` with the outputs when observation found the
-    /// effect already in place.
-    async fn attempt(&self, ctx: &StepContext, acted: &mut bool) -> Result<(Outputs, bool), StepError> {
-        self.phase(Phase::Observe);
-        if let Observation::Done(outputs) = self.step.observe(ctx).await? {
-            return Ok((outputs, true));
-        }
-        self.journal(Record::StepActing { step: self.spec.id.clone(), attempt: ctx.attempt }).await?;
-        *acted = true;
-        self.step.act(ctx).await?;
-        self.phase(Phase::Wait);
-        self.step.wait(ctx).await?;
-        self.phase(Phase::Verify);
-        Ok((self.step.verify(ctx).await?, false))
-    }
-
-    fn phase(&self, phase: Phase) {
-        let _ = self.tx.send(FromStep::Phase(self.spec.id.clone(), phase));
-    }
-
-    /// Sends a record to the engine and waits until it is on disk. Without that, the step must not
-    /// go on: an unjournaled change could not be resumed safely.
-    async fn journal(&self, record: Record) -> Result<(), StepError> {
-        let (ack, synced) = oneshot::channel();
-        let sent = self.tx.send(FromStep::Record(record, ack)).is_ok();
-        match sent && synced.await.is_ok() {
-            true => Ok(()),
-            false => {
-                Err(StepError::fatal("the journal could not be written; the step stopped before changing anything"))
-            }
-        }
     }
 }

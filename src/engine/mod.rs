@@ -11,6 +11,8 @@ mod outputs;
 pub mod retry;
 pub mod runs;
 pub mod state;
+mod step_task;
+pub mod wait;
 
 pub use dry_run::{DryRunStep, dry_run};
 pub use executor::{Engine, EngineError};

@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::journal::{Entry, Record};
 use crate::plan::Direction;
-use crate::step::Outputs;
+use crate::step::{Outputs, Receipt};
 
 /// Where a step is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +155,10 @@ pub fn transition(state: &StepState, record: &Record) -> Option<StepState> {
         (S::Running { attempt, acting: false }, Record::StepActing { attempt: a, .. }) if a == attempt => {
             Some(S::Running { attempt: *attempt, acting: true })
         }
+        (
+            S::Running { attempt, acting: true },
+            Record::StepActed { attempt: a, .. } | Record::StepWaitError { attempt: a, .. },
+        ) if a == attempt => Some(state.clone()),
         (S::Running { attempt, .. }, Record::StepRetrying { attempt: a, error, .. }) if a == attempt => {
             Some(S::Backoff { attempt: *attempt, error: error.clone() })
         }
@@ -178,6 +182,8 @@ pub fn run_transition(state: &RunState, record: &Record) -> Option<RunState> {
     match (state, record) {
         (R::Running, Record::StepStarted { .. })
         | (R::Running, Record::StepActing { .. })
+        | (R::Running, Record::StepActed { .. })
+        | (R::Running, Record::StepWaitError { .. })
         | (R::Running, Record::StepRetrying { .. })
         | (R::Running, Record::StepSucceeded { .. })
         | (R::Running, Record::StepFailed { .. })
@@ -204,6 +210,9 @@ pub struct StepView {
     pub finished_at: Option<SystemTime>,
     /// Attempts over the whole run.
     pub attempts: u32,
+    /// What the step's `act` learned, once it acted (across attempts and resumes): its later
+    /// phases get it back instead of acting again.
+    pub receipt: Option<Receipt>,
 }
 
 /// A run as the journal tells it.
@@ -257,6 +266,7 @@ impl RunView {
                     started_at: None,
                     finished_at: None,
                     attempts: 0,
+                    receipt: None,
                 })
                 .collect(),
         };
@@ -301,6 +311,7 @@ impl RunView {
                     step.started_at.get_or_insert(entry.at);
                     step.attempts += 1;
                 }
+                Record::StepActed { receipt, .. } => step.receipt = Some(receipt.clone()),
                 Record::StepSucceeded { .. } | Record::StepFailed { .. } => step.finished_at = Some(entry.at),
                 _ => {}
             }
@@ -322,6 +333,7 @@ impl RunView {
                     started_at: None,
                     finished_at: None,
                     attempts: 0,
+                    receipt: None,
                 },
             })
             .collect();
@@ -356,6 +368,8 @@ pub fn step_of(record: &Record) -> Option<&str> {
     match record {
         Record::StepStarted { step, .. }
         | Record::StepActing { step, .. }
+        | Record::StepActed { step, .. }
+        | Record::StepWaitError { step, .. }
         | Record::StepRetrying { step, .. }
         | Record::StepSucceeded { step, .. }
         | Record::StepFailed { step, .. }

@@ -198,3 +198,32 @@ fn a_best_effort_step_that_could_not_reach_its_target_reads_went_on_not_already_
     assert_eq!(state(outputs("true")).label(), "went on (unreachable)");
     assert_eq!(state(outputs("false")).label(), "already done");
 }
+
+#[test]
+fn a_journaled_receipt_survives_a_crash_and_resume_and_old_journals_still_read() {
+    let receipt = crate::step::Receipt::of(&serde_json::json!({"change_id": "C1", "previous_target": "old-lb"}));
+    let acted = Record::StepActed { step: "dns".into(), attempt: 1, receipt: receipt.clone() };
+    let wait_error =
+        Record::StepWaitError { step: "dns".into(), attempt: 1, error: "Throttling".into(), consecutive: 1 };
+    let resumed =
+        Record::RunResumed { host: "h".into(), pid: 2, plan_digest: "d1".into(), plan_changed: false, steps: vec![] };
+    let entries = [
+        entry(1, 0, started(&["dns"])),
+        entry(2, 1, Record::StepStarted { step: "dns".into(), attempt: 1 }),
+        entry(3, 2, Record::StepActing { step: "dns".into(), attempt: 1 }),
+        entry(4, 3, acted),
+        entry(5, 4, wait_error),
+        // The process died here.
+        entry(6, 60, resumed),
+    ];
+    let view = RunView::replay(&entries).unwrap();
+    let step = view.step("dns").unwrap();
+    assert_eq!(step.state, StepState::Pending);
+    assert_eq!(step.receipt.as_ref(), Some(&receipt), "the resumed step gets its receipt back");
+
+    // The journal line as written, and a journal from before receipts (no step_acted) reads as before.
+    let line = serde_json::to_string(&entries[3]).unwrap();
+    assert!(line.contains(r#""event":"step_acted""#) && line.contains(r#""previous_target":"old-lb""#), "{line}");
+    let old = RunView::replay(&[entries[0].clone(), entries[1].clone(), entries[2].clone()]).unwrap();
+    assert_eq!(old.step("dns").unwrap().receipt, None);
+}

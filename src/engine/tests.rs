@@ -18,7 +18,7 @@ use super::*;
 use crate::clock::{Clock, TokioClock};
 use crate::journal::StateDir;
 use crate::plan::{Direction, Plan, parse};
-use crate::step::{BuildContext, Observation, Outputs, Registry, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, Outputs, Receipt, Registry, Step, StepContext, StepError, TypedStep};
 
 /// What scripted steps did, shared with the test.
 #[derive(Default)]
@@ -47,7 +47,7 @@ struct ScriptParams {
     /// Panic in `act`, like a buggy step type.
     #[serde(default)]
     panic: bool,
-    /// Say this is what `act` waits for (`StepContext::waiting_for`).
+    /// Poll forever, saying this is what the step waits for.
     #[serde(default)]
     waiting_for: Option<String>,
 }
@@ -81,7 +81,14 @@ impl Step for ScriptStep {
         Ok(if done { Observation::Done(self.outputs()) } else { Observation::NotDone })
     }
 
-    async fn act(&self, ctx: &StepContext) -> Result<(), StepError> {
+    async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> crate::step::Progress {
+        match &self.params.waiting_for {
+            Some(what) => crate::step::Progress::Waiting(what.clone()),
+            None => crate::step::Progress::Done,
+        }
+    }
+
+    async fn act(&self, ctx: &StepContext) -> Result<Receipt, StepError> {
         let start = ctx.clock.now();
         let acts = {
             let mut world = self.world.lock().unwrap();
@@ -89,9 +96,6 @@ impl Step for ScriptStep {
             *n += 1;
             *n
         };
-        if let Some(what) = &self.params.waiting_for {
-            ctx.waiting_for(what.clone());
-        }
         ctx.sleep(Duration::from_millis(self.params.takes_ms)).await;
         assert!(!self.params.panic, "scripted panic");
         if self.params.fatal {
@@ -101,10 +105,10 @@ impl Step for ScriptStep {
             return Err(StepError::retryable(format!("scripted failure {acts}")));
         }
         self.world.lock().unwrap().spans.push((ctx.step_id.clone(), start, ctx.clock.now()));
-        Ok(())
+        Ok(Receipt::NONE)
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         Ok(self.outputs())
     }
 }
@@ -128,7 +132,7 @@ fn fixture() -> Fixture {
     let clock: Arc<dyn Clock> =
         Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)));
     let retry = RetryPolicy { base: Duration::from_secs(1), max: Duration::from_secs(8) };
-    let engine = Engine { registry, clock, reporter: Arc::new(Silent), retry };
+    let engine = Engine { registry, clock, reporter: Arc::new(Silent), retry, wait: Default::default() };
     Fixture { world, engine, state: StateDir::new(crate::journal::tests::tempdir()) }
 }
 
@@ -203,7 +207,7 @@ async fn a_step_past_its_timeout_fails_the_run_naming_it() {
 #[tokio::test(start_paused = true)]
 async fn a_timeout_says_what_the_step_was_waiting_for() {
     let f = fixture();
-    let with = "{takes_ms: 60000, waiting_for: '2 of 3 pods ready; app-1 (ImagePullBackOff)'}";
+    let with = "{takes_ms: 10, waiting_for: '2 of 3 pods ready; app-1 (ImagePullBackOff)'}";
     let p = plan(&f, &format!("  - {{id: slow, type: script, timeout: 5s, with: {with}}}\n"));
     let (state, _) = run(&f, &p).await;
     let message = "step `slow` failed: timed out after 5.0s waiting for 2 of 3 pods ready; app-1 (ImagePullBackOff)";

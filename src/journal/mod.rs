@@ -23,7 +23,7 @@ pub use read::{Damage, Ending, Scan, scan_bytes};
 pub use store::{RunDir, RunSummary, StateError, StateStore, Store, StoreInfo, parse_run_id};
 
 use crate::plan::Direction;
-use crate::step::Outputs;
+use crate::step::{Outputs, Receipt};
 
 /// What happened: one line of the journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +65,12 @@ pub enum Record {
     StepStarted { step: String, attempt: u32 },
     /// Observation found the effect absent; the step is about to change the world.
     StepActing { step: String, attempt: u32 },
+    /// The step acted and learned `receipt`, which its later phases (and a resumed run) get back.
+    /// Only steps whose receipt holds something write it.
+    StepActed { step: String, attempt: u32, receipt: Receipt },
+    /// A look at whether the step's effect is real failed (`consecutive` in a row); the engine
+    /// tolerates a few before the attempt fails.
+    StepWaitError { step: String, attempt: u32, error: String, consecutive: u32 },
     /// An attempt failed with a retryable error; another follows after `delay_ms`.
     StepRetrying { step: String, attempt: u32, error: String, delay_ms: u64 },
     /// The step's effect is in place.
@@ -115,6 +121,8 @@ impl Record {
             Record::RunResumed { .. } => "run_resumed",
             Record::StepStarted { .. } => "step_started",
             Record::StepActing { .. } => "step_acting",
+            Record::StepActed { .. } => "step_acted",
+            Record::StepWaitError { .. } => "step_wait_error",
             Record::StepRetrying { .. } => "step_retrying",
             Record::StepSucceeded { .. } => "step_succeeded",
             Record::StepFailed { .. } => "step_failed",

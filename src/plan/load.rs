@@ -18,8 +18,19 @@ use crate::step::Registry;
 mod policy;
 mod state;
 
-const PLAN_KEYS: &[&str] =
-    &["name", "description", "vars", "regions", "kubernetes", "aws", "state", "objectives", "defaults", "failover", "failback"];
+const PLAN_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "vars",
+    "regions",
+    "kubernetes",
+    "aws",
+    "state",
+    "objectives",
+    "defaults",
+    "failover",
+    "failback",
+];
 const STEP_KEYS: &[&str] =
     &["id", "name", "type", "with", "after", "timeout", "retries", "marks_recovery", "on_failure"];
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);

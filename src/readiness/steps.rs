@@ -10,7 +10,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::plan::template::{self, Reference, Scope};
 use crate::plan::yaml::{Node, Value};
 use crate::plan::{Direction, Plan, StepSpec};
-use crate::step::{BuildContext, Finding, Registry, StepContext, WaitingFor};
+use crate::step::{BuildContext, Finding, Registry, StepContext};
 
 /// Every step of `direction`, checked concurrently, in plan order.
 pub async fn all(plan: &Plan, direction: Direction, registry: &Registry) -> Vec<Item> {
@@ -128,7 +128,6 @@ async fn one(plan: &Plan, direction: Direction, registry: &Registry, spec: &Step
         attempt: 1,
         first_started_at: clock.now(),
         clock,
-        waiting_for: WaitingFor::default(),
     };
     findings.extend(bounded("preflight", &format!("the preflight of step `{}`", spec.id), step.preflight(&ctx)).await);
     findings

@@ -5,7 +5,7 @@
 //! An approval is never retried (a refusal is final) and waits 30 minutes unless the plan's step
 //! sets a `timeout`: see [`Approval`]'s [`TypedStep::POLICY`].
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use crate::plan::OnFailure;
 use crate::step::{
-    BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypePolicy, TypedStep,
+    BuildContext, Observation, OutputSpec, Outputs, Receipt, Step, StepContext, StepError, TypePolicy, TypedStep,
 };
 
 /// How long an approval waits when its step sets no `timeout`: people need longer than machines.
@@ -144,7 +144,6 @@ message: "DNS will point at {{ plan.regions.secondary }}. Promote the DR databas
             approver: self.approver.clone(),
             message: params.message,
             word: params.confirm.unwrap_or_else(|| context.plan.name.clone()),
-            given: Mutex::new(None),
         })
     }
 }
@@ -153,7 +152,6 @@ struct ApprovalStep {
     approver: Arc<dyn Approver>,
     message: Option<String>,
     word: String,
-    given: Mutex<Option<Outputs>>,
 }
 
 #[async_trait]
@@ -167,12 +165,13 @@ impl Step for ApprovalStep {
         text
     }
 
-    /// An approval is never already given: a resumed run asks again.
+    /// An approval is never found already given: a resumed run asks again, unless this run's
+    /// approval reached the journal (its receipt), which the engine then hands to `verify`.
     async fn observe(&self, _ctx: &StepContext) -> Result<Observation, StepError> {
         Ok(Observation::NotDone)
     }
 
-    async fn act(&self, ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, ctx: &StepContext) -> Result<Receipt, StepError> {
         let request = ApprovalRequest {
             run_id: ctx.run_id.clone(),
             step_id: ctx.step_id.clone(),
@@ -193,12 +192,12 @@ impl Step for ApprovalStep {
             ("approved_by".to_string(), given.user),
         ]);
         outputs.extend(given.tty.map(|tty| ("approved_tty".to_string(), tty)));
-        *self.given.lock().unwrap() = Some(outputs);
-        Ok(())
+        // How it was given is the receipt: a run resumed after this point does not ask again.
+        Ok(Receipt::of(&outputs))
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
-        self.given.lock().unwrap().clone().ok_or_else(|| StepError::fatal("the approval was not given"))
+    async fn verify(&self, _ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError> {
+        receipt.read()
     }
 }
 
@@ -245,6 +244,8 @@ pub fn stdin_tty() -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
     use crate::steps::test_server::{build, ctx};
 
@@ -273,8 +274,8 @@ mod tests {
         assert_eq!(step.describe(), "ask an operator to approve: Promote the replica? (type `us-west-2`)");
         let ctx = ctx();
         assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
-        step.act(&ctx).await.unwrap();
-        let outputs = step.verify(&ctx).await.unwrap();
+        let receipt = step.act(&ctx).await.unwrap();
+        let outputs = step.verify(&ctx, &receipt).await.unwrap();
         assert_eq!(outputs["approved_at"], "2025-01-01T12:00:00.000Z");
         assert_eq!(outputs["approved_via"], "typed");
         assert_eq!(outputs["approved_by"], "alice");
@@ -315,8 +316,8 @@ mod tests {
     #[tokio::test]
     async fn builtin_approvers() {
         let step = build(&Approval { approver: Arc::new(AutoApprove) }, "{}");
-        step.act(&ctx()).await.unwrap();
-        let outputs = step.verify(&ctx()).await.unwrap();
+        let receipt = step.act(&ctx()).await.unwrap();
+        let outputs = step.verify(&ctx(), &receipt).await.unwrap();
         assert_eq!(outputs["approved_via"], "--yes");
         assert_eq!(outputs["approved_by"], os_user());
         assert_eq!(approval_note(&outputs).unwrap(), format!("--yes, by {}", os_user()));

@@ -5,13 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{ExitStatus, Stdio};
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Receipt, Step, StepContext, StepError, TypedStep};
 
 /// Most stdout kept in the `stdout` output.
 const STDOUT_LIMIT: usize = 4096;
@@ -111,7 +110,6 @@ env: {CACHE_TOKEN: "{{ env.CACHE_TOKEN }}"}
             env: f.env,
             cwd: f.cwd,
             capture_output: f.capture_output,
-            outputs: Mutex::new(None),
         })
     }
 }
@@ -123,8 +121,6 @@ struct CommandStep {
     env: BTreeMap<String, String>,
     cwd: Option<String>,
     capture_output: bool,
-    /// What `act` produced, for `verify`.
-    outputs: Mutex<Option<Outputs>>,
 }
 
 /// How a command ended.
@@ -274,16 +270,17 @@ impl Step for CommandStep {
         Ok(if finished.status.success() { Observation::Done(self.outputs(&finished)) } else { Observation::NotDone })
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
         let finished = self.exec(&self.run, self.capture_output).await?;
         if !finished.status.success() {
             return Err(Self::failed(&self.run, &finished));
         }
-        *self.outputs.lock().unwrap() = Some(self.outputs(&finished));
-        Ok(())
+        // The outputs (exit code, captured stdout) are the receipt: they are journaled with the
+        // step's success anyway, and a resumed run must not run the command again to learn them.
+        Ok(Receipt::of(&self.outputs(&finished)))
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    async fn verify(&self, _ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError> {
         if let Some(verify) = &self.verify {
             let finished = self.exec(verify, false).await?;
             if !finished.status.success() {
@@ -291,7 +288,7 @@ impl Step for CommandStep {
                 return Err(StepError::retryable(format!("verification failed: {}", e.message)));
             }
         }
-        Ok(self.outputs.lock().unwrap().clone().unwrap_or_default())
+        receipt.read()
     }
 }
 
@@ -318,18 +315,18 @@ mod tests {
     async fn run_captures_stdout_with_env_and_cwd() {
         let step = build(&Command, "run: [sh, -c, 'echo \"$GREETING\"; pwd']\nenv: {GREETING: hi there}\ncwd: /\n");
         let ctx = ctx();
-        step.act(&ctx).await.unwrap();
-        let outputs = step.verify(&ctx).await.unwrap();
+        let receipt = step.act(&ctx).await.unwrap();
+        let outputs = step.verify(&ctx, &receipt).await.unwrap();
         assert_eq!(outputs["exit_code"], "0");
         assert_eq!(outputs["stdout"], "hi there\n/");
 
         let quiet = build(&Command, "run: [echo, secret]\ncapture_output: false");
-        quiet.act(&ctx).await.unwrap();
-        assert_eq!(quiet.verify(&ctx).await.unwrap(), Outputs::from([("exit_code".into(), "0".into())]));
+        let receipt = quiet.act(&ctx).await.unwrap();
+        assert_eq!(quiet.verify(&ctx, &receipt).await.unwrap(), Outputs::from([("exit_code".into(), "0".into())]));
 
         let long = build(&Command, "run: [sh, -c, 'head -c 10000 /dev/zero | tr \"\\\\0\" x']");
-        long.act(&ctx).await.unwrap();
-        assert_eq!(long.verify(&ctx).await.unwrap()["stdout"].len(), STDOUT_LIMIT);
+        let receipt = long.act(&ctx).await.unwrap();
+        assert_eq!(long.verify(&ctx, &receipt).await.unwrap()["stdout"].len(), STDOUT_LIMIT);
     }
 
     #[tokio::test]
@@ -350,8 +347,8 @@ mod tests {
     #[tokio::test]
     async fn verify_must_exit_zero() {
         let step = build(&Command, "run: [\"true\"]\nverify: [sh, -c, 'echo not yet >&2; exit 1']");
-        step.act(&ctx()).await.unwrap();
-        let e = step.verify(&ctx()).await.unwrap_err();
+        let receipt = step.act(&ctx()).await.unwrap();
+        let e = step.verify(&ctx(), &receipt).await.unwrap_err();
         assert!(e.is_retryable());
         assert_eq!(e.message, "verification failed: `sh -c 'echo not yet >&2; exit 1'` exited with code 1:\nnot yet");
     }

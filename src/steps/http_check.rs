@@ -2,7 +2,6 @@
 //! to repeat: observe probes once, wait probes until healthy or out of attempts.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,7 +11,7 @@ use serde::Deserialize;
 
 use super::http::{Probe, ProbeResult, header_map, parse_url};
 use super::{HumanDuration, StatusList};
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Receipt, Step, StepContext, StepError, TypedStep};
 
 /// The `http.check` step type.
 pub struct HttpCheck {
@@ -112,7 +111,7 @@ interval: 2s
             timeout: p.request_timeout.0,
         };
         let (attempts, interval) = (p.attempts.max(1), p.interval.0);
-        Box::new(HttpCheckStep { http: self.http.clone(), probe, attempts, interval, healthy: Mutex::new(None) })
+        Box::new(HttpCheckStep { http: self.http.clone(), probe, attempts, interval })
     }
 }
 
@@ -121,8 +120,6 @@ struct HttpCheckStep {
     probe: Probe,
     attempts: u32,
     interval: Duration,
-    /// Outputs of the healthy probe that ended `wait`, for `verify`.
-    healthy: Mutex<Option<Outputs>>,
 }
 
 #[async_trait]
@@ -142,21 +139,16 @@ impl Step for HttpCheckStep {
         })
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
-        Ok(())
-    }
-
-    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
+    /// Probes up to `attempts` times, `interval` apart: the check's own count, which the plan sets.
+    /// The healthy answer's outputs are the receipt.
+    async fn act(&self, ctx: &StepContext) -> Result<Receipt, StepError> {
         let mut last = String::new();
         for attempt in 1..=self.attempts {
             if attempt > 1 {
                 ctx.sleep(self.interval).await;
             }
             match self.probe.run(&self.http).await? {
-                healthy @ ProbeResult::Healthy { .. } => {
-                    *self.healthy.lock().unwrap() = healthy.outputs();
-                    return Ok(());
-                }
+                healthy @ ProbeResult::Healthy { .. } => return Ok(Receipt::of(&healthy.outputs())),
                 ProbeResult::Unhealthy(reason) => {
                     tracing::debug!(step = %ctx.step_id, attempt, "{} {reason}", self.probe.describe());
                     last = reason;
@@ -171,8 +163,8 @@ impl Step for HttpCheckStep {
         Err(StepError::retryable(format!("{} {last} {all}", self.probe.describe())))
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
-        if let Some(outputs) = self.healthy.lock().unwrap().take() {
+    async fn verify(&self, _ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError> {
+        if let Some(outputs) = receipt.read::<Option<Outputs>>()? {
             return Ok(outputs);
         }
         match self.probe.run(&self.http).await? {
@@ -201,9 +193,9 @@ mod tests {
         let step = build(&kind(), &yaml);
         let ctx = ctx();
         assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
-        step.act(&ctx).await.unwrap();
-        step.wait(&ctx).await.unwrap();
-        let outputs = step.verify(&ctx).await.unwrap();
+        let receipt = step.act(&ctx).await.unwrap();
+        crate::steps::test_server::settle(&*step, &ctx, &receipt).await.unwrap();
+        let outputs = step.verify(&ctx, &receipt).await.unwrap();
         assert_eq!(outputs["status"], "200");
         assert!(outputs.contains_key("latency_ms"));
         let requests = server.requests();
@@ -219,7 +211,7 @@ mod tests {
         let server = TestServer::statuses(&[503]).await;
         let url = server.url("/health");
         let step = build(&kind(), &format!("url: {url}\nattempts: 3\ninterval: 1s"));
-        let e = step.wait(&ctx()).await.unwrap_err();
+        let e = step.act(&ctx()).await.unwrap_err();
         assert!(e.is_retryable());
         assert_eq!(e.message, format!("GET {url} answered 503 (expected 200) on all 3 attempts"));
         assert_eq!(server.requests().len(), 3);
@@ -234,7 +226,7 @@ mod tests {
         assert_eq!(outputs["status"], "202");
 
         let step = build(&kind(), &format!("url: {url}\nexpect_status: 202\nbody_contains: green\nattempts: 1"));
-        let e = step.wait(&ctx()).await.unwrap_err();
+        let e = step.act(&ctx()).await.unwrap_err();
         assert_eq!(e.message, format!("GET {url} answered 202 without `green` in the body on its only attempt"));
     }
 
@@ -246,7 +238,7 @@ mod tests {
         };
         let step = build(&kind(), &format!("url: {url}\nmethod: HEAD\nattempts: 2\ninterval: 1ms"));
         assert_eq!(step.describe(), format!("check HEAD {url} answers 200"));
-        let e = step.wait(&ctx()).await.unwrap_err();
+        let e = step.act(&ctx()).await.unwrap_err();
         assert!(e.is_retryable());
         assert!(e.message.starts_with(&format!("HEAD {url} could not be reached (")), "{e}");
         assert!(e.message.ends_with(") on all 2 attempts"), "{e}");

@@ -3,7 +3,6 @@
 //! effect; without it, the request is sent again on resume, so it should be idempotent.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,7 +14,9 @@ use serde::Deserialize;
 use super::http::{Probe, ProbeResult, error_text, header_map, parse_url, retryable_status, shown_url, snippet};
 use super::http_check::ProbeMethod;
 use super::{HumanDuration, StatusList};
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{
+    BuildContext, Observation, OutputSpec, Outputs, Progress, Receipt, Step, StepContext, StepError, TypedStep,
+};
 
 /// The `http.request` step type.
 pub struct HttpRequest {
@@ -171,7 +172,6 @@ observe: {url: "{{ env.ADMIN_API }}/regions/us-west-2/replicas/10"}
             timeout: p.request_timeout.0,
             observe,
             settle_interval,
-            status: Mutex::new(None),
         })
     }
 }
@@ -187,8 +187,6 @@ struct HttpRequestStep {
     observe: Option<Probe>,
     /// How often `wait` asks `observe` until the change is in effect.
     settle_interval: Duration,
-    /// The status `act` got, for `verify`.
-    status: Mutex<Option<u16>>,
 }
 
 impl HttpRequestStep {
@@ -224,7 +222,7 @@ impl Step for HttpRequestStep {
         })
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
         let mut request = self.http.request(self.method.clone(), self.url.clone()?).headers(self.headers.clone()?);
         if let Some(body) = &self.body {
             request = request.body(body.clone());
@@ -240,8 +238,7 @@ impl Step for HttpRequestStep {
         })?;
         let status = response.status().as_u16();
         if self.expect.contains(status) {
-            *self.status.lock().unwrap() = Some(status);
-            return Ok(());
+            return Ok(Receipt::of(&status));
         }
         let body = snippet(&response.text().await.unwrap_or_default());
         let mut message = format!("{target} answered {status} (expected {})", self.expect);
@@ -253,22 +250,27 @@ impl Step for HttpRequestStep {
 
     /// With `observe`, asks until the change is in effect; the step's timeout bounds the wait. An
     /// API that applies changes asynchronously is waited for instead of being sent the request again.
-    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
-        let Some(probe) = &self.observe else { return Ok(()) };
-        while let ProbeResult::Unhealthy(_) = probe.run(&self.http).await? {
-            ctx.sleep(self.settle_interval).await;
+    async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> Progress {
+        let Some(probe) = &self.observe else { return Progress::Done };
+        match probe.run(&self.http).await {
+            Ok(ProbeResult::Healthy { .. }) => Progress::Done,
+            Ok(ProbeResult::Unhealthy(reason)) => Progress::Waiting(format!("{} {reason}", probe.describe())),
+            Err(e) => Progress::Failed(e),
         }
-        Ok(())
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    fn poll_interval(&self) -> Duration {
+        self.settle_interval
+    }
+
+    async fn verify(&self, _ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError> {
         if let Some(probe) = &self.observe
             && let ProbeResult::Unhealthy(reason) = probe.run(&self.http).await?
         {
             let message = format!("the change is not in effect yet: {} {reason}", probe.describe());
             return Err(StepError::retryable(message));
         }
-        let status = self.status.lock().unwrap().map(|s| s.to_string()).unwrap_or_default();
+        let status = receipt.read::<Option<u16>>()?.map(|s| s.to_string()).unwrap_or_default();
         Ok(Outputs::from([("status".to_string(), status)]))
     }
 }
@@ -312,8 +314,8 @@ mod tests {
         let step = build(&kind(), &yaml);
         assert!(!step.describe().contains("s3cret"));
         assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
-        step.act(&ctx).await.unwrap();
-        assert_eq!(step.verify(&ctx).await.unwrap()["status"], "202");
+        let receipt = step.act(&ctx).await.unwrap();
+        assert_eq!(step.verify(&ctx, &receipt).await.unwrap()["status"], "202");
 
         let resumed = build(&kind(), &yaml);
         assert!(matches!(resumed.observe(&ctx).await.unwrap(), Observation::Done(_)));
@@ -352,8 +354,8 @@ mod tests {
         let server = TestServer::statuses(&[200, 503]).await;
         let yaml = format!("method: DELETE\nurl: {}\nobserve: {{url: {}}}", server.url("/x"), server.url("/y"));
         let step = build(&kind(), &yaml);
-        step.act(&ctx()).await.unwrap();
-        let e = step.verify(&ctx()).await.unwrap_err();
+        let receipt = step.act(&ctx()).await.unwrap();
+        let e = step.verify(&ctx(), &receipt).await.unwrap_err();
         assert!(e.is_retryable());
         assert!(e.message.starts_with("the change is not in effect yet: GET "), "{e}");
     }

@@ -4,6 +4,8 @@
 //! ([`HumanDuration`], [`StatusList`]).
 
 pub mod approval;
+#[cfg(test)]
+mod aws_mocks;
 pub mod aws_rds;
 pub mod aws_route53;
 pub mod aws_secrets;
@@ -12,6 +14,7 @@ mod http;
 pub mod http_check;
 pub mod http_request;
 pub mod k8s;
+mod lag_gate;
 pub mod notify_webhook;
 pub mod pg;
 mod preflight;

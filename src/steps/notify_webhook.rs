@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 use super::http::{error_text, retryable_status, snippet};
 use crate::clock::human_duration;
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Receipt, Step, StepContext, StepError, TypedStep};
 
 /// The `notify.webhook` step type.
 pub struct NotifyWebhook {
@@ -310,7 +310,7 @@ impl Step for NotifyStep {
         Ok(Observation::NotDone)
     }
 
-    async fn act(&self, ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, ctx: &StepContext) -> Result<Receipt, StepError> {
         let text = render(&self.message, ctx.clock.now());
         let response = self
             .http
@@ -325,7 +325,7 @@ impl Step for NotifyStep {
             })?;
         let status = response.status();
         if status.is_success() {
-            return Ok(());
+            return Ok(Receipt::NONE);
         }
         let body = snippet(&response.text().await.unwrap_or_default());
         let message = format!(
@@ -337,7 +337,7 @@ impl Step for NotifyStep {
         Err(if retryable_status(status.as_u16()) { StepError::retryable(message) } else { StepError::fatal(message) })
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         Ok(Outputs::new())
     }
 }

@@ -9,7 +9,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::clock::{Clock, TokioClock};
 use crate::plan::yaml::parse;
-use crate::step::{Step, StepContext, StepKind};
+use crate::step::{Receipt, Step, StepContext, StepError, StepKind};
 
 /// A request as the server received it.
 #[derive(Debug, Clone)]
@@ -135,14 +135,7 @@ pub fn t0() -> SystemTime {
 /// A context for step `step` of run `run-1`, first started `ago` before `t0()`, on a [`TokioClock`].
 pub fn ctx_started(ago: Duration) -> StepContext {
     let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(t0()));
-    StepContext {
-        run_id: "run-1".into(),
-        step_id: "step".into(),
-        attempt: 1,
-        first_started_at: t0() - ago,
-        clock,
-        waiting_for: Default::default(),
-    }
+    StepContext { run_id: "run-1".into(), step_id: "step".into(), attempt: 1, first_started_at: t0() - ago, clock }
 }
 
 /// A context for a step that starts now.
@@ -173,4 +166,18 @@ pub fn build_error(kind: &dyn StepKind, yaml: &str) -> String {
         Ok(()) => panic!("expected {yaml:?} to be rejected"),
         Err(e) => e.message,
     }
+}
+
+/// Polls `step` as the engine does (at once, then backing off; a few retryable errors tolerated)
+/// until done, on the context's clock.
+pub async fn settle(step: &dyn Step, ctx: &StepContext, receipt: &Receipt) -> Result<(), StepError> {
+    struct Unjournaled;
+    #[async_trait::async_trait]
+    impl crate::engine::wait::WaitJournal for Unjournaled {
+        async fn wait_error(&self, _: &StepError, _: u32) -> Result<(), StepError> {
+            Ok(())
+        }
+    }
+    let policy = crate::engine::wait::WaitPolicy::default();
+    crate::engine::wait::wait(step, ctx, receipt, policy, &Unjournaled, &Default::default()).await
 }

@@ -9,7 +9,8 @@ use serde::Deserialize;
 
 use super::HumanDuration;
 use crate::step::{
-    BuildContext, Observation, OutputSpec, Outputs, ParamProblem, PlanContext, Step, StepContext, StepError, TypedStep,
+    BuildContext, Observation, OutputSpec, Outputs, ParamProblem, PlanContext, Receipt, Step, StepContext, StepError,
+    TypedStep,
 };
 
 /// The `wait` step type.
@@ -93,16 +94,16 @@ impl Step for WaitStep {
         Ok(Observation::NotDone)
     }
 
-    async fn act(&self, ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, ctx: &StepContext) -> Result<Receipt, StepError> {
         let remaining = self.remaining(ctx);
         if !remaining.is_zero() {
             tracing::debug!(step = %ctx.step_id, "waiting {}", crate::clock::human_duration(remaining));
             ctx.sleep(remaining).await;
         }
-        Ok(())
+        Ok(Receipt::NONE)
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         Ok(Outputs::new())
     }
 }

@@ -21,7 +21,6 @@
 //! fails. Outputs: `fenced`, `unreachable`, and `previous_security_groups` (comma-separated, to
 //! restore on failback).
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -31,7 +30,9 @@ use serde::Deserialize;
 
 use super::{Clients, Source, describe_instance};
 use crate::aws::step_error;
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{
+    BuildContext, Observation, OutputSpec, Outputs, Progress, Receipt, Step, StepContext, StepError, TypedStep,
+};
 use crate::steps::Services;
 
 /// The `aws.rds.fence` step type.
@@ -99,7 +100,6 @@ required: false
             instance: p.instance,
             group: p.security_group,
             required: p.required,
-            previous: Mutex::default(),
         })
     }
 }
@@ -110,8 +110,6 @@ struct FenceStep {
     instance: String,
     group: String,
     required: bool,
-    /// The groups the instance had before this process fenced it.
-    previous: Mutex<Option<Vec<String>>>,
 }
 
 /// The instance's VPC security groups and their status (`active`, `adding`, `removing`).
@@ -131,11 +129,13 @@ fn fenced(groups: &[(String, String)], fence: &str) -> bool {
 }
 
 impl FenceStep {
-    fn outputs(&self, fenced: bool, unreachable: bool) -> Outputs {
-        let previous = self.previous.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    /// `previous`: the groups this step replaced (none, and no output, when it did not act).
+    fn outputs(&self, fenced: bool, unreachable: bool, previous: &[String]) -> Outputs {
         let mut outputs =
             Outputs::from([("fenced".into(), fenced.to_string()), ("unreachable".into(), unreachable.to_string())]);
-        outputs.extend(previous.map(|groups| ("previous_security_groups".into(), groups.join(","))));
+        if !previous.is_empty() {
+            outputs.insert("previous_security_groups".into(), previous.join(","));
+        }
         outputs
     }
 
@@ -157,23 +157,24 @@ impl Step for FenceStep {
 
     async fn observe(&self, _ctx: &StepContext) -> Result<Observation, StepError> {
         match self.describe().await {
-            Ok(instance) if fenced(&groups(&instance), &self.group) => Ok(Observation::Done(self.outputs(true, false))),
-            Ok(instance) => {
-                let ids = groups(&instance).into_iter().map(|(id, _)| id).filter(|id| *id != self.group).collect();
-                *self.previous.lock().unwrap_or_else(|e| e.into_inner()) = Some(ids);
-                Ok(Observation::NotDone)
+            Ok(instance) if fenced(&groups(&instance), &self.group) => {
+                Ok(Observation::Done(self.outputs(true, false, &[])))
             }
+            Ok(_) => Ok(Observation::NotDone),
             Err(e) if e.is_retryable() && !self.required => {
                 tracing::warn!(
                     "the old primary's region cannot be reached, so it is not fenced (required: false): {e}"
                 );
-                Ok(Observation::Done(self.outputs(false, true)))
+                Ok(Observation::Done(self.outputs(false, true, &[])))
             }
             Err(e) => Err(e),
         }
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
+    /// Reads the groups it replaces (the receipt, for `previous_security_groups`), then fences.
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
+        let previous: Vec<String> =
+            groups(&self.describe().await?).into_iter().map(|(id, _)| id).filter(|id| *id != self.group).collect();
         let rds = self.clients.rds(&self.region).await;
         rds.modify_db_instance()
             .db_instance_identifier(&self.instance)
@@ -184,29 +185,28 @@ impl Step for FenceStep {
             .map_err(|e| {
                 step_error(&e, &format!("fence DB instance `{}` in {}", self.instance, self.region), "with")
             })?;
-        Ok(())
+        Ok(Receipt::of(&previous))
     }
 
-    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
-        loop {
-            let groups = groups(&self.describe().await?);
-            if fenced(&groups, &self.group) {
-                return Ok(());
-            }
-            let listed: Vec<String> = groups.iter().map(|(id, status)| format!("{id} ({status})")).collect();
-            ctx.waiting_for(format!(
-                "{} to have only {} active (now {})",
-                self.instance,
-                self.group,
-                listed.join(", ")
-            ));
-            ctx.sleep(Duration::from_secs(2)).await;
+    async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> Progress {
+        let groups = match self.describe().await {
+            Ok(instance) => groups(&instance),
+            Err(e) => return Progress::Failed(e),
+        };
+        if fenced(&groups, &self.group) {
+            return Progress::Done;
         }
+        let listed: Vec<String> = groups.iter().map(|(id, status)| format!("{id} ({status})")).collect();
+        Progress::Waiting(format!("{} to have only {} active (now {})", self.instance, self.group, listed.join(", ")))
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    fn poll_interval(&self) -> Duration {
+        Duration::from_secs(2)
+    }
+
+    async fn verify(&self, _ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError> {
         match fenced(&groups(&self.describe().await?), &self.group) {
-            true => Ok(self.outputs(true, false)),
+            true => Ok(self.outputs(true, false, &receipt.read::<Vec<String>>()?)),
             false => Err(StepError::retryable(format!(
                 "{} still has other security groups than {}",
                 self.instance, self.group

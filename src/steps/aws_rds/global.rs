@@ -13,7 +13,9 @@ use serde::Deserialize;
 
 use super::{Clients, Source, parse_arn};
 use crate::aws::step_error;
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{
+    BuildContext, Observation, OutputSpec, Outputs, Progress, Receipt, Step, StepContext, StepError, TypedStep,
+};
 use crate::steps::{HumanDuration, Services};
 
 /// The `aws.rds.global_failover` step type.
@@ -212,20 +214,18 @@ impl Step for GlobalFailoverStep {
     }
 
     /// Done when the target is already the writer; a move to the target already under way is
-    /// waited for instead of being started again.
-    async fn observe(&self, ctx: &StepContext) -> Result<Observation, StepError> {
+    /// polled instead of being started again.
+    async fn observe(&self, _ctx: &StepContext) -> Result<Observation, StepError> {
         let rds = self.clients.rds(&self.region).await;
-        loop {
-            let cluster = self.describe_global(&rds).await?;
-            match self.standing(&cluster)? {
-                Standing::Done => return Ok(Observation::Done(self.outputs(&cluster))),
-                Standing::Secondary => return Ok(Observation::NotDone),
-                Standing::Moving => ctx.sleep(self.poll).await,
-            }
-        }
+        let cluster = self.describe_global(&rds).await?;
+        Ok(match self.standing(&cluster)? {
+            Standing::Done => Observation::Done(self.outputs(&cluster)),
+            Standing::Secondary => Observation::NotDone,
+            Standing::Moving => Observation::InProgress(Receipt::NONE),
+        })
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
         let rds = self.clients.rds(&self.region).await;
         let action = format!("{} `{}` to `{}`", self.verb(), self.global_cluster, self.target);
         // GlobalClusterNotFound... names the global cluster; the rest (DBClusterNotFound, invalid
@@ -242,7 +242,7 @@ impl Step for GlobalFailoverStep {
                 .allow_data_loss(self.allow_data_loss)
                 .send()
                 .await
-                .map(drop)
+                .map(|_| Receipt::NONE)
                 .map_err(|e| step_error(&e, &action, field(super::code(&e)))),
             Mode::Switchover => rds
                 .switchover_global_cluster()
@@ -250,23 +250,33 @@ impl Step for GlobalFailoverStep {
                 .target_db_cluster_identifier(&self.target)
                 .send()
                 .await
-                .map(drop)
+                .map(|_| Receipt::NONE)
                 .map_err(|e| step_error(&e, &action, field(super::code(&e)))),
         }
     }
 
-    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
+    /// One look: done once the target is the available writer.
+    async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> Progress {
         let rds = self.clients.rds(&self.region).await;
-        loop {
-            ctx.sleep(self.poll).await;
-            let cluster = self.describe_global(&rds).await?;
-            if self.standing(&cluster)? == Standing::Done {
-                return Ok(());
-            }
+        let standing = match self.describe_global(&rds).await {
+            Ok(cluster) => self.standing(&cluster),
+            Err(e) => return Progress::Failed(e),
+        };
+        match standing {
+            Ok(Standing::Done) => Progress::Done,
+            Ok(other) => Progress::Waiting(format!(
+                "`{}` to become the available writer of `{}` ({other:?})",
+                self.target, self.global_cluster
+            )),
+            Err(e) => Progress::Failed(e),
         }
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    fn poll_interval(&self) -> Duration {
+        self.poll
+    }
+
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         let rds = self.clients.rds(&self.region).await;
         let cluster = self.describe_global(&rds).await?;
         match self.standing(&cluster)? {
@@ -373,10 +383,10 @@ mod tests {
         let step = build(&kind(&[&describe, &failover]), YAML);
         let ctx = ctx();
         assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
-        step.act(&ctx).await.unwrap();
-        step.wait(&ctx).await.unwrap();
+        let receipt = step.act(&ctx).await.unwrap();
+        crate::steps::test_server::settle(&*step, &ctx, &receipt).await.unwrap();
         assert_eq!(describe.num_calls(), 4);
-        let outputs = step.verify(&ctx).await.unwrap();
+        let outputs = step.verify(&ctx, &receipt).await.unwrap();
         assert_eq!(outputs["writer"], WEST);
         assert_eq!(outputs["endpoint"], "portfolio.global-abc.global.rds.amazonaws.com");
         assert_eq!(failover.num_calls(), 1);
@@ -392,6 +402,9 @@ mod tests {
             .build();
         let failover = failover();
         let step = build(&kind(&[&describe, &failover]), YAML);
+        // On its way: polled, not failed over again.
+        let Observation::InProgress(receipt) = step.observe(&ctx()).await.unwrap() else { panic!("not under way") };
+        crate::steps::test_server::settle(&*step, &ctx(), &receipt).await.unwrap();
         let Observation::Done(outputs) = step.observe(&ctx()).await.unwrap() else { panic!("not done") };
         assert_eq!(outputs["writer"], WEST);
         assert_eq!(failover.num_calls(), 0);
@@ -414,8 +427,8 @@ mod tests {
         assert_eq!(step.describe(), format!("switch over global database portfolio to {WEST}"));
         let ctx = ctx();
         assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
-        step.act(&ctx).await.unwrap();
-        step.wait(&ctx).await.unwrap();
+        let receipt = step.act(&ctx).await.unwrap();
+        crate::steps::test_server::settle(&*step, &ctx, &receipt).await.unwrap();
         assert_eq!((switchover.num_calls(), failover.num_calls()), (1, 0));
     }
 
@@ -459,7 +472,8 @@ mod tests {
         registry.register(kind(&[&describe, &failover]));
         let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
         let retry = RetryPolicy { base: Duration::from_secs(1), max: Duration::from_secs(8) };
-        let engine = Engine { registry, clock: clock.clone(), reporter: Arc::new(Silent), retry };
+        let engine =
+            Engine { registry, clock: clock.clone(), reporter: Arc::new(Silent), retry, wait: Default::default() };
         let text = format!(
             "name: g\nregions: {{primary: us-east-1, secondary: us-west-2}}\nobjectives: {{rto: 15m, rpo: 5m}}\n\
              failover:\n  - id: global\n    type: aws.rds.global_failover\n    retries: 2\n    with:\n      \

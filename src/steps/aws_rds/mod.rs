@@ -62,7 +62,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use super::HumanDuration;
 use crate::aws::{Aws, step_error};
 use crate::plan::{AwsSettings, Plan};
-use crate::step::{BuildContext, Outputs, StepContext, StepError};
+use crate::step::{BuildContext, Observation, Outputs, Progress, Receipt, StepError};
 
 /// How long to wait between looks at an instance or global cluster, unless `poll_interval` says.
 const DEFAULT_POLL: Duration = Duration::from_secs(5);
@@ -211,22 +211,45 @@ fn not_found(id: &str, region: &str, field: &str) -> StepError {
     StepError::fatal(format!("DB instance `{id}` does not exist in {region}: check `{field}` and the step's `region`"))
 }
 
-/// Polls until the instance is `available`; fails fast when it is broken or gone.
-async fn wait_available(
-    ctx: &StepContext,
+/// Where a step that waits for an instance to be `available` stands: done, waiting (with its
+/// status), or failed when it is broken.
+fn availability(instance: &DbInstance, id: &str, region: &str, field: &str) -> Result<Progress, StepError> {
+    match health(instance) {
+        Health::Available => Ok(Progress::Done),
+        Health::Broken(status) => Err(broken(id, region, &status, field)),
+        Health::Busy(status) => Ok(Progress::Waiting(format!("`{id}` in {region} to be available: status `{status}`"))),
+    }
+}
+
+/// One look at whether instance `id` is `available` (a poll of the engine's wait).
+async fn poll_available(rds: &aws_sdk_rds::Client, id: &str, region: &str, field: &str) -> Progress {
+    let instance = match describe_instance(rds, id, region, field).await {
+        Ok(instance) => instance,
+        Err(e) => return Progress::Failed(e),
+    };
+    Progress::of(availability(&instance, id, region, field))
+}
+
+/// What an existing instance means to a step that creates it: done when available, under way
+/// while it is being created (the engine polls), an error when broken.
+fn existing(instance: &DbInstance, id: &str, region: &str, field: &str) -> Result<Observation, StepError> {
+    Ok(match availability(instance, id, region, field)? {
+        Progress::Done => Observation::Done(instance_outputs(instance)),
+        _ => Observation::InProgress(Receipt::NONE),
+    })
+}
+
+/// The outputs of instance `id` once it is `available`; a retryable error before.
+async fn available_outputs(
     rds: &aws_sdk_rds::Client,
     id: &str,
     region: &str,
-    poll: Duration,
     field: &str,
-) -> Result<DbInstance, StepError> {
-    loop {
-        let instance = describe_instance(rds, id, region, field).await?;
-        match health(&instance) {
-            Health::Available => return Ok(instance),
-            Health::Broken(status) => return Err(broken(id, region, &status, field)),
-            Health::Busy(_) => ctx.sleep(poll).await,
-        }
+) -> Result<Outputs, StepError> {
+    let instance = describe_instance(rds, id, region, field).await?;
+    match availability(&instance, id, region, field)? {
+        Progress::Done => Ok(instance_outputs(&instance)),
+        _ => Err(StepError::retryable(format!("`{id}` in {region} is not available yet"))),
     }
 }
 
@@ -441,38 +464,15 @@ pub(crate) mod mocks {
     //! SDK clients answering from aws-smithy-mocks rules, with the SDK's own retries off so every
     //! scripted error reaches the step.
 
-    use aws_config::retry::RetryConfig;
-    use aws_config::{BehaviorVersion, Region};
-    use aws_sdk_rds::config::Credentials;
-    use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client};
+    use aws_smithy_mocks::{Rule, RuleMode};
     use aws_smithy_types::error::ErrorMetadata;
 
-    fn interceptor(mode: RuleMode, rules: &[&Rule]) -> MockResponseInterceptor {
-        rules.iter().fold(MockResponseInterceptor::new().rule_mode(mode), |i, rule| i.with_rule(rule))
-    }
-
     pub fn rds(mode: RuleMode, rules: &[&Rule]) -> aws_sdk_rds::Client {
-        let config = aws_sdk_rds::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-west-2"))
-            .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor(mode, rules))
-            .retry_config(RetryConfig::disabled())
-            .build();
-        aws_sdk_rds::Client::from_conf(config)
+        crate::steps::aws_mocks::mock_client!(aws_sdk_rds, mode, rules)
     }
 
     pub fn cloudwatch(mode: RuleMode, rules: &[&Rule]) -> aws_sdk_cloudwatch::Client {
-        let config = aws_sdk_cloudwatch::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-west-2"))
-            .credentials_provider(Credentials::new("AKID", "SECRET", None, None, "test"))
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor(mode, rules))
-            .retry_config(RetryConfig::disabled())
-            .build();
-        aws_sdk_cloudwatch::Client::from_conf(config)
+        crate::steps::aws_mocks::mock_client!(aws_sdk_cloudwatch, mode, rules)
     }
 
     /// An unmodeled AWS error with `code` (`Throttling`, `AccessDenied`...).

@@ -6,7 +6,6 @@
 //! RPO by default), unless `--accept-data-loss` covers it; the accepted loss goes into the outputs,
 //! which the journal keeps. See the module above for how a promotion is recognised.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,7 +13,7 @@ use aws_sdk_cloudwatch::types::{Dimension, Statistic};
 use aws_sdk_rds::types::{DbInstance, Tag};
 use aws_smithy_types::DateTime;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
@@ -23,7 +22,10 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use super::query::MetricQuery;
 use super::{Clients, Health, Source, broken, default_poll, describe_instance, health, instance_outputs};
 use crate::aws::step_error;
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{
+    BuildContext, Observation, OutputSpec, Outputs, Progress, Receipt, Step, StepContext, StepError, TypedStep,
+};
+use crate::steps::lag_gate::{Assessment, Lag, Limit, Subject, decide};
 use crate::steps::{HumanDuration, Services};
 
 mod preflight;
@@ -108,13 +110,7 @@ max_lag: 30s
     ];
 
     fn build(&self, p: PromoteReplicaParams, context: &BuildContext) -> Box<dyn Step> {
-        let limit = match p.max_lag {
-            Some(max) => Limit { max: max.0, what: format!("`with.max_lag` of {max}") },
-            None => {
-                let rpo = context.plan.objectives.rpo;
-                Limit { max: rpo, what: format!("the plan's RPO of {}", HumanDuration(rpo)) }
-            }
-        };
+        let limit = Limit::of(p.max_lag.map(|m| m.0), context.plan.objectives.rpo);
         Box::new(PromoteStep {
             clients: Clients::new(&self.source, context),
             region: p.region.unwrap_or_else(|| context.target_region().to_string()),
@@ -123,43 +119,14 @@ max_lag: 30s
             accept: self.accept_data_loss,
             http: self.http.clone(),
             poll: p.poll_interval.0,
-            progress: Arc::default(),
         })
     }
 }
 
-/// The lag a promotion may lose without the operator's consent, and how to name it.
-struct Limit {
-    max: Duration,
-    what: String,
-}
-
-/// What this process learnt about the promotion.
-#[derive(Default)]
-struct Progress {
-    /// PromoteReadReplica was sent in this process (its answer may have been lost).
-    attempted: bool,
-    /// PromoteReadReplica was accepted in this process.
-    acted: bool,
-    /// The lag measured before acting.
-    assessment: Option<Assessment>,
-}
-
-/// The measured lag and the loss the operator accepted, as the outputs show them.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-struct Assessment {
-    /// Seconds, `unknown`, or empty when not measured.
-    lag_s: String,
-    /// Seconds (the measured lag), `unknown`, or empty when no loss beyond the limit was accepted.
-    accepted_s: String,
-}
-
-/// What CloudWatch says of the lag.
-#[derive(Debug, Clone, PartialEq)]
-enum Lag {
-    Seconds(f64),
-    /// Why it is unknown.
-    Unknown(String),
+/// What an accepted promotion learned: the lag it was let through with. Journaled as the receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+struct Promoted {
+    assessment: Assessment,
 }
 
 /// Whether CloudWatch's answer says the endpoint does not know the RPC v2 CBOR protocol: a 404
@@ -261,54 +228,6 @@ impl Marker {
     }
 }
 
-/// `420` for 420.0, `12.5` for 12.5.
-fn seconds(lag: f64) -> String {
-    format!("{}", (lag * 10.0).round() / 10.0)
-}
-
-/// A value for `--accept-data-loss` that covers `lag`: whole seconds under a minute, else whole minutes.
-fn covering(lag: f64) -> String {
-    let secs = lag.ceil().max(1.0) as u64;
-    if secs < 60 { format!("{secs}s") } else { format!("{}m", secs.div_ceil(60)) }
-}
-
-/// Whether to promote with `lag`, given the limit and the operator's `--accept-data-loss`.
-fn decide(replica: &str, lag: &Lag, limit: &Limit, accept: Option<Duration>) -> Result<Assessment, StepError> {
-    match lag {
-        Lag::Seconds(s) if *s <= limit.max.as_secs_f64() => {
-            Ok(Assessment { lag_s: seconds(*s), accepted_s: String::new() })
-        }
-        Lag::Seconds(s) => match accept {
-            Some(a) if a.as_secs_f64() >= *s => Ok(Assessment { lag_s: seconds(*s), accepted_s: seconds(*s) }),
-            Some(a) => Err(StepError::fatal(format!(
-                "read replica `{replica}` lags {}s behind its source, more than {}, and `--accept-data-loss {}` does \
-                 not cover it: promoting now would lose up to {}s of writes. Wait for it to catch up, or resume with \
-                 `--accept-data-loss {}` to accept that loss",
-                seconds(*s),
-                limit.what,
-                HumanDuration(a),
-                seconds(*s),
-                covering(*s)
-            ))),
-            None => Err(StepError::fatal(format!(
-                "read replica `{replica}` lags {}s behind its source, more than {}: promoting now would lose up to \
-                 {}s of writes. Wait for it to catch up, or resume with `--accept-data-loss {}` to accept that loss",
-                seconds(*s),
-                limit.what,
-                seconds(*s),
-                covering(*s)
-            ))),
-        },
-        Lag::Unknown(_) if accept.is_some() => Ok(Assessment { lag_s: "unknown".into(), accepted_s: "unknown".into() }),
-        Lag::Unknown(why) => Err(StepError::fatal(format!(
-            "the lag of read replica `{replica}` is unknown ({why}), so the data a promotion would lose cannot be \
-             checked against {}. Find out why (is replication running?), or accept an unknown loss with \
-             `--accept-data-loss <duration>`",
-            limit.what
-        ))),
-    }
-}
-
 struct PromoteStep {
     clients: Clients,
     replica: String,
@@ -317,7 +236,6 @@ struct PromoteStep {
     accept: Option<Duration>,
     http: reqwest::Client,
     poll: Duration,
-    progress: Arc<Mutex<Progress>>,
 }
 
 impl PromoteStep {
@@ -325,26 +243,30 @@ impl PromoteStep {
         describe_instance(rds, &self.replica, &self.region, "with.replica").await
     }
 
-    fn acted(&self) -> bool {
-        self.progress.lock().unwrap().acted
-    }
-
-    /// The outputs for a writable instance: this process's measurement, else the one its marker
-    /// recorded if this step of this run wrote it, else none (promoted earlier, nothing measured now).
-    fn outputs(&self, ctx: &StepContext, instance: &DbInstance) -> Outputs {
-        let assessment = {
-            let progress = self.progress.lock().unwrap();
-            progress.assessment.clone().filter(|_| progress.attempted)
-        };
-        let assessment = assessment
-            .or_else(|| Marker::on(instance).filter(|m| m.is_from(ctx)).map(|m| m.assessment))
-            .unwrap_or_default();
+    /// The outputs of a writable instance, with the lag its promotion was let through with.
+    fn outputs(instance: &DbInstance, assessment: Assessment) -> Outputs {
         let mut outputs = instance_outputs(instance);
         // Unknown is absent: the assessment's "" and "unknown" are not values.
         let measured = |v: &String| !matches!(v.as_str(), "" | "unknown");
         outputs.extend(Some(("replica_lag_s".into(), assessment.lag_s)).filter(|(_, v)| measured(v)));
         outputs.extend(Some(("accepted_data_loss_s".into(), assessment.accepted_s)).filter(|(_, v)| measured(v)));
         outputs
+    }
+
+    /// Measures the lag and asks the RPO gate.
+    async fn gate(&self, ctx: &StepContext) -> Result<Assessment, StepError> {
+        let lag = self.measure_lag(ctx).await?;
+        let what = format!("read replica `{}`", self.replica);
+        let subject = Subject { what: &what, behind: "its source", basis: None };
+        let assessment = decide(&subject, &lag, &self.limit, self.accept)?;
+        if !assessment.accepted_s.is_empty() {
+            tracing::warn!(
+                "promoting `{}` with a replica lag of {}s: data loss accepted with --accept-data-loss",
+                self.replica,
+                assessment.lag_s
+            );
+        }
+        Ok(assessment)
     }
 
     /// ReplicaLag: the Maximum of the latest datapoint within the last [`LAG_WINDOW`].
@@ -404,14 +326,20 @@ impl PromoteStep {
     /// Records the accepted promotion on the instance. Best effort: the promotion happened either
     /// way; without the tag, a resumed run on a backend that keeps the source field (moto) promotes
     /// again, which is harmless there.
-    async fn mark(&self, ctx: &StepContext, rds: &aws_sdk_rds::Client, promoted: Option<&DbInstance>) {
+    async fn mark(
+        &self,
+        ctx: &StepContext,
+        rds: &aws_sdk_rds::Client,
+        promoted: Option<&DbInstance>,
+        assessment: &Assessment,
+    ) {
         let Some(instance) = promoted else { return };
         let Some(arn) = instance.db_instance_arn() else { return };
         let marker = Marker {
             resource: instance.dbi_resource_id().unwrap_or_default().to_string(),
             run: ctx.run_id.clone(),
             step: ctx.step_id.clone(),
-            assessment: self.progress.lock().unwrap().assessment.clone().unwrap_or_default(),
+            assessment: assessment.clone(),
         };
         let tag = Tag::builder().key(MARKER).value(marker.value()).build();
         if let Err(e) = rds.add_tags_to_resource().resource_name(arn).tags(tag).send().await {
@@ -440,37 +368,36 @@ impl Step for PromoteStep {
         )
     }
 
-    /// Done when the instance is writable (see the module docs); when it is still a replica,
-    /// measures its lag and refuses here, before anything is journaled as acting.
+    /// Done when the instance is writable (see the module docs), with the lag its marker recorded if
+    /// this step of this run promoted it; under way when it is busy with a promotion this step's
+    /// marker records (the receipt was lost with its process).
     async fn observe(&self, ctx: &StepContext) -> Result<Observation, StepError> {
         let rds = self.clients.rds(&self.region).await;
-        loop {
-            let instance = self.describe_replica(&rds).await?;
-            let accepted = self.acted() || Marker::on(&instance).is_some();
-            match standing(&instance, accepted) {
-                Standing::Writable => return Ok(Observation::Done(self.outputs(ctx, &instance))),
-                Standing::Replica => break,
-                Standing::Busy(_) => ctx.sleep(self.poll).await,
-                Standing::Broken(status) => return Err(broken(&self.replica, &self.region, &status, "with.replica")),
-            }
+        let instance = self.describe_replica(&rds).await?;
+        let marker = Marker::on(&instance);
+        let ours = marker.as_ref().filter(|m| m.is_from(ctx)).map(|m| m.assessment.clone());
+        match standing(&instance, marker.is_some()) {
+            Standing::Writable => Ok(Observation::Done(Self::outputs(&instance, ours.unwrap_or_default()))),
+            // Refused here, before anything is journaled as acting; `act` asks again (the lag it
+            // measures then is the one the promotion goes ahead with).
+            Standing::Replica => self.gate(ctx).await.map(|_| Observation::NotDone),
+            Standing::Busy(status) => match ours {
+                Some(assessment) => Ok(Observation::InProgress(Receipt::of(&Promoted { assessment }))),
+                None => Err(StepError::retryable(format!(
+                    "read replica `{}` in {} is busy (status `{status}`); drctl looks again before promoting",
+                    self.replica, self.region
+                ))),
+            },
+            Standing::Broken(status) => Err(broken(&self.replica, &self.region, &status, "with.replica")),
         }
-        let lag = self.measure_lag(ctx).await?;
-        let assessment = decide(&self.replica, &lag, &self.limit, self.accept)?;
-        if !assessment.accepted_s.is_empty() {
-            tracing::warn!(
-                "promoting `{}` with a replica lag of {}s: data loss accepted with --accept-data-loss",
-                self.replica,
-                assessment.lag_s
-            );
-        }
-        self.progress.lock().unwrap().assessment = Some(assessment);
-        Ok(Observation::NotDone)
     }
 
-    async fn act(&self, ctx: &StepContext) -> Result<(), StepError> {
+    /// Measures the lag again and refuses beyond the RPO (nothing changed yet), else promotes and
+    /// tags the instance as promoted before the receipt is journaled.
+    async fn act(&self, ctx: &StepContext) -> Result<Receipt, StepError> {
+        let assessment = self.gate(ctx).await?;
         let rds = self.clients.rds(&self.region).await;
         let action = format!("promote read replica `{}` in {}", self.replica, self.region);
-        self.progress.lock().unwrap().attempted = true;
         let answer = match rds.promote_read_replica().db_instance_identifier(&self.replica).send().await {
             Ok(answer) => answer,
             // Not a replica (any more), or busy: the next attempt observes what it has become.
@@ -480,31 +407,34 @@ impl Step for PromoteStep {
             }
             Err(e) => return Err(step_error(&e, &action, "with.replica")),
         };
-        self.progress.lock().unwrap().acted = true;
-        self.mark(ctx, &rds, answer.db_instance()).await;
-        Ok(())
+        self.mark(ctx, &rds, answer.db_instance(), &assessment).await;
+        Ok(Receipt::of(&Promoted { assessment }))
     }
 
-    /// Looks every `poll_interval`, starting one interval after the call: right after it RDS may
-    /// still describe the replica as it was.
-    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
+    /// One look: done once the instance is writable.
+    async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> Progress {
         let rds = self.clients.rds(&self.region).await;
-        loop {
-            ctx.sleep(self.poll).await;
-            let instance = self.describe_replica(&rds).await?;
-            match standing(&instance, true) {
-                Standing::Writable => return Ok(()),
-                Standing::Broken(status) => return Err(broken(&self.replica, &self.region, &status, "with.replica")),
-                Standing::Replica | Standing::Busy(_) => {}
-            }
+        let instance = match self.describe_replica(&rds).await {
+            Ok(instance) => instance,
+            Err(e) => return Progress::Failed(e),
+        };
+        match standing(&instance, true) {
+            Standing::Writable => Progress::Done,
+            Standing::Broken(status) => Progress::Failed(broken(&self.replica, &self.region, &status, "with.replica")),
+            other => Progress::Waiting(format!("`{}` in {} to become writable: {other}", self.replica, self.region)),
         }
     }
 
-    async fn verify(&self, ctx: &StepContext) -> Result<Outputs, StepError> {
+    fn poll_interval(&self) -> Duration {
+        self.poll
+    }
+
+    async fn verify(&self, _ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError> {
+        let Promoted { assessment } = receipt.read()?;
         let rds = self.clients.rds(&self.region).await;
         let instance = self.describe_replica(&rds).await?;
         match standing(&instance, true) {
-            Standing::Writable => Ok(self.outputs(ctx, &instance)),
+            Standing::Writable => Ok(Self::outputs(&instance, assessment)),
             other => {
                 Err(StepError::retryable(format!("`{}` in {} is not writable yet: {other}", self.replica, self.region)))
             }
@@ -513,264 +443,5 @@ impl Step for PromoteStep {
 }
 
 #[cfg(test)]
-mod tests {
-    use aws_sdk_cloudwatch::operation::get_metric_statistics::GetMetricStatisticsOutput;
-    use aws_sdk_cloudwatch::types::Datapoint;
-    use aws_sdk_rds::Client;
-    use aws_sdk_rds::operation::add_tags_to_resource::AddTagsToResourceOutput;
-    use aws_sdk_rds::operation::describe_db_instances::{DescribeDBInstancesError, DescribeDbInstancesOutput};
-    use aws_sdk_rds::operation::promote_read_replica::{PromoteReadReplicaError, PromoteReadReplicaOutput};
-    use aws_sdk_rds::types::error::DbInstanceNotFoundFault;
-    use aws_sdk_rds::types::{DbInstanceStatusInfo, Endpoint};
-    use aws_smithy_mocks::{Rule, RuleMode, mock};
-
-    use super::*;
-    use crate::steps::aws_rds::mocks;
-    use crate::steps::test_server::{build, ctx, t0};
-
-    const SOURCE: &str = "arn:aws:rds:us-east-1:123456789012:db:portfolio-prod";
-
-    fn kind(rds: &[&Rule], cloudwatch: &[&Rule], accept: Option<Duration>) -> PromoteReplica {
-        let source =
-            Source::Fixed(mocks::rds(RuleMode::MatchAny, rds), mocks::cloudwatch(RuleMode::MatchAny, cloudwatch));
-        PromoteReplica { source, accept_data_loss: accept, http: crate::steps::test_server::client() }
-    }
-
-    /// The replica as `status`, replicating from [`SOURCE`] or not, with AWS's `read replication`
-    /// status info or not, with `tags`.
-    fn replica(status: &str, source: bool, replication_info: bool, tags: Vec<Tag>) -> DbInstance {
-        let info = DbInstanceStatusInfo::builder().status_type("read replication").status("replicating").normal(true);
-        DbInstance::builder()
-            .db_instance_identifier("portfolio-dr-replica")
-            .db_instance_status(status)
-            .dbi_resource_id("db-ABC")
-            .db_instance_arn("arn:aws:rds:us-west-2:123456789012:db:portfolio-dr-replica")
-            .set_read_replica_source_db_instance_identifier(source.then(|| SOURCE.to_string()))
-            .set_status_infos(replication_info.then(|| vec![info.build()]))
-            .set_tag_list(Some(tags))
-            .endpoint(
-                Endpoint::builder().address("portfolio-dr-replica.x.us-west-2.rds.amazonaws.com").port(5432).build(),
-            )
-            .build()
-    }
-
-    fn described(instance: DbInstance) -> DescribeDbInstancesOutput {
-        DescribeDbInstancesOutput::builder().db_instances(instance).build()
-    }
-
-    fn lag(seconds: f64) -> Rule {
-        mock!(aws_sdk_cloudwatch::Client::get_metric_statistics)
-            .match_requests(|r| r.namespace() == Some("AWS/RDS") && r.metric_name() == Some("ReplicaLag"))
-            .then_output(move || {
-                let at = |ago: u64| DateTime::from(t0() - Duration::from_secs(ago));
-                GetMetricStatisticsOutput::builder()
-                    .datapoints(Datapoint::builder().timestamp(at(180)).maximum(1.0).build())
-                    .datapoints(Datapoint::builder().timestamp(at(60)).maximum(seconds).build())
-                    .build()
-            })
-    }
-
-    fn no_lag() -> Rule {
-        mock!(aws_sdk_cloudwatch::Client::get_metric_statistics)
-            .then_output(|| GetMetricStatisticsOutput::builder().build())
-    }
-
-    fn promote() -> Rule {
-        mock!(Client::promote_read_replica)
-            .match_requests(|r| r.db_instance_identifier() == Some("portfolio-dr-replica"))
-            .then_output(|| {
-                PromoteReadReplicaOutput::builder().db_instance(replica("modifying", true, true, vec![])).build()
-            })
-    }
-
-    fn tags() -> Rule {
-        mock!(Client::add_tags_to_resource).then_output(|| AddTagsToResourceOutput::builder().build())
-    }
-
-    const YAML: &str = "replica: portfolio-dr-replica\npoll_interval: 5s\n";
-
-    fn limit() -> Limit {
-        Limit { max: Duration::from_secs(300), what: "the plan's RPO of 5m".into() }
-    }
-
-    #[test]
-    fn lag_within_the_limit_promotes_and_beyond_it_needs_consent() {
-        let ok = decide("r", &Lag::Seconds(12.0), &limit(), None).unwrap();
-        assert_eq!(ok, Assessment { lag_s: "12".into(), accepted_s: String::new() });
-
-        let e = decide("r", &Lag::Seconds(420.0), &limit(), None).unwrap_err();
-        assert!(!e.is_retryable());
-        for part in ["lags 420s", "the plan's RPO of 5m", "`--accept-data-loss 7m`"] {
-            assert!(e.message.contains(part), "{part}: {e}");
-        }
-        let e = decide("r", &Lag::Seconds(420.5), &limit(), Some(Duration::from_secs(300))).unwrap_err();
-        assert!(
-            e.message.contains("`--accept-data-loss 5m` does not cover it")
-                && e.message.contains("`--accept-data-loss 8m`"),
-            "{e}"
-        );
-
-        let accepted = decide("r", &Lag::Seconds(420.0), &limit(), Some(Duration::from_secs(600))).unwrap();
-        assert_eq!(accepted, Assessment { lag_s: "420".into(), accepted_s: "420".into() });
-        // Consent given but not needed is not recorded as an accepted loss.
-        assert_eq!(decide("r", &Lag::Seconds(3.0), &limit(), Some(Duration::from_secs(600))).unwrap().accepted_s, "");
-    }
-
-    #[test]
-    fn unknown_lag_needs_consent_and_is_recorded_as_unknown() {
-        let unknown = Lag::Unknown("no datapoint".into());
-        let e = decide("r", &unknown, &limit(), None).unwrap_err();
-        assert!(!e.is_retryable());
-        assert!(e.message.contains("is unknown (no datapoint)") && e.message.contains("--accept-data-loss"), "{e}");
-        let accepted = decide("r", &unknown, &limit(), Some(Duration::from_secs(60))).unwrap();
-        assert_eq!(accepted, Assessment { lag_s: "unknown".into(), accepted_s: "unknown".into() });
-        assert_eq!(
-            (covering(0.2), covering(45.0), covering(60.0), covering(61.0)),
-            ("1s".into(), "45s".into(), "1m".into(), "2m".into())
-        );
-    }
-
-    #[test]
-    fn writability_needs_more_than_an_accepted_call_on_aws() {
-        // moto after the call: nothing changes but the call was accepted.
-        assert_eq!(standing(&replica("available", true, false, vec![]), false), Standing::Replica);
-        assert_eq!(standing(&replica("available", true, false, vec![]), true), Standing::Writable);
-        // AWS right after the call: still replicating, whatever the call's answer said.
-        assert_eq!(standing(&replica("available", true, true, vec![]), true), Standing::Replica);
-        assert_eq!(standing(&replica("rebooting", false, false, vec![]), true), Standing::Busy("rebooting".into()));
-        // AWS after the promotion, or an instance promoted by someone else.
-        assert_eq!(standing(&replica("available", false, false, vec![]), false), Standing::Writable);
-        assert_eq!(
-            standing(&replica("storage-full", true, true, vec![]), false),
-            Standing::Broken("storage-full".into())
-        );
-    }
-
-    #[test]
-    fn markers_round_trip_and_belong_to_one_instance() {
-        let marker = Marker {
-            resource: "db-ABC".into(),
-            run: "us-west-2-failover-20260101T000000Z-ab12".into(),
-            step: "promote db".into(),
-            assessment: Assessment { lag_s: "420".into(), accepted_s: "420".into() },
-        };
-        let value = marker.value();
-        assert_eq!(
-            value,
-            "resource=db-ABC run=us-west-2-failover-20260101T000000Z-ab12 step=promote_db lag_s=420 accepted_s=420"
-        );
-        let tag = |v: &str| vec![Tag::builder().key(MARKER).value(v).build()];
-        let on = Marker::on(&replica("available", true, false, tag(&value))).unwrap();
-        assert_eq!(
-            (on.run.as_str(), on.step.as_str(), on.assessment.accepted_s.as_str()),
-            (marker.run.as_str(), "promote_db", "420")
-        );
-        let other = value.replace("db-ABC", "db-OTHER");
-        assert_eq!(Marker::on(&replica("available", true, false, tag(&other))), None, "another instance's marker");
-        let parsed = Marker::parse("resource=db-ABC run=r step=s lag_s=- accepted_s=-");
-        assert_eq!(parsed.assessment, Assessment::default());
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn promotes_and_waits_until_aws_says_it_is_standalone() {
-        // AWS's sequence: a replicating replica; right after the call the same; then modifying;
-        // then available without a source.
-        let describe = mock!(Client::describe_db_instances)
-            .sequence()
-            .output(|| described(replica("available", true, true, vec![])))
-            .times(2)
-            .output(|| described(replica("modifying", true, false, vec![])))
-            .output(|| described(replica("available", false, false, vec![])))
-            .repeatedly()
-            .build();
-        let (promote, tags, lag) = (promote(), tags(), lag(12.0));
-        let step = build(&kind(&[&describe, &promote, &tags], &[&lag], None), YAML);
-        assert_eq!(
-            step.describe(),
-            "promote read replica portfolio-dr-replica in us-west-2 (refuses if it lags more than 5m)"
-        );
-        let ctx = ctx();
-        assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
-        step.act(&ctx).await.unwrap();
-        step.wait(&ctx).await.unwrap();
-        assert_eq!(describe.num_calls(), 4, "observe, then three looks: replicating, modifying, standalone");
-        let outputs = step.verify(&ctx).await.unwrap();
-        assert_eq!(outputs["endpoint"], "portfolio-dr-replica.x.us-west-2.rds.amazonaws.com");
-        assert_eq!(outputs["port"], "5432");
-        assert_eq!(outputs["arn"], "arn:aws:rds:us-west-2:123456789012:db:portfolio-dr-replica");
-        assert_eq!((outputs.get("replica_lag_s"), outputs.get("accepted_data_loss_s")), (Some(&"12".into()), None));
-        assert_eq!((promote.num_calls(), tags.num_calls(), lag.num_calls()), (1, 1, 1));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_missing_replica_fails_fast_naming_the_field() {
-        let missing = mock!(Client::describe_db_instances).then_error(|| {
-            DescribeDBInstancesError::DbInstanceNotFoundFault(DbInstanceNotFoundFault::builder().build())
-        });
-        let promote = promote();
-        let step = build(&kind(&[&missing, &promote], &[], None), YAML);
-        let e = step.observe(&ctx()).await.unwrap_err();
-        assert!(!e.is_retryable(), "{e}");
-        assert!(e.message.contains("`with.replica`") && e.message.contains("portfolio-dr-replica"), "{e}");
-        assert_eq!(promote.num_calls(), 0);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn too_much_lag_is_refused_before_acting() {
-        let describe =
-            mock!(Client::describe_db_instances).then_output(|| described(replica("available", true, false, vec![])));
-        let (promote, lag) = (promote(), lag(420.0));
-        let step = build(&kind(&[&describe, &promote], &[&lag], None), YAML);
-        let e = step.observe(&ctx()).await.unwrap_err();
-        assert!(!e.is_retryable() && e.message.contains("420s"), "{e}");
-        assert_eq!(promote.num_calls(), 0);
-
-        let no_lag = no_lag();
-        let step = build(&kind(&[&describe, &promote], &[&no_lag], None), YAML);
-        let e = step.observe(&ctx()).await.unwrap_err();
-        assert!(e.message.contains("unknown (CloudWatch has no ReplicaLag datapoint for it in the last 5m)"), "{e}");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn throttling_is_retryable_and_an_accepted_loss_reaches_the_outputs() {
-        let describe =
-            mock!(Client::describe_db_instances).then_output(|| described(replica("available", true, false, vec![])));
-        let promote = mock!(Client::promote_read_replica)
-            .sequence()
-            .error(|| PromoteReadReplicaError::generic(mocks::aws_error("Throttling")))
-            .output(|| {
-                PromoteReadReplicaOutput::builder().db_instance(replica("available", true, false, vec![])).build()
-            })
-            .build();
-        let (tags, lag) = (tags(), lag(420.0));
-        let step = build(&kind(&[&describe, &promote, &tags], &[&lag], Some(Duration::from_secs(600))), YAML);
-        let ctx = ctx();
-        assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
-        let e = step.act(&ctx).await.unwrap_err();
-        assert!(e.is_retryable() && e.message.contains("Throttling"), "{e}");
-        // The engine's next attempt observes again (still a replica: moto-like, nothing changed) and acts.
-        assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
-        step.act(&ctx).await.unwrap();
-        step.wait(&ctx).await.unwrap();
-        let outputs = step.verify(&ctx).await.unwrap();
-        assert_eq!((outputs["replica_lag_s"].as_str(), outputs["accepted_data_loss_s"].as_str()), ("420", "420"));
-        assert_eq!((promote.num_calls(), tags.num_calls()), (2, 1));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_resumed_run_trusts_its_own_marker_and_reports_what_it_recorded() {
-        let value = "resource=db-ABC run=run-1 step=step lag_s=420 accepted_s=420";
-        let marked = move || replica("available", true, false, vec![Tag::builder().key(MARKER).value(value).build()]);
-        let describe = mock!(Client::describe_db_instances).then_output(move || described(marked()));
-        let promote = promote();
-        let step = build(&kind(&[&describe, &promote], &[], None), YAML);
-        let Observation::Done(outputs) = step.observe(&ctx()).await.unwrap() else { panic!("not done") };
-        assert_eq!(outputs["accepted_data_loss_s"], "420");
-        // Another run finds it promoted too, but reports no loss of its own.
-        let mut other = ctx();
-        other.run_id = "run-2".into();
-        let Observation::Done(outputs) = step.observe(&other).await.unwrap() else { panic!("not done") };
-        assert_eq!((outputs.get("replica_lag_s"), outputs.get("accepted_data_loss_s")), (None, None));
-        assert_eq!(promote.num_calls(), 0);
-    }
-}
+#[path = "promote_tests.rs"]
+mod tests;

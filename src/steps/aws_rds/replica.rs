@@ -26,9 +26,13 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::presign::{PresignRequest, presigned_url};
-use super::{Clients, Source, field_for, find_instance, instance_outputs, other_region, parse_arn, wait_available};
+use super::{
+    Clients, Source, available_outputs, existing, field_for, find_instance, other_region, parse_arn, poll_available,
+};
 use crate::aws::step_error;
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{
+    BuildContext, Observation, OutputSpec, Outputs, Progress, Receipt, Step, StepContext, StepError, TypedStep,
+};
 use crate::steps::{HumanDuration, Services};
 
 /// The `aws.rds.create_replica` step type.
@@ -247,17 +251,13 @@ impl Step for CreateReplicaStep {
 
     /// Done when the replica exists as a replica of the source (once available); an instance of
     /// that name that replicates something else, or nothing, is an error, never overwritten.
-    async fn observe(&self, ctx: &StepContext) -> Result<Observation, StepError> {
+    async fn observe(&self, _ctx: &StepContext) -> Result<Observation, StepError> {
         let rds = self.clients.rds(&self.region).await;
-        let Some(existing) = find_instance(&rds, &self.replica, &self.region, "with.replica").await? else {
+        let Some(found) = find_instance(&rds, &self.replica, &self.region, "with.replica").await? else {
             return Ok(Observation::NotDone);
         };
-        match existing.read_replica_source_db_instance_identifier() {
-            Some(named) if self.is_our_source(named)? => {
-                let instance =
-                    wait_available(ctx, &rds, &self.replica, &self.region, self.poll, "with.replica").await?;
-                Ok(Observation::Done(instance_outputs(&instance)))
-            }
+        match found.read_replica_source_db_instance_identifier() {
+            Some(named) if self.is_our_source(named)? => existing(&found, &self.replica, &self.region, "with.replica"),
             other => {
                 let what = match other {
                     Some(named) => format!("it replicates `{named}`"),
@@ -272,7 +272,7 @@ impl Step for CreateReplicaStep {
         }
     }
 
-    async fn act(&self, ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, ctx: &StepContext) -> Result<Receipt, StepError> {
         let source = self.source_instance().await?;
         let source_arn = match parse_arn(&self.source, "db") {
             Some(_) => self.source.clone(),
@@ -294,7 +294,7 @@ impl Step for CreateReplicaStep {
             .await;
         let action = format!("create read replica `{}` of {source_arn} in {}", self.replica, self.region);
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(Receipt::NONE),
             // Created meanwhile (by an earlier attempt whose answer was lost): the next attempt observes it.
             Err(e) if e.as_service_error().is_some_and(|s| s.is_db_instance_already_exists_fault()) => {
                 Err(StepError::retryable(step_error(&e, &action, "with.replica").message))
@@ -310,15 +310,18 @@ impl Step for CreateReplicaStep {
         }
     }
 
-    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
+    async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> Progress {
         let rds = self.clients.rds(&self.region).await;
-        wait_available(ctx, &rds, &self.replica, &self.region, self.poll, "with.replica").await.map(drop)
+        poll_available(&rds, &self.replica, &self.region, "with.replica").await
     }
 
-    async fn verify(&self, ctx: &StepContext) -> Result<Outputs, StepError> {
+    fn poll_interval(&self) -> std::time::Duration {
+        self.poll
+    }
+
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         let rds = self.clients.rds(&self.region).await;
-        let instance = wait_available(ctx, &rds, &self.replica, &self.region, self.poll, "with.replica").await?;
-        Ok(instance_outputs(&instance))
+        available_outputs(&rds, &self.replica, &self.region, "with.replica").await
     }
 }
 
@@ -387,9 +390,9 @@ mod tests {
         );
         let ctx = ctx();
         assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
-        step.act(&ctx).await.unwrap();
-        step.wait(&ctx).await.unwrap();
-        let outputs = step.verify(&ctx).await.unwrap();
+        let receipt = step.act(&ctx).await.unwrap();
+        crate::steps::test_server::settle(&*step, &ctx, &receipt).await.unwrap();
+        let outputs = step.verify(&ctx, &receipt).await.unwrap();
         assert_eq!(outputs["endpoint"], "portfolio-prod-reprotected.x.us-east-1.rds.amazonaws.com");
         assert_eq!(outputs["port"], "5432");
         assert_eq!(create.num_calls(), 1);

@@ -12,9 +12,11 @@ use aws_smithy_types::DateTime;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{Clients, Source, field_for, find_instance, instance_outputs, wait_available};
+use super::{Clients, Source, available_outputs, existing, field_for, find_instance, poll_available};
 use crate::aws::step_error;
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{
+    BuildContext, Observation, OutputSpec, Outputs, Progress, Receipt, Step, StepContext, StepError, TypedStep,
+};
 use crate::steps::{HumanDuration, Services};
 
 /// The `aws.rds.restore_point_in_time` step type.
@@ -216,16 +218,15 @@ impl Step for RestoreStep {
         }
     }
 
-    async fn observe(&self, ctx: &StepContext) -> Result<Observation, StepError> {
+    async fn observe(&self, _ctx: &StepContext) -> Result<Observation, StepError> {
         let rds = self.clients.rds(&self.region).await;
-        if find_instance(&rds, &self.target, &self.region, "with.target").await?.is_none() {
-            return Ok(Observation::NotDone);
+        match find_instance(&rds, &self.target, &self.region, "with.target").await? {
+            None => Ok(Observation::NotDone),
+            Some(instance) => existing(&instance, &self.target, &self.region, "with.target"),
         }
-        let instance = wait_available(ctx, &rds, &self.target, &self.region, self.poll, "with.target").await?;
-        Ok(Observation::Done(instance_outputs(&instance)))
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
         let rds = self.clients.rds(&self.region).await;
         match &self.from {
             From::PointInTime { source, time } => {
@@ -239,7 +240,7 @@ impl Step for RestoreStep {
                     .set_db_instance_class(self.instance_class.clone())
                     .send()
                     .await;
-                result.map(drop).map_err(|e| {
+                result.map(|_| Receipt::NONE).map_err(|e| {
                     if e.as_service_error().is_some_and(|s| s.is_db_instance_already_exists_fault()) {
                         return already_exists(step_error(&e, &action, "with.target"));
                     }
@@ -266,7 +267,7 @@ impl Step for RestoreStep {
                     .set_db_instance_class(self.instance_class.clone())
                     .send()
                     .await;
-                result.map(drop).map_err(|e| {
+                result.map(|_| Receipt::NONE).map_err(|e| {
                     if e.as_service_error().is_some_and(|s| s.is_db_instance_already_exists_fault()) {
                         return already_exists(step_error(&e, &action, "with.target"));
                     }
@@ -276,15 +277,18 @@ impl Step for RestoreStep {
         }
     }
 
-    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
+    async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> Progress {
         let rds = self.clients.rds(&self.region).await;
-        wait_available(ctx, &rds, &self.target, &self.region, self.poll, "with.target").await.map(drop)
+        poll_available(&rds, &self.target, &self.region, "with.target").await
     }
 
-    async fn verify(&self, ctx: &StepContext) -> Result<Outputs, StepError> {
+    fn poll_interval(&self) -> Duration {
+        self.poll
+    }
+
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         let rds = self.clients.rds(&self.region).await;
-        let instance = wait_available(ctx, &rds, &self.target, &self.region, self.poll, "with.target").await?;
-        Ok(instance_outputs(&instance))
+        available_outputs(&rds, &self.target, &self.region, "with.target").await
     }
 }
 

@@ -1,7 +1,7 @@
 //! What `aws.route53.upsert_record` checks before a run, read-only (ListResourceRecordSets): the
 //! hosted zone answers and the record exists.
 
-use super::{UpsertRecordStep, describe_found};
+use super::step::{UpsertRecordStep, describe_found};
 use crate::step::Finding;
 
 impl UpsertRecordStep {

@@ -7,7 +7,7 @@
 //! the step and the content, so a repeated write of the same content is one version, not two.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -18,7 +18,7 @@ use super::{
     AWSCURRENT, Fetch, Fetched, SecretValue, Secrets, Version, describe, fetch, quiet, redacted, secrets, token,
 };
 use crate::aws::{self, Aws};
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Receipt, Step, StepContext, StepError, TypedStep};
 
 /// The `aws.secrets.put` step type.
 pub struct SecretsPut {
@@ -109,7 +109,6 @@ json:
             secret_id: p.secret_id,
             desired,
             create_if_missing: p.create_if_missing,
-            written: Mutex::new(None),
         })
     }
 }
@@ -119,8 +118,6 @@ struct PutStep {
     secret_id: String,
     desired: Desired,
     create_if_missing: bool,
-    /// The version `act` wrote, for `verify`.
-    written: Mutex<Option<String>>,
 }
 
 impl PutStep {
@@ -185,7 +182,7 @@ impl Step for PutStep {
         Ok(Observation::Done(self.outputs(&current.version_id).await?))
     }
 
-    async fn act(&self, ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, ctx: &StepContext) -> Result<Receipt, StepError> {
         let current = self.current().await?;
         let (content, _) = self.compute(current.as_ref())?;
         // The token names what is written without hashing any secret material (a journaled version
@@ -236,13 +233,13 @@ impl Step for PutStep {
                 output.version_id.unwrap_or(token)
             }
         };
-        *self.written.lock().expect("not poisoned") = Some(version);
-        Ok(())
+        // The version id written (not the value): the receipt.
+        Ok(Receipt::of(&version))
     }
 
     /// AWSCURRENT is on the version `act` wrote.
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
-        let written = self.written.lock().expect("not poisoned").clone().unwrap_or_default();
+    async fn verify(&self, _ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError> {
+        let written: String = receipt.read()?;
         let region = &self.secrets.region;
         let described = describe(self.secrets.client().await, &self.secret_id, region).await?;
         if !described.has(&written, AWSCURRENT) {

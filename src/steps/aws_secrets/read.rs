@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::{AWSCURRENT, Fetch, SecretRef, Secrets, Version, content, fetch, secrets};
 use crate::aws::Aws;
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Receipt, Step, StepContext, StepError, TypedStep};
 
 /// The `aws.secrets.read` step type.
 pub struct SecretsRead {
@@ -132,11 +132,11 @@ impl Step for ReadStep {
         self.read().await.map(Observation::Done)
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
-        Ok(())
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
+        Ok(Receipt::NONE)
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         self.read().await
     }
 }

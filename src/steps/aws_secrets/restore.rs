@@ -8,7 +8,7 @@
 //! rotation makes another version current, and the next restore moves the label on. The label keeps
 //! that one version from being deprecated.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::{AWSCURRENT, AWSPREVIOUS, Described, Secrets, describe, secrets, version_outputs};
 use crate::aws::{self, Aws};
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Receipt, Step, StepContext, StepError, TypedStep};
 
 /// The staging label on the version this step last made current.
 pub const RESTORED: &str = "drctl-restored";
@@ -75,7 +75,6 @@ secret_id: app/database-url
             secrets: secrets(&self.aws, p.region, context),
             secret_id: p.secret_id,
             version_id: p.version_id.filter(|v| !v.is_empty()),
-            restored: Mutex::new(None),
         })
     }
 }
@@ -84,8 +83,6 @@ struct RestoreStep {
     secrets: Secrets,
     secret_id: String,
     version_id: Option<String>,
-    /// The version `act` made current, for `verify`.
-    restored: Mutex<Option<String>>,
 }
 
 impl RestoreStep {
@@ -171,23 +168,26 @@ impl Step for RestoreStep {
     }
 
     /// Labels the target, then moves AWSCURRENT to it: a resumed run finds the label.
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
         let described = describe(self.secrets.client().await, &self.secret_id, &self.secrets.region).await?;
         if self.in_effect(&described) {
-            return Ok(());
+            return Ok(Receipt::NONE);
         }
         let target = self.target(&described)?;
         if self.version_id.is_none() && !described.has(&target, RESTORED) {
             self.move_label(RESTORED, &target, described.holder(RESTORED)).await?;
         }
         self.move_label(AWSCURRENT, &target, Some(described.current())).await?;
-        *self.restored.lock().expect("not poisoned") = Some(target);
-        Ok(())
+        // The version made current (an id, not a value): the receipt.
+        Ok(Receipt::of(&target))
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    async fn verify(&self, _ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError> {
         let described = describe(self.secrets.client().await, &self.secret_id, &self.secrets.region).await?;
-        let target = self.restored.lock().expect("not poisoned").clone().unwrap_or_else(|| self.restored(&described));
+        let target = match receipt.is_none() {
+            true => self.restored(&described),
+            false => receipt.read::<String>()?,
+        };
         if !described.has(&target, AWSCURRENT) {
             return Err(StepError::retryable(format!(
                 "{AWSCURRENT} of secret `{}` in {} is on version {}, not on version {target}",

@@ -14,7 +14,9 @@ use serde::Deserialize;
 
 use super::{AWSCURRENT, AWSPENDING, Described, Secrets, describe, secrets, token, version_outputs};
 use crate::aws::{self, Aws};
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{
+    BuildContext, Observation, OutputSpec, Outputs, Progress, Receipt, Step, StepContext, StepError, TypedStep,
+};
 use crate::steps::HumanDuration;
 
 /// The `aws.secrets.rotate` step type.
@@ -122,11 +124,11 @@ impl Step for RotateStep {
     }
 
     /// Starts the rotation, unless the one this step started earlier is still pending.
-    async fn act(&self, ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, ctx: &StepContext) -> Result<Receipt, StepError> {
         let described = self.described().await?;
         let version = rotation_token(ctx);
         if described.has(&version, AWSPENDING) || finished(&described, &version) {
-            return Ok(());
+            return Ok(Receipt::NONE);
         }
         if let Some(pending) = described.holder(AWSPENDING).filter(|p| !described.has(p, AWSCURRENT)) {
             return Err(StepError::retryable(format!(
@@ -143,26 +145,35 @@ impl Step for RotateStep {
             .secret_id(&self.secret_id)
             .client_request_token(&version)
             .rotate_immediately(true);
-        request.send().await.map(drop).map_err(|e| {
+        request.send().await.map(|_| Receipt::NONE).map_err(|e| {
             let action = format!("start the rotation of secret `{}` in {}", self.secret_id, self.secrets.region);
             aws::step_error(&e, &action, "with.secret_id")
         })
     }
 
-    /// Until the new version is AWSCURRENT; the step's timeout bounds this.
-    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
+    /// One look: done once the new version is AWSCURRENT.
+    async fn poll(&self, ctx: &StepContext, _receipt: &Receipt) -> Progress {
         let version = rotation_token(ctx);
-        loop {
-            let described = describe(self.secrets.client().await, &self.secret_id, &self.secrets.region).await?;
-            if finished(&described, &version) {
-                return Ok(());
-            }
-            tracing::debug!(step = %ctx.step_id, "rotation of secret `{}` not finished yet", self.secret_id);
-            ctx.sleep(self.interval).await;
+        let described = match describe(self.secrets.client().await, &self.secret_id, &self.secrets.region).await {
+            Ok(described) => described,
+            Err(e) => return Progress::Failed(e),
+        };
+        if finished(&described, &version) {
+            return Progress::Done;
         }
+        Progress::Waiting(format!(
+            "the rotation of secret `{}` in {}: version {version} to become {AWSCURRENT} (now on {})",
+            self.secret_id,
+            self.secrets.region,
+            described.current()
+        ))
     }
 
-    async fn verify(&self, ctx: &StepContext) -> Result<Outputs, StepError> {
+    fn poll_interval(&self) -> std::time::Duration {
+        self.interval
+    }
+
+    async fn verify(&self, ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         let described = describe(self.secrets.client().await, &self.secret_id, &self.secrets.region).await?;
         let version = rotation_token(ctx);
         if !finished(&described, &version) {

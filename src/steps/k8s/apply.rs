@@ -16,7 +16,8 @@ use super::manifests::{Manifest, ManifestFile, ManifestParams, outputs};
 use super::secret::FIELD_MANAGER;
 use crate::k8s::step_error;
 use crate::step::{
-    BuildContext, Observation, OutputSpec, Outputs, ParamProblem, PlanContext, Step, StepContext, StepError, TypedStep,
+    BuildContext, Observation, OutputSpec, Outputs, ParamProblem, PlanContext, Receipt, Step, StepContext, StepError,
+    TypedStep,
 };
 
 /// The `kube.apply` step type.
@@ -101,7 +102,7 @@ impl Step for ApplyStep {
         })
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
         let params = PatchParams::apply(FIELD_MANAGER).force();
         for manifest in self.file.load().await? {
             manifest
@@ -110,10 +111,10 @@ impl Step for ApplyStep {
                 .await
                 .map_err(|e| step_error(&e, "apply", &manifest.target))?;
         }
-        Ok(())
+        Ok(Receipt::NONE)
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         let manifests = self.file.load().await?;
         match all_in_place(&manifests).await? {
             true => Ok(outputs(&manifests)),

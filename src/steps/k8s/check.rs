@@ -6,22 +6,19 @@
 //! is, within the step's timeout, which then says which nodes and pods are not ready and why.
 //! Outputs: `ready_nodes` and `workloads` (`deployment/app 3/3`, ...).
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 use kube::api::ListParams;
-use kube::runtime::{WatchStreamExt, watcher};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::rollout::{unready_pods, wait_for_rollout};
+use super::rollout::{ROLLOUT_POLL, unready_pods};
 use super::workload::{Progress, Workload, WorkloadKind, with_workload_type};
 use super::{SharedKube, WorkloadRef, context_for};
 use crate::k8s::{Target, step_error};
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::Progress as StepProgress;
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Receipt, Step, StepContext, StepError, TypedStep};
 
 /// The `kube.check_cluster` step type.
 pub struct CheckCluster {
@@ -188,43 +185,6 @@ impl CheckStep {
             ("workloads".into(), health.workloads.join(", ")),
         ])
     }
-
-    /// Watches the nodes until at least `min_ready_nodes` are Ready.
-    async fn wait_for_nodes(&self, ctx: &StepContext) -> Result<(), StepError> {
-        let client = self.kube.client(self.context.as_deref()).await?;
-        let target = self.nodes_target();
-        let mut events =
-            std::pin::pin!(watcher(Api::<Node>::all(client), watcher::Config::default()).default_backoff());
-        let mut ready: BTreeMap<String, Option<String>> = BTreeMap::new();
-        while let Some(event) = events.next().await {
-            match event {
-                Ok(watcher::Event::Apply(node) | watcher::Event::InitApply(node)) => {
-                    ready.insert(node.metadata.name.clone().unwrap_or_default(), node_problem(&node));
-                }
-                Ok(watcher::Event::Delete(node)) => {
-                    ready.remove(node.metadata.name.as_deref().unwrap_or_default());
-                }
-                Ok(watcher::Event::Init) => ready.clear(),
-                Ok(watcher::Event::InitDone) => {}
-                Err(e) => {
-                    ctx.waiting_for(format!("{target}: the watch failed: {e}"));
-                    continue;
-                }
-            }
-            let count = ready.values().filter(|p| p.is_none()).count();
-            if count >= self.min_ready_nodes as usize {
-                return Ok(());
-            }
-            let unready: Vec<String> =
-                ready.iter().filter_map(|(name, p)| Some(format!("{name} ({})", p.as_ref()?))).collect();
-            ctx.waiting_for(format!(
-                "{count} of {} ready {target}; not ready: {}",
-                self.min_ready_nodes,
-                unready.join(", ")
-            ));
-        }
-        Err(StepError::retryable(format!("the watch on {target} ended")))
-    }
 }
 
 #[async_trait]
@@ -246,31 +206,32 @@ impl Step for CheckStep {
         }
     }
 
-    async fn observe(&self, ctx: &StepContext) -> Result<Observation, StepError> {
+    async fn observe(&self, _ctx: &StepContext) -> Result<Observation, StepError> {
         let health = self.health().await?;
         if health.problems.is_empty() {
             return Ok(Observation::Done(self.outputs(&health)));
         }
-        ctx.waiting_for(health.problems.join("; "));
         Ok(Observation::NotDone)
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
-        Ok(())
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
+        Ok(Receipt::NONE)
     }
 
-    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
-        self.wait_for_nodes(ctx).await?;
-        for workload in &self.workloads {
-            let c = workload.connect(&self.kube).await?;
-            with_workload_type!(workload.kind, K => {
-                wait_for_rollout::<K>(&c.api(), &c.pods(), &workload.name, &c.target, ctx).await?;
-            });
+    /// One look at the nodes and workloads: done when nothing is missing.
+    async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> StepProgress {
+        match self.health().await {
+            Ok(health) if health.problems.is_empty() => StepProgress::Done,
+            Ok(health) => StepProgress::Waiting(health.problems.join("; ")),
+            Err(e) => StepProgress::Failed(e),
         }
-        Ok(())
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    fn poll_interval(&self) -> std::time::Duration {
+        ROLLOUT_POLL
+    }
+
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         let health = self.health().await?;
         match health.problems.is_empty() {
             true => Ok(self.outputs(&health)),

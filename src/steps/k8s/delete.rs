@@ -14,7 +14,8 @@ use super::SharedKube;
 use super::manifests::{Manifest, ManifestFile, ManifestParams, outputs};
 use crate::k8s::step_error;
 use crate::step::{
-    BuildContext, Observation, OutputSpec, Outputs, ParamProblem, PlanContext, Step, StepContext, StepError, TypedStep,
+    BuildContext, Observation, OutputSpec, Outputs, ParamProblem, PlanContext, Receipt, Step, StepContext, StepError,
+    TypedStep,
 };
 
 /// The `kube.delete` step type.
@@ -102,16 +103,14 @@ impl Step for DeleteStep {
         })
     }
 
-    async fn act(&self, ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
         let manifests = self.file.load().await?;
         let present = present(&manifests).await?;
-        let names: Vec<String> = present.iter().map(|(i, _)| manifests[*i].target.to_string()).collect();
-        ctx.waiting_for(format!("{} to be deleted", names.join(", ")));
         try_join_all(present.iter().map(|(i, uid)| delete_and_wait(&manifests[*i], uid))).await?;
-        Ok(())
+        Ok(Receipt::NONE)
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         let manifests = self.file.load().await?;
         let left = present(&manifests).await?;
         match left.is_empty() {

@@ -23,11 +23,12 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use super::rollout::{update, wait_for_rollout};
+use super::rollout::{ROLLOUT_POLL, poll_rollout, update};
 use super::workload::{Progress, Workload, WorkloadKind, with_workload_type};
 use super::{Connected, SharedKube, WorkloadRef, context_for};
 use crate::k8s::step_error;
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::Progress as StepProgress;
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Receipt, Step, StepContext, StepError, TypedStep};
 use crate::steps::aws_secrets::SecretRef;
 
 /// The `kube.set_env` step type.
@@ -290,22 +291,23 @@ impl Step for SetEnvStep {
         })
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
         let c = self.workload.connect(&self.kube).await?;
         let target = c.target.to_string();
         with_workload_type!(self.workload.kind, K => {
-            update::<K>(&c.api(), &self.workload.name, &c.target, |w| self.apply_to(w, &target)).await.map(drop)
+            update::<K>(&c.api(), &self.workload.name, &c.target, |w| self.apply_to(w, &target)).await.map(|_| Receipt::NONE)
         })
     }
 
-    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
-        let c = self.workload.connect(&self.kube).await?;
-        with_workload_type!(self.workload.kind, K => {
-            wait_for_rollout::<K>(&c.api(), &c.pods(), &self.workload.name, &c.target, ctx).await.map(drop)
-        })
+    async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> StepProgress {
+        poll_rollout(&self.kube, &self.workload).await
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    fn poll_interval(&self) -> std::time::Duration {
+        ROLLOUT_POLL
+    }
+
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         let c = self.workload.connect(&self.kube).await?;
         let (in_place, _, revision) = with_workload_type!(self.workload.kind, K => self.look::<K>(&c).await?);
         match in_place {

@@ -12,11 +12,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::env::revision;
-use super::rollout::wait_for_rollout;
+use super::rollout::{ROLLOUT_POLL, poll_rollout};
 use super::workload::{Progress, Workload, WorkloadKind, with_workload_type};
 use super::{Connected, SharedKube, WorkloadRef, context_for, marker};
 use crate::k8s::step_error;
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::Progress as StepProgress;
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Receipt, Step, StepContext, StepError, TypedStep};
 
 /// The template annotation kubectl sets to restart pods.
 const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
@@ -151,19 +152,20 @@ impl Step for RestartStep {
         })
     }
 
-    async fn act(&self, ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, ctx: &StepContext) -> Result<Receipt, StepError> {
         let c = self.workload.connect(&self.kube).await?;
-        with_workload_type!(self.workload.kind, K => self.restart::<K>(&c, ctx).await)
+        with_workload_type!(self.workload.kind, K => self.restart::<K>(&c, ctx).await).map(|()| Receipt::NONE)
     }
 
-    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
-        let c = self.workload.connect(&self.kube).await?;
-        with_workload_type!(self.workload.kind, K => {
-            wait_for_rollout::<K>(&c.api(), &c.pods(), &self.workload.name, &c.target, ctx).await.map(drop)
-        })
+    async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> StepProgress {
+        poll_rollout(&self.kube, &self.workload).await
     }
 
-    async fn verify(&self, ctx: &StepContext) -> Result<Outputs, StepError> {
+    fn poll_interval(&self) -> std::time::Duration {
+        ROLLOUT_POLL
+    }
+
+    async fn verify(&self, ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         let c = self.workload.connect(&self.kube).await?;
         let seen = with_workload_type!(self.workload.kind, K => self.look::<K>(&c, &marker(ctx)).await?);
         match seen.restarted {

@@ -6,19 +6,18 @@
 //! workload is never patched twice. Outputs: `replicas`, `previous_replicas` (the count when the
 //! step first looked) and `ready_replicas`.
 
-use std::sync::Mutex;
-
 use async_trait::async_trait;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::rollout::wait_for_rollout;
+use super::rollout::{ROLLOUT_POLL, poll_rollout};
 use super::workload::{Progress, Workload, WorkloadKind, with_workload_type};
 use super::{Connected, SharedKube, WorkloadRef, context_for};
 use crate::k8s::step_error;
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::Progress as StepProgress;
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Receipt, Step, StepContext, StepError, TypedStep};
 
 /// The `kube.scale` step type.
 pub struct Scale {
@@ -74,7 +73,7 @@ replicas: 10
             name: params.name,
         };
         let replicas = i32::try_from(params.replicas).unwrap_or(i32::MAX);
-        Box::new(ScaleStep { kube: self.kube.clone(), workload, replicas, previous: Mutex::new(None) })
+        Box::new(ScaleStep { kube: self.kube.clone(), workload, replicas })
     }
 }
 
@@ -82,13 +81,10 @@ struct ScaleStep {
     kube: SharedKube,
     workload: WorkloadRef,
     replicas: i32,
-    /// The replica count when the step first looked.
-    previous: Mutex<Option<i32>>,
 }
 
 impl ScaleStep {
-    fn outputs(&self, ready: i32) -> Outputs {
-        let previous = self.previous.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or(self.replicas);
+    fn outputs(&self, ready: i32, previous: i32) -> Outputs {
         Outputs::from([
             ("replicas".into(), self.replicas.to_string()),
             ("previous_replicas".into(), previous.to_string()),
@@ -103,18 +99,20 @@ impl ScaleStep {
         Ok((workload.desired_replicas(), ready_replicas(&workload), workload.progress()))
     }
 
-    async fn scale<K: Workload>(&self, c: &Connected) -> Result<(), StepError> {
+    /// Scales the workload; returns the replica count it had (the receipt).
+    async fn scale<K: Workload>(&self, c: &Connected) -> Result<i32, StepError> {
         let api: Api<K> = c.api();
         let scale =
             api.get_scale(&self.workload.name).await.map_err(|e| step_error(&e, "read the scale of", &c.target))?;
-        if scale.spec.and_then(|s| s.replicas) == Some(self.replicas) {
-            return Ok(());
+        let previous = scale.spec.and_then(|s| s.replicas).unwrap_or(0);
+        if previous == self.replicas {
+            return Ok(previous);
         }
         let patch = Patch::Merge(serde_json::json!({ "spec": { "replicas": self.replicas } }));
         api.patch_scale(&self.workload.name, &PatchParams::default(), &patch)
             .await
             .map_err(|e| step_error(&e, "scale", &c.target))?;
-        Ok(())
+        Ok(previous)
     }
 }
 
@@ -138,27 +136,28 @@ impl Step for ScaleStep {
     async fn observe(&self, _ctx: &StepContext) -> Result<Observation, StepError> {
         let c = self.workload.connect(&self.kube).await?;
         let (desired, ready, progress) = with_workload_type!(self.workload.kind, K => self.look::<K>(&c).await?);
-        self.previous.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(desired);
         Ok(match desired == self.replicas && progress == Progress::Complete {
-            true => Observation::Done(self.outputs(ready)),
+            true => Observation::Done(self.outputs(ready, desired)),
             false => Observation::NotDone,
         })
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
         let c = self.workload.connect(&self.kube).await?;
-        with_workload_type!(self.workload.kind, K => self.scale::<K>(&c).await)
+        let previous = with_workload_type!(self.workload.kind, K => self.scale::<K>(&c).await)?;
+        Ok(Receipt::of(&previous))
     }
 
-    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
-        let c = self.workload.connect(&self.kube).await?;
-        let name = &self.workload.name;
-        with_workload_type!(self.workload.kind, K => {
-            wait_for_rollout::<K>(&c.api(), &c.pods(), name, &c.target, ctx).await.map(drop)
-        })
+    async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> StepProgress {
+        poll_rollout(&self.kube, &self.workload).await
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    fn poll_interval(&self) -> std::time::Duration {
+        ROLLOUT_POLL
+    }
+
+    async fn verify(&self, _ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError> {
+        let previous: i32 = receipt.read()?;
         let c = self.workload.connect(&self.kube).await?;
         let (desired, ready, progress) = with_workload_type!(self.workload.kind, K => self.look::<K>(&c).await?);
         if desired != self.replicas {
@@ -168,7 +167,7 @@ impl Step for ScaleStep {
             )));
         }
         match progress {
-            Progress::Complete => Ok(self.outputs(ready)),
+            Progress::Complete => Ok(self.outputs(ready, previous)),
             Progress::Waiting(what) => Err(StepError::retryable(format!("{} is still waiting for {what}", c.target))),
             Progress::Failed(why) => Err(StepError::fatal(format!("the rollout of {} failed: {why}", c.target))),
         }

@@ -23,7 +23,7 @@ use super::{SharedKube, connect, context_for};
 use crate::aws::Aws;
 use crate::k8s::step_error;
 use crate::plan::AwsSettings;
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Receipt, Step, StepContext, StepError, TypedStep};
 use crate::steps::aws_secrets::{SecretRef, SecretValue, redacted, resolve};
 
 /// The field manager drctl's server-side applies are recorded under.
@@ -166,7 +166,7 @@ impl Step for WriteSecretStep {
         })
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
         let (api, target, _) = self.current().await?;
         let values = self.values().await?;
         let secret = Secret {
@@ -183,13 +183,13 @@ impl Step for WriteSecretStep {
         // k8s-openapi writes `apiVersion` and `kind`, which server-side apply needs.
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let result = api.patch(&self.name, &params, &Patch::Apply(&secret)).await;
-        result.map(drop).map_err(|e| {
+        result.map(|_| Receipt::NONE).map_err(|e| {
             let error = step_error(&e, "write", &target);
             values.values().fold(error, redacted)
         })
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         let (_, target, secret) = self.current().await?;
         let values = self.values().await?;
         match secret {

@@ -13,7 +13,7 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 use tower_test::mock::{self, Handle, SendResponse};
 
-use super::rollout::{CONFLICT_RETRIES, update, wait_for_rollout};
+use super::rollout::{CONFLICT_RETRIES, rollout_progress, update};
 use super::{RolloutRestart, RolloutUndo, Scale, SetEnv};
 use crate::k8s::{Kube, Target};
 use crate::plan::de::from_node;
@@ -27,7 +27,6 @@ type ApiHandle = Handle<Request<Body>, Response<Body>>;
 const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/production/deployments/app";
 const SCALE: &str = "/apis/apps/v1/namespaces/production/deployments/app/scale";
 const REPLICA_SETS: &str = "/apis/apps/v1/namespaces/production/replicasets";
-const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/production/deployments";
 const PODS: &str = "/api/v1/namespaces/production/pods";
 const MERGE_PATCH: &str = "application/merge-patch+json";
 
@@ -45,10 +44,6 @@ struct Call {
 impl Call {
     fn is(&self, method: &str, path: &str) -> bool {
         self.method == method && self.path == path
-    }
-
-    fn watch(&self) -> bool {
-        self.query.split('&').any(|p| p == "watch=true" || p == "watch=1")
     }
 }
 
@@ -449,53 +444,36 @@ async fn undo_without_an_earlier_revision_is_fatal() {
     assert_eq!(shape(&calls(server).await), [format!("GET {DEPLOYMENT}"), format!("GET {REPLICA_SETS}")]);
 }
 
-// ---- rollout::wait_for_rollout ---------------------------------------------------------------
+// ---- rollout::rollout_progress -------------------------------------------------------------
 
-/// What the responder of a wait answers.
-struct Cluster {
-    /// The deployments' initial LIST.
-    listed: Value,
-    /// The lines of the first deployments WATCH (later watches hang).
-    watched: Vec<Value>,
-    /// The pods a LIST returns.
+/// Answers the deployment's GETs with `gets` in turn (the last one again once they run out) and
+/// the pods' LIST with `pods`, recording the requests in `calls`.
+fn cluster(
+    mut handle: ApiHandle,
+    gets: Vec<Value>,
     pods: Vec<Value>,
-}
-
-/// Answers whatever arrives, by (method, path, watch), recording the requests in `calls`. Watches
-/// with nothing (more) to say are left pending, as a quiet API server would.
-fn cluster(mut handle: ApiHandle, cluster: Cluster, calls: Arc<Mutex<Vec<Call>>>) -> tokio::task::JoinHandle<()> {
+    calls: Arc<Mutex<Vec<Call>>>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut watched = Some(cluster.watched);
-        let mut pending = Vec::new();
+        let mut gets = std::collections::VecDeque::from(gets);
         while let Some((request, send)) = handle.next_request().await {
             let call = record(request).await;
             calls.lock().unwrap().push(call.clone());
-            match (call.method.as_str(), call.path.as_str(), call.watch()) {
-                ("GET", DEPLOYMENTS, false) => reply(send, 200, &cluster.listed),
-                ("GET", DEPLOYMENTS, true) => match watched.take() {
-                    Some(events) => {
-                        let lines: String = events.iter().map(|e| format!("{e}\n")).collect();
-                        let response = Response::builder().status(200).body(Body::from(lines.into_bytes()));
-                        send.send_response(response.unwrap());
-                    }
-                    None => pending.push(send),
-                },
-                ("GET", PODS, false) => reply(
+            match (call.method.as_str(), call.path.as_str()) {
+                ("GET", DEPLOYMENT) => {
+                    let next = if gets.len() > 1 { gets.pop_front() } else { gets.front().cloned() };
+                    reply(send, 200, &next.unwrap());
+                }
+                ("GET", PODS) => reply(
                     send,
                     200,
                     &json!({ "apiVersion": "v1", "kind": "PodList", "metadata": { "resourceVersion": "20" },
-                             "items": cluster.pods }),
+                             "items": pods }),
                 ),
-                ("GET", PODS, true) => pending.push(send),
                 _ => reply(send, 500, &status(500, "InternalError", "unexpected request")),
             }
         }
     })
-}
-
-fn deployment_list(deployment: Value) -> Value {
-    json!({ "apiVersion": "apps/v1", "kind": "DeploymentList", "metadata": { "resourceVersion": "10" },
-            "items": [deployment] })
 }
 
 /// The deployment at generation 2 with `status`, at `resource_version`.
@@ -518,62 +496,54 @@ fn image_pull_backoff() -> Value {
     })
 }
 
-async fn wait_on(cluster_state: Cluster) -> (Result<Deployment, StepError>, Vec<Call>, Option<String>) {
+/// Polls the rollout of `app` until it is done or failed, with the engine's wait; the polls' answers.
+async fn poll_until_settled(gets: Vec<Value>, pods: Vec<Value>) -> (Vec<crate::step::Progress>, Vec<Call>) {
     let (client, handle) = mock_client();
     let calls = Arc::new(Mutex::new(Vec::new()));
-    let server = cluster(handle, cluster_state, calls.clone());
+    let server = cluster(handle, gets, pods, calls.clone());
     let api: Api<Deployment> = Api::namespaced(client.clone(), "production");
     let pods: Api<Pod> = Api::namespaced(client, "production");
-    let (context, target) = (ctx(), target());
-    let waited = wait_for_rollout(&api, &pods, "app", &target, &context);
-    let result = tokio::time::timeout(Duration::from_secs(10), waited).await.expect("the wait did not end");
+    let target = target();
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        let progress = rollout_progress(&api, &pods, "app", &target).await;
+        let settled = !matches!(progress, crate::step::Progress::Waiting(_));
+        seen.push(progress);
+        if settled {
+            break;
+        }
+    }
     server.abort();
     let calls = calls.lock().unwrap().clone();
-    (result, calls, context.waiting_for.take())
+    (seen, calls)
 }
 
 #[tokio::test]
-async fn wait_for_rollout_follows_the_watch_until_the_rollout_is_complete() {
+async fn a_rollout_poll_says_what_is_missing_and_which_pods_are_not_ready_until_complete() {
     let not_ready = json!({ "observedGeneration": 2, "replicas": 2, "updatedReplicas": 1,
                             "readyReplicas": 1, "availableReplicas": 1 });
     let done = json!({ "observedGeneration": 2, "replicas": 2, "updatedReplicas": 2,
                        "readyReplicas": 2, "availableReplicas": 2 });
-    let (result, calls, waiting_for) = wait_on(Cluster {
-        listed: deployment_list(rolling("10", not_ready.clone())),
-        watched: vec![
-            json!({ "type": "MODIFIED", "object": rolling("11", not_ready) }),
-            json!({ "type": "MODIFIED", "object": rolling("12", done) }),
-        ],
-        pods: vec![image_pull_backoff()],
-    })
-    .await;
-    let deployment = result.expect("the rollout completes");
-    assert_eq!(deployment.metadata.resource_version.as_deref(), Some("12"));
-    let of_deployments: Vec<&Call> = calls.iter().filter(|c| c.path == DEPLOYMENTS).collect();
-    assert!(!of_deployments[0].watch(), "{of_deployments:?}");
-    assert!(of_deployments[0].query.contains("fieldSelector=metadata.name%3Dapp"), "{of_deployments:?}");
-    assert!(of_deployments.iter().any(|c| c.watch() && c.query.contains("resourceVersion=10")), "{of_deployments:?}");
+    let (seen, calls) =
+        poll_until_settled(vec![rolling("11", not_ready), rolling("12", done)], vec![image_pull_backoff()]).await;
+    let crate::step::Progress::Waiting(why) = &seen[0] else { panic!("{seen:?}") };
+    assert!(why.contains("1 of 2 replicas updated") && why.contains("app-7d9f-x2k (ImagePullBackOff"), "{why}");
+    assert_eq!(seen[1], crate::step::Progress::Done);
     let pod_calls: Vec<&Call> = calls.iter().filter(|c| c.path == PODS).collect();
     assert!(pod_calls.iter().all(|c| c.query.contains("labelSelector=app%3Dweb")), "{pod_calls:?}");
-    let waiting_for = waiting_for.expect("the wait said what it waited for");
-    assert!(waiting_for.contains("1 of 2 replicas updated"), "{waiting_for}");
 }
 
 #[tokio::test]
-async fn wait_for_rollout_fails_at_once_past_the_progress_deadline_naming_the_pods() {
+async fn a_rollout_poll_fails_at_once_past_the_progress_deadline_naming_the_pods() {
     let stuck = json!({ "observedGeneration": 2, "replicas": 2, "updatedReplicas": 1,
         "conditions": [{ "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
                          "message": "ReplicaSet \"app-4\" has timed out progressing." }] });
-    let (result, calls, _) = wait_on(Cluster {
-        listed: deployment_list(rolling("10", stuck)),
-        watched: vec![],
-        pods: vec![image_pull_backoff()],
-    })
-    .await;
-    let error = fatal(result);
+    let (seen, calls) = poll_until_settled(vec![rolling("10", stuck)], vec![image_pull_backoff()]).await;
+    let [crate::step::Progress::Failed(error)] = seen.as_slice() else { panic!("{seen:?}") };
+    assert!(!error.is_retryable());
     assert!(error.message.contains("deployment production/app in context dr"), "{error}");
     assert!(error.message.contains("progress deadline"), "{error}");
     assert!(error.message.contains("app-7d9f-x2k (ImagePullBackOff"), "{error}");
-    let listed_pods = calls.iter().find(|c| c.path == PODS && !c.watch()).expect("the pods were listed");
+    let listed_pods = calls.iter().find(|c| c.path == PODS).expect("the pods were listed");
     assert!(listed_pods.query.contains("labelSelector=app%3Dweb"), "{listed_pods:?}");
 }

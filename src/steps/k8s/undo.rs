@@ -17,11 +17,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::env::revision;
-use super::rollout::{update, wait_for_rollout};
+use super::rollout::{ROLLOUT_POLL, rollout_progress, update};
 use super::workload::{Progress, Workload, WorkloadKind, pod_selector};
 use super::{Connected, SharedKube, WorkloadRef, context_for, marker};
 use crate::k8s::step_error;
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::Progress as StepProgress;
+use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Receipt, Step, StepContext, StepError, TypedStep};
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
 const UNDONE_BY: &str = "drctl.dev/undone-by";
@@ -149,12 +150,12 @@ impl Step for UndoStep {
         })
     }
 
-    async fn act(&self, ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, ctx: &StepContext) -> Result<Receipt, StepError> {
         let c = self.workload.connect(&self.kube).await?;
         let deployment = self.get(&c).await?;
         let marker = marker(ctx);
         if annotation(&deployment, UNDONE_BY).as_deref() == Some(marker.as_str()) {
-            return Ok(());
+            return Ok(Receipt::NONE);
         }
         let history = self.history(&c, &deployment).await?;
         let current: u64 = annotation(&deployment, REVISION).and_then(|r| r.parse().ok()).unwrap_or(0);
@@ -188,15 +189,22 @@ impl Step for UndoStep {
             Ok(true)
         })
         .await
-        .map(drop)
+        .map(|_| Receipt::NONE)
     }
 
-    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
-        let c = self.workload.connect(&self.kube).await?;
-        wait_for_rollout::<Deployment>(&c.api(), &c.pods(), &self.workload.name, &c.target, ctx).await.map(drop)
+    async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> StepProgress {
+        let c = match self.workload.connect(&self.kube).await {
+            Ok(c) => c,
+            Err(e) => return StepProgress::Failed(e),
+        };
+        rollout_progress::<Deployment>(&c.api(), &c.pods(), &self.workload.name, &c.target).await
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    fn poll_interval(&self) -> std::time::Duration {
+        ROLLOUT_POLL
+    }
+
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         let c = self.workload.connect(&self.kube).await?;
         Ok(outputs(&self.get(&c).await?))
     }

@@ -18,7 +18,9 @@ use super::{
     AuthKind, Dsn, EnvLookup, Lag, StepAuth, check_auth, check_dsn_fields, connect_server, dsn_from, measure,
     primary_view, process_env, seconds, status, write_probe,
 };
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{
+    BuildContext, Observation, OutputSpec, Outputs, Progress, Receipt, Step, StepContext, StepError, TypedStep,
+};
 use crate::steps::HumanDuration;
 
 /// How often `wait` checks again.
@@ -258,31 +260,30 @@ impl Step for CheckStep {
         format!("check that PostgreSQL {} is {what}", self.server.label())
     }
 
-    async fn observe(&self, ctx: &StepContext) -> Result<Observation, StepError> {
+    async fn observe(&self, _ctx: &StepContext) -> Result<Observation, StepError> {
         match self.check().await? {
             Verdict::Pass(outputs) => Ok(Observation::Done(outputs)),
-            Verdict::Missing(what) => {
-                ctx.waiting_for(what);
-                Ok(Observation::NotDone)
-            }
+            Verdict::Missing(_) => Ok(Observation::NotDone),
         }
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
-        Ok(())
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
+        Ok(Receipt::NONE)
     }
 
-    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
-        loop {
-            ctx.sleep(POLL).await;
-            match self.check().await? {
-                Verdict::Pass(_) => return Ok(()),
-                Verdict::Missing(what) => ctx.waiting_for(what),
-            }
+    async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> Progress {
+        match self.check().await {
+            Ok(Verdict::Pass(_)) => Progress::Done,
+            Ok(Verdict::Missing(what)) => Progress::Waiting(what),
+            Err(e) => Progress::Failed(e),
         }
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    fn poll_interval(&self) -> Duration {
+        POLL
+    }
+
+    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
         match self.check().await? {
             Verdict::Pass(outputs) => Ok(outputs),
             Verdict::Missing(what) => Err(StepError::retryable(what)),
@@ -317,9 +318,9 @@ mod tests {
         let step = build(&kind, &format!("dsn: postgres://drctl@127.0.0.1:{port}/postgres\nrole: primary"));
         let ctx = crate::steps::test_server::ctx();
         assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
-        let waiting = ctx.waiting_for.take().unwrap_or_default();
+        let Progress::Waiting(waiting) = step.poll(&ctx, &Receipt::NONE).await else { panic!("not waiting") };
         assert!(waiting.contains("cannot connect to primary drctl@127.0.0.1"), "{waiting}");
-        assert!(step.verify(&ctx).await.unwrap_err().is_retryable());
+        assert!(step.verify(&ctx, &Receipt::NONE).await.unwrap_err().is_retryable());
 
         let step = build(&kind, "dsn_env: DRCTL_TEST_SURELY_UNSET_PG\nrole: primary");
         let e = step.observe(&ctx).await.unwrap_err();

@@ -25,8 +25,6 @@
 //! Outputs: `fenced` and `unreachable` (`true`/`false`), `terminated_sessions` (sessions of
 //! `app_role` this step terminated; absent when it did not act).
 
-use std::sync::Mutex;
-
 use async_trait::async_trait;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -35,7 +33,9 @@ use tokio_postgres::error::SqlState;
 
 use super::errors::chain;
 use super::{Dsn, EnvLookup, StepAuth, Target, connect_server, dsn_from, pg_error, process_env, status};
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{
+    BuildContext, Observation, OutputSpec, Outputs, Progress, Receipt, Step, StepContext, StepError, TypedStep,
+};
 
 /// The `pg.fence` step type.
 pub struct Fence {
@@ -136,7 +136,6 @@ required: false
             app_role: f.app_role,
             required: f.required,
             env: self.env.clone(),
-            terminated: Mutex::default(),
         })
     }
 }
@@ -146,8 +145,6 @@ struct FenceStep {
     app_role: String,
     required: bool,
     env: EnvLookup,
-    /// Sessions terminated by this process's `act`.
-    terminated: Mutex<Option<i64>>,
 }
 
 fn outputs(fenced: bool, unreachable: bool, terminated: Option<i64>) -> Outputs {
@@ -178,10 +175,6 @@ impl FenceStep {
     async fn connect(&self) -> Result<(Client, Target), StepError> {
         // The old primary is fenced as its DSN authenticates (a superuser); IAM tokens are for the app.
         connect_server(&self.dsn, "old primary", &self.env, &StepAuth::Dsn).await
-    }
-
-    fn terminated(&self) -> Option<i64> {
-        *self.terminated.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -222,7 +215,7 @@ impl Step for FenceStep {
         }
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
         let (client, target) = self.connect().await?;
         let fail = |e: tokio_postgres::Error| pg_error(&e, "fence", &target);
         // ALTER SYSTEM refuses to run inside a transaction block: one statement per call.
@@ -238,25 +231,31 @@ impl Step for FenceStep {
             .map_err(|e| {
                 StepError::retryable(format!("cannot terminate the sessions of {}: {}", self.app_role, chain(&e)))
             })?;
-        *self.terminated.lock().unwrap_or_else(|e| e.into_inner()) = Some(row.get(0));
-        Ok(())
+        // The receipt: how many sessions this step terminated.
+        Ok(Receipt::of(&row.get::<_, i64>(0)))
     }
 
-    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
-        loop {
-            let (client, target) = self.connect().await?;
-            if refuses_writes(&client, &target).await? {
-                return Ok(());
-            }
-            ctx.waiting_for(format!("{target} to refuse writes after the configuration reload"));
-            ctx.sleep(std::time::Duration::from_millis(100)).await;
+    async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> Progress {
+        let (client, target) = match self.connect().await {
+            Ok(connected) => connected,
+            Err(e) => return Progress::Failed(e),
+        };
+        match refuses_writes(&client, &target).await {
+            Ok(true) => Progress::Done,
+            Ok(false) => Progress::Waiting(format!("{target} to refuse writes after the configuration reload")),
+            Err(e) => Progress::Failed(e),
         }
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    fn poll_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(100)
+    }
+
+    async fn verify(&self, _ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError> {
+        let terminated: i64 = receipt.read()?;
         let (client, target) = self.connect().await?;
         match refuses_writes(&client, &target).await? {
-            true => Ok(outputs(true, false, self.terminated())),
+            true => Ok(outputs(true, false, Some(terminated))),
             false => Err(StepError::retryable(format!("{target} still commits writes after the fence"))),
         }
     }

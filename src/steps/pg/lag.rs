@@ -92,12 +92,7 @@ pub(crate) async fn primary_view(
 }
 
 /// The data a promotion would lose, as time (see the module docs).
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Lag {
-    Seconds(f64),
-    /// Why it is unknown.
-    Unknown(String),
-}
+pub(crate) use crate::steps::lag_gate::{Lag, seconds};
 
 /// The lag and how it was found, for outputs and messages.
 #[derive(Debug, Clone, PartialEq)]
@@ -160,11 +155,6 @@ pub(crate) fn measure(status: &Status, primary: &PrimaryView) -> Measurement {
         _ => basis,
     };
     Measurement { lag, replay_delay_bytes: unreplayed, basis }
-}
-
-/// `420` for 420.0, `12.5` for 12.5.
-pub(crate) fn seconds(lag: f64) -> String {
-    format!("{}", (lag * 10.0).round() / 10.0)
 }
 
 #[cfg(test)]

@@ -70,5 +70,5 @@ pub use promote::{Promote, PromoteParams};
 pub(crate) use auth::{StepAuth, check_auth};
 pub(crate) use dsn::{EnvLookup, Target, check_dsn_fields, connect_server, dsn_from, process_env};
 pub(crate) use errors::pg_error;
-pub(crate) use lag::{Lag, Measurement, measure, primary_view, seconds, status};
+pub(crate) use lag::{Lag, measure, primary_view, seconds, status};
 pub(crate) use probe::write_probe;

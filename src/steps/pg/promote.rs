@@ -16,20 +16,22 @@
 //! `pg_walfile_name(pg_current_wal_lsn())`: `pg_control_checkpoint()` shows the new timeline only
 //! after the first checkpoint following the promotion).
 
-use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 use super::{
-    AuthKind, Dsn, EnvLookup, Lag, Measurement, StepAuth, Target, check_auth, check_dsn_fields, connect_server,
-    dsn_from, measure, pg_error, primary_view, process_env, seconds, status, write_probe,
+    AuthKind, Dsn, EnvLookup, StepAuth, Target, check_auth, check_dsn_fields, connect_server, dsn_from, measure,
+    pg_error, primary_view, process_env, status, write_probe,
 };
-use crate::step::{BuildContext, Observation, OutputSpec, Outputs, Step, StepContext, StepError, TypedStep};
+use crate::step::{
+    BuildContext, Observation, OutputSpec, Outputs, Progress, Receipt, Step, StepContext, StepError, TypedStep,
+};
+use crate::steps::lag_gate::{Assessment, Limit, Subject, decide};
 use crate::steps::{HumanDuration, Services};
 
 /// How often to look while the promotion completes.
@@ -160,13 +162,7 @@ max_lag: 5s
 
     fn build(&self, params: PromoteParams, context: &BuildContext) -> Box<dyn Step> {
         let p = params.checked();
-        let limit = match p.max_lag {
-            Some(max) => Limit { max: max.0, what: format!("`with.max_lag` of {max}") },
-            None => {
-                let rpo = context.plan.objectives.rpo;
-                Limit { max: rpo, what: format!("the plan's RPO of {}", HumanDuration(rpo)) }
-            }
-        };
+        let limit = Limit::of(p.max_lag.map(|m| m.0), context.plan.objectives.rpo);
         let aws_settings = &context.plan.aws;
         Box::new(PromoteStep {
             auth: StepAuth::new(p.auth, p.region, &self.aws, aws_settings),
@@ -176,80 +172,16 @@ max_lag: 5s
             limit,
             accept: self.accept_data_loss,
             env: self.env.clone(),
-            progress: Mutex::default(),
         })
     }
 }
 
-/// The lag a promotion may lose without the operator's consent, and how to name it.
-struct Limit {
-    max: Duration,
-    what: String,
-}
-
-/// The measured lag and the loss the operator accepted, as the outputs show them.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-struct Assessment {
-    /// Seconds, `unknown`, or empty when not measured.
-    lag_s: String,
-    /// Seconds (the measured lag), `unknown`, or empty when no loss beyond the limit was accepted.
-    accepted_s: String,
-    /// Received but not replayed WAL, or empty when not measured.
+/// What an accepted promotion learned: the lag the RPO gate let it through with. The receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+struct Promoted {
+    assessment: Assessment,
+    /// Received but not replayed WAL when promoted.
     replay_delay_bytes: String,
-}
-
-/// What this process learnt about the promotion.
-#[derive(Default)]
-struct Progress {
-    /// `pg_promote` was sent in this process.
-    attempted: bool,
-    /// The lag measured before acting.
-    assessment: Option<Assessment>,
-}
-
-/// A value for `--accept-data-loss` that covers `lag`: whole seconds under a minute, else whole minutes.
-fn covering(lag: f64) -> String {
-    let secs = lag.ceil().max(1.0) as u64;
-    if secs < 60 { format!("{secs}s") } else { format!("{}m", secs.div_ceil(60)) }
-}
-
-/// Whether to promote `standby` with the measured lag, given the limit and `--accept-data-loss`.
-fn decide(standby: &str, m: &Measurement, limit: &Limit, accept: Option<Duration>) -> Result<Assessment, StepError> {
-    let delay = m.replay_delay_bytes.to_string();
-    let assessment = |lag_s: String, accepted_s: String| Assessment { lag_s, accepted_s, replay_delay_bytes: delay };
-    match &m.lag {
-        Lag::Seconds(s) if *s <= limit.max.as_secs_f64() => Ok(assessment(seconds(*s), String::new())),
-        Lag::Seconds(s) => match accept {
-            Some(a) if a.as_secs_f64() >= *s => Ok(assessment(seconds(*s), seconds(*s))),
-            Some(a) => Err(StepError::fatal(format!(
-                "standby {standby} lags {}s behind its primary, more than {}, and `--accept-data-loss {}` does not \
-                 cover it: promoting now would lose up to {}s of writes ({}). Wait for it to catch up, or resume \
-                 with `--accept-data-loss {}` to accept that loss",
-                seconds(*s),
-                limit.what,
-                HumanDuration(a),
-                seconds(*s),
-                m.basis,
-                covering(*s)
-            ))),
-            None => Err(StepError::fatal(format!(
-                "standby {standby} lags {}s behind its primary, more than {}: promoting now would lose up to {}s of \
-                 writes ({}). Wait for it to catch up, or resume with `--accept-data-loss {}` to accept that loss",
-                seconds(*s),
-                limit.what,
-                seconds(*s),
-                m.basis,
-                covering(*s)
-            ))),
-        },
-        Lag::Unknown(_) if accept.is_some() => Ok(assessment("unknown".into(), "unknown".into())),
-        Lag::Unknown(why) => Err(StepError::fatal(format!(
-            "the lag of standby {standby} is unknown ({why}), so the data a promotion would lose cannot be checked \
-             against {}. Find out why (is replication running?), or accept an unknown loss with \
-             `--accept-data-loss <duration>`",
-            limit.what
-        ))),
-    }
 }
 
 struct PromoteStep {
@@ -260,7 +192,6 @@ struct PromoteStep {
     limit: Limit,
     accept: Option<Duration>,
     env: EnvLookup,
-    progress: Mutex<Progress>,
 }
 
 impl PromoteStep {
@@ -268,27 +199,42 @@ impl PromoteStep {
         connect_server(&self.standby, "standby", &self.env, &self.auth).await
     }
 
-    /// The outputs of a promoted server: this process's measurement if it promoted, else none.
-    async fn outputs(&self, client: &Client, target: &Target) -> Result<Outputs, StepError> {
+    /// The outputs of a promoted server, with what the promotion was let through with (nothing when
+    /// it was found promoted).
+    async fn outputs(&self, client: &Client, target: &Target, promoted: Promoted) -> Result<Outputs, StepError> {
         let row = client
             .query_one("SELECT pg_current_wal_lsn()::text, pg_walfile_name(pg_current_wal_lsn())", &[])
             .await
             .map_err(|e| pg_error(&e, "read the WAL position of", target))?;
         let (lsn, walfile): (String, String) = (row.get(0), row.get(1));
         let timeline = walfile.get(..8).and_then(|t| u32::from_str_radix(t, 16).ok()).map(|t| t.to_string());
-        let assessment = {
-            let progress = self.progress.lock().unwrap_or_else(|e| e.into_inner());
-            progress.assessment.clone().filter(|_| progress.attempted).unwrap_or_default()
-        };
+        let Promoted { assessment, replay_delay_bytes } = promoted;
         let outputs = [
             ("lag_s".into(), assessment.lag_s),
             ("accepted_data_loss_s".into(), assessment.accepted_s),
-            ("replay_delay_bytes".into(), assessment.replay_delay_bytes),
+            ("replay_delay_bytes".into(), replay_delay_bytes),
             ("promoted_lsn".into(), lsn),
             ("timeline".into(), timeline.unwrap_or_default()),
         ];
         // Unknown is absent: the assessment's "" and "unknown" are not values.
         Ok(outputs.into_iter().filter(|(_, v): &(String, String)| !matches!(v.as_str(), "" | "unknown")).collect())
+    }
+
+    /// Measures the lag of the standby in `state` and asks the RPO gate.
+    async fn gate(&self, state: &super::lag::Status, target: &Target) -> Result<Promoted, StepError> {
+        let primary = primary_view(self.primary.as_ref(), &self.env, &self.primary_auth).await?;
+        let measurement = measure(state, &primary);
+        let what = format!("standby {}", target.label);
+        let subject = Subject { what: &what, behind: "its primary", basis: Some(&measurement.basis) };
+        let assessment = decide(&subject, &measurement.lag, &self.limit, self.accept)?;
+        if !assessment.accepted_s.is_empty() {
+            tracing::warn!(
+                "promoting {target} with a lag of {}s: data loss accepted with --accept-data-loss ({})",
+                assessment.lag_s,
+                measurement.basis
+            );
+        }
+        Ok(Promoted { assessment, replay_delay_bytes: measurement.replay_delay_bytes.to_string() })
     }
 
     /// Whether the server is out of recovery and commits a write; `Err` with what is missing.
@@ -328,59 +274,59 @@ impl Step for PromoteStep {
         )
     }
 
-    /// Done when the server is out of recovery; else measures the lag and refuses here, before
-    /// anything is journaled as acting.
+    /// Done when the server is out of recovery; else asks the RPO gate, refusing here, before
+    /// anything is journaled as acting (`act` asks again, with the lag it promotes with).
     async fn observe(&self, _ctx: &StepContext) -> Result<Observation, StepError> {
         let (client, target) = self.connect().await?;
         let state = status(&client, &target).await?;
-        if !state.in_recovery {
-            return Ok(Observation::Done(self.outputs(&client, &target).await?));
+        if state.in_recovery {
+            self.gate(&state, &target).await?;
+            return Ok(Observation::NotDone);
         }
-        let primary = primary_view(self.primary.as_ref(), &self.env, &self.primary_auth).await?;
-        let measurement = measure(&state, &primary);
-        let assessment = decide(&target.label, &measurement, &self.limit, self.accept)?;
-        if !assessment.accepted_s.is_empty() {
-            tracing::warn!(
-                "promoting {target} with a lag of {}s: data loss accepted with --accept-data-loss ({})",
-                assessment.lag_s,
-                measurement.basis
-            );
-        }
-        self.progress.lock().unwrap_or_else(|e| e.into_inner()).assessment = Some(assessment);
-        Ok(Observation::NotDone)
+        Ok(Observation::Done(self.outputs(&client, &target, Promoted::default()).await?))
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<(), StepError> {
+    /// Measures the lag and asks the RPO gate again (refusing changes nothing), then `pg_promote`.
+    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
         let (client, target) = self.connect().await?;
-        self.progress.lock().unwrap_or_else(|e| e.into_inner()).attempted = true;
+        let state = status(&client, &target).await?;
+        let promoted = Receipt::of(&self.gate(&state, &target).await?);
         match client.query_one("SELECT pg_promote(wait => false)", &[]).await {
-            Ok(row) if row.get::<_, bool>(0) => Ok(()),
+            Ok(row) if row.get::<_, bool>(0) => Ok(promoted),
             Ok(_) => Err(StepError::retryable(format!("{target} did not accept the promotion (pg_promote: false)"))),
-            // Promoted meanwhile (by someone else, or an earlier attempt): `wait` confirms it.
-            Err(e) if e.code() == Some(&SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE) => Ok(()),
+            // Promoted meanwhile (by someone else, or an earlier attempt): polling confirms it.
+            Err(e) if e.code() == Some(&SqlState::OBJECT_NOT_IN_PREREQUISITE_STATE) => Ok(promoted),
             Err(e) => Err(pg_error(&e, "promote", &target)),
         }
     }
 
-    async fn wait(&self, ctx: &StepContext) -> Result<(), StepError> {
-        loop {
-            let outcome = match self.connect().await {
-                Ok((client, target)) => self.writable(&client, &target).await,
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(()) => return Ok(()),
-                Err(e) if e.is_retryable() => ctx.waiting_for(e.message),
-                Err(e) => return Err(e),
+    /// Done once the server is out of recovery and commits a write.
+    async fn poll(&self, _ctx: &StepContext, _receipt: &Receipt) -> Progress {
+        let (client, target) = match self.connect().await {
+            Ok(connected) => connected,
+            Err(e) => return Progress::Failed(e),
+        };
+        match status(&client, &target).await {
+            Ok(state) if state.in_recovery => {
+                return Progress::Waiting(format!("{target} to leave recovery (promotion requested)"));
             }
-            ctx.sleep(POLL).await;
+            Ok(_) => {}
+            Err(e) => return Progress::Failed(e),
+        }
+        match write_probe(&client, &target).await {
+            Ok(()) => Progress::Done,
+            Err(e) => Progress::Failed(e),
         }
     }
 
-    async fn verify(&self, _ctx: &StepContext) -> Result<Outputs, StepError> {
+    fn poll_interval(&self) -> Duration {
+        POLL
+    }
+
+    async fn verify(&self, _ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError> {
         let (client, target) = self.connect().await?;
         self.writable(&client, &target).await?;
-        self.outputs(&client, &target).await
+        self.outputs(&client, &target, receipt.read()?).await
     }
 }
 
@@ -388,40 +334,6 @@ impl Step for PromoteStep {
 mod tests {
     use super::*;
     use crate::steps::test_server::build_error;
-
-    fn limit() -> Limit {
-        Limit { max: Duration::from_secs(300), what: "the plan's RPO of 5m".into() }
-    }
-
-    fn lagging(s: f64) -> Measurement {
-        Measurement { lag: Lag::Seconds(s), replay_delay_bytes: 120, basis: "the primary does not answer".into() }
-    }
-
-    #[test]
-    fn lag_within_the_limit_promotes_and_beyond_it_needs_consent() {
-        let ok = decide("s", &lagging(12.0), &limit(), None).unwrap();
-        assert_eq!((ok.lag_s.as_str(), ok.accepted_s.as_str(), ok.replay_delay_bytes.as_str()), ("12", "", "120"));
-
-        let e = decide("s", &lagging(420.0), &limit(), None).unwrap_err();
-        assert!(!e.is_retryable());
-        for part in ["lags 420s", "the plan's RPO of 5m", "`--accept-data-loss 7m`", "does not answer"] {
-            assert!(e.message.contains(part), "{part}: {e}");
-        }
-        let e = decide("s", &lagging(420.5), &limit(), Some(Duration::from_secs(300))).unwrap_err();
-        assert!(e.message.contains("`--accept-data-loss 5m` does not cover it"), "{e}");
-
-        let accepted = decide("s", &lagging(420.0), &limit(), Some(Duration::from_secs(600))).unwrap();
-        assert_eq!((accepted.lag_s.as_str(), accepted.accepted_s.as_str()), ("420", "420"));
-        assert_eq!(decide("s", &lagging(3.0), &limit(), Some(Duration::from_secs(600))).unwrap().accepted_s, "");
-
-        let unknown =
-            Measurement { lag: Lag::Unknown("no transaction".into()), replay_delay_bytes: 0, basis: String::new() };
-        let e = decide("s", &unknown, &limit(), None).unwrap_err();
-        assert!(e.message.contains("is unknown (no transaction)") && e.message.contains("--accept-data-loss"));
-        let accepted = decide("s", &unknown, &limit(), Some(Duration::from_secs(1))).unwrap();
-        assert_eq!(accepted.accepted_s, "unknown");
-        assert_eq!((covering(0.2), covering(3.4), covering(61.0)), ("1s".into(), "4s".into(), "2m".into()));
-    }
 
     #[test]
     fn parameters_need_a_dsn_without_a_password() {

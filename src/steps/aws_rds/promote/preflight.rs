@@ -2,8 +2,9 @@
 //! replicating read replica, and its lag (the same CloudWatch `ReplicaLag` query the promotion
 //! uses) is within the limit.
 
-use super::{Lag, PromoteStep, Standing, seconds, standing};
+use super::{PromoteStep, Standing, standing};
 use crate::step::{Finding, StepContext};
+use crate::steps::lag_gate::{Lag, seconds};
 
 impl PromoteStep {
     /// DescribeDBInstances, then GetMetricStatistics: never a write.
