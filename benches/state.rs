@@ -6,6 +6,8 @@
 //!   wave of group-committed records, and at most 1.5× the local wall time).
 //!
 //! Run: `cargo bench --bench state` (needs moto in `.venv`, as `localstack/setup.sh` installs it).
+// Real processes and servers run in real time here: wall and monotonic clocks are the point.
+#![allow(clippy::disallowed_methods)]
 
 #[path = "../tests/support/moto.rs"]
 #[allow(dead_code)]

@@ -2,6 +2,8 @@
 //! implements If-None-Match / If-Match on PutObject and If-Match on DeleteObject). S3 runs it on a
 //! plain bucket, a versioned one, and one with Object Lock (default retention), which refuses
 //! writes without a checksum header.
+// Real processes and servers run in real time here: wall and monotonic clocks are the point.
+#![allow(clippy::disallowed_methods)]
 
 mod support;
 

@@ -1,5 +1,7 @@
 //! `drctl state migrate`: local runs to S3 and back, record for record; `status` reads them there;
 //! a run going on stops the migration.
+// Real processes and servers run in real time here: wall and monotonic clocks are the point.
+#![allow(clippy::disallowed_methods)]
 
 mod support;
 

@@ -2,6 +2,8 @@
 //! zombie whose lease was taken over while it was stopped, a resume from another machine after
 //! SIGKILL, and runs behind a proxy that throttles and fails 30% of S3 requests. The recording HTTP
 //! server's effect counters prove who acted, and how often.
+// Real processes and servers run in real time here: wall and monotonic clocks are the point.
+#![allow(clippy::disallowed_methods)]
 
 mod support;
 

@@ -12,7 +12,7 @@ pub mod steps;
 mod tests;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use futures::future::join_all;
 
@@ -104,9 +104,9 @@ impl Report {
 /// Runs every check of `plan` at once and gathers the findings, plan-level ones first, then each
 /// direction's steps in plan order.
 pub async fn check(plan: &Plan, registry: &Registry, options: &Options) -> Report {
-    let started = Instant::now();
+    let started = tokio::time::Instant::now();
     let plan_level = async {
-        let started = Instant::now();
+        let started = tokio::time::Instant::now();
         let mut items = plan_checks::all(plan, options).await;
         let duration_s = started.elapsed().as_secs_f64();
         items.iter_mut().for_each(|i| i.duration_s = duration_s);
@@ -123,7 +123,7 @@ pub async fn check(plan: &Plan, registry: &Registry, options: &Options) -> Repor
         items,
         last_drills,
         duration_s: started.elapsed().as_secs_f64(),
-        checked_at_s: SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
+        checked_at_s: crate::clock::wall_now().duration_since(SystemTime::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64()),
     }
 }
 

@@ -31,7 +31,7 @@ pub async fn all(plan: &Plan, options: &Options) -> Vec<Item> {
     findings.extend(contexts);
     findings.extend(state_store(&options.state_dir, plan));
     if let Some(max_age) = options.max_drill_age {
-        findings.push(drill_age(plan, &options.reports_root, max_age, SystemTime::now()));
+        findings.push(drill_age(plan, &options.reports_root, max_age, crate::clock::wall_now()));
     }
     let mut items: Vec<Item> = findings.into_iter().map(|f| item(ANY_DIRECTION, f)).collect();
     for &direction in &options.directions {

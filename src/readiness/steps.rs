@@ -15,7 +15,7 @@ use crate::step::{BuildContext, Finding, Registry, StepContext};
 /// Every step of `direction`, checked concurrently, in plan order.
 pub async fn all(plan: &Plan, direction: Direction, registry: &Registry) -> Vec<Item> {
     let checks = plan.steps(direction).iter().map(|spec| async move {
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         let findings = one(plan, direction, registry, spec).await;
         let duration_s = started.elapsed().as_secs_f64();
         findings.into_iter().map(move |finding| Item {

@@ -2,7 +2,7 @@
 //! the RTO, the drill age, the verdict, and the three renderings.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::plan_checks::{dns_ttl, drill_age, timeout_budget};
 use super::steps::{named_variables, unset_variables};
@@ -70,7 +70,7 @@ fn the_critical_paths_timeouts_are_weighed_against_the_rto() {
 fn the_last_passing_drill_must_be_recent() {
     let p = plan("15m", &DNS.replace("TTL", "60"));
     let dir = std::env::temp_dir().join(format!("drctl-readiness-drills-{}", std::process::id()));
-    let missing = drill_age(&p, &dir, Duration::from_secs(86400), SystemTime::now());
+    let missing = drill_age(&p, &dir, Duration::from_secs(86400), crate::clock::wall_now());
     assert_eq!(missing.severity, Severity::Problem);
     assert!(missing.message.starts_with("no passing drill of plan `p`"), "{}", missing.message);
 }

@@ -2,6 +2,8 @@
 //! `localstack/setup.sh`) on a free 127.0.0.1 port, one per test, stopped by its PID on drop. It is
 //! started through `localstack/env/moto-server`, the same launcher (and Secrets Manager fix) the
 //! drill environment uses, so tests and drills see one emulator.
+// Real processes and servers run in real time here: wall and monotonic clocks are the point.
+#![allow(clippy::disallowed_methods)]
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;

@@ -3,7 +3,6 @@
 //! an object that is not a commit, or a damaged one is reported as damage, never skipped.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use futures::StreamExt;
 
@@ -45,7 +44,7 @@ impl ObjectSink {
 impl Sink for ObjectSink {
     fn commit(&mut self, first_seq: u64, bytes: &[u8]) -> Result<(), JournalError> {
         if let Some(lease) = &self.lease
-            && let Err(why) = lease.check(SystemTime::now())
+            && let Err(why) = lease.check(crate::clock::wall_now())
         {
             return Err(self.fenced(format!("{why}; this process stops here and acts no further")));
         }

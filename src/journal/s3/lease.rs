@@ -14,7 +14,7 @@
 //! lease lost; its journal commits are refused from then on.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use super::client::{self, Condition, Failure, block, spawn};
 use super::{S3Store, conflict_pause};
@@ -93,9 +93,9 @@ pub fn acquire(
     let lease = store.inner.location.lease;
     let rest = key(plan);
     let remote = |message: String| LockError::Remote { plan: plan.to_string(), location: store.url(&rest), message };
-    let deadline = Instant::now() + CONTENTION_LIMIT;
-    while Instant::now() < deadline {
-        let now = SystemTime::now();
+    let deadline = tokio::time::Instant::now() + CONTENTION_LIMIT;
+    while tokio::time::Instant::now() < deadline {
+        let now = crate::clock::wall_now();
         let fresh = LockHolder { expires_at: Some(now + lease), token: Some(1), since: now, ..holder.clone() };
         let taken = match put(store, &rest, &fresh, Condition::Absent) {
             Ok(etag) => return Ok(held(store, plan, fresh, etag, None)),
@@ -180,7 +180,7 @@ async fn renew(store: S3Store, plan: String, state: Arc<LeaseState>) {
     loop {
         tokio::time::sleep(period).await;
         let result = replace(&store, &plan, &state, |holder| LockHolder {
-            expires_at: Some(SystemTime::now() + state.lease),
+            expires_at: Some(crate::clock::wall_now() + state.lease),
             ..holder.clone()
         })
         .await;

@@ -201,7 +201,7 @@ impl Store for S3Store {
     }
 
     fn holder_live(&self, holder: &LockHolder) -> bool {
-        !holder.expired(SystemTime::now())
+        !holder.expired(crate::clock::wall_now())
     }
 
     fn plans_locked(&self) -> Result<Vec<String>, StateError> {

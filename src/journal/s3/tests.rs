@@ -58,7 +58,7 @@ fn a_409_on_taking_the_lock_is_read_again_and_retried() {
     let delete = mock!(Client::delete_object)
         .then_output(|| aws_sdk_s3::operation::delete_object::DeleteObjectOutput::builder().build());
     let store = store(&[&put, &get, &delete]);
-    let holder = LockHolder::this_process(RUN, SystemTime::now());
+    let holder = LockHolder::this_process(RUN, crate::clock::wall_now());
     let lock = store.lock("p", holder, LockPolicy::default()).unwrap();
     assert_eq!((put.num_calls(), get.num_calls()), (2, 1), "409: read the lock again, then retry the put");
     drop(lock);
@@ -93,9 +93,9 @@ fn a_412_over_our_own_landed_commit_is_success_and_over_anothers_is_fenced() {
 
 #[test]
 fn a_412_on_the_lock_that_names_this_very_run_and_process_is_ours() {
-    let holder = LockHolder::this_process(RUN, SystemTime::now());
+    let holder = LockHolder::this_process(RUN, crate::clock::wall_now());
     let mut ours = holder.clone();
-    ours.expires_at = Some(SystemTime::now() + DEFAULT_LEASE);
+    ours.expires_at = Some(crate::clock::wall_now() + DEFAULT_LEASE);
     ours.token = Some(1);
     let body = serde_json::to_vec(&ours).unwrap();
     let put = mock!(Client::put_object).sequence().http_status(412, Some(PRECONDITION.into())).build();
@@ -107,7 +107,7 @@ fn a_412_on_the_lock_that_names_this_very_run_and_process_is_ours() {
     assert!(lock.take_over_note().is_none(), "a retry after a lost answer is no takeover");
     assert_eq!(put.num_calls(), 1, "no second put: the lock already names us");
     // Another run of this process is refused, naming the holder and when its lease ends.
-    let other = LockHolder::this_process("p-failover-20270115T080000Z-0002", SystemTime::now());
+    let other = LockHolder::this_process("p-failover-20270115T080000Z-0002", crate::clock::wall_now());
     let put = mock!(Client::put_object).sequence().http_status(412, Some(PRECONDITION.into())).build();
     let body = serde_json::to_vec(&ours).unwrap();
     let get = mock!(Client::get_object).then_output(move || object(body.clone()));
