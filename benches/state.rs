@@ -24,9 +24,9 @@ use drctl::engine::events::Silent;
 use drctl::engine::lifecycle::{RunOptions, begin};
 use drctl::engine::retry::RetryPolicy;
 use drctl::engine::state::RunState;
-use drctl::journal::s3::{S3Location, S3Store};
 use drctl::journal::{Record, StateStore};
 use drctl::plan::{Direction, parse};
+use drctl::state_s3::{S3Location, S3Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -16,5 +16,8 @@ pub mod k8s;
 pub mod plan;
 pub mod readiness;
 pub mod report;
+/// The state store on S3 (journal objects and the plan lock as a lease), outside `journal` so that
+/// the journal names no cloud crate.
+pub mod state_s3;
 pub mod step;
 pub mod steps;

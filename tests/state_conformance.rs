@@ -9,9 +9,9 @@ mod support;
 
 use std::time::{Duration, SystemTime};
 
-use drctl::journal::s3::{S3Location, S3Store};
 use drctl::journal::{Entry, JournalError, LockError, LockHolder, LockPolicy, Record, RunDir, StateStore, encode};
 use drctl::plan::Direction;
+use drctl::state_s3::{S3Location, S3Store};
 use support::TestDir;
 use support::s3::S3;
 

@@ -10,9 +10,10 @@ use clap::{Args, Subcommand};
 use super::Global;
 use crate::exit_code;
 use crate::journal::StateStore;
+use crate::journal::location::{DEFAULT_LEASE, S3Location};
 use crate::journal::migrate::{MigrateError, migrate};
-use crate::journal::s3::{DEFAULT_LEASE, S3Location, S3Store};
 use crate::plan::Plan;
+use crate::state_s3::S3Store;
 
 /// `drctl state ...`.
 #[derive(Debug, Subcommand)]

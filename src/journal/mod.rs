@@ -3,11 +3,11 @@
 //! (see [`crate::engine::state`]) and resumed, on this machine or another.
 
 mod local;
+pub mod location;
 pub mod lock;
 pub mod migrate;
 mod process;
 pub mod read;
-pub mod s3;
 mod store;
 
 use std::fs::{File, OpenOptions};

@@ -1,6 +1,6 @@
 //! The state store seam: where runs' journals and plans' locks live. Two stores implement
 //! [`Store`], the local directory ([`super::StateDir`], the default) and S3
-//! ([`super::s3::S3Store`]); the engine and the run lifecycle hold a [`StateStore`] and never know
+//! ([`crate::state_s3::S3Store`], outside this module: the journal names no cloud crate); the engine and the run lifecycle hold a [`StateStore`] and never know
 //! which one it is.
 
 use std::fmt;

@@ -2,7 +2,7 @@
 //! checking it, buckets (plain, versioned, with Object Lock), and stores on them.
 
 use drctl::journal::StateStore;
-use drctl::journal::s3::{S3Location, S3Store};
+use drctl::state_s3::{S3Location, S3Store};
 
 use super::moto::Moto;
 

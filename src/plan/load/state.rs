@@ -17,7 +17,7 @@ impl Checker<'_> {
         let prefix = text(self, "prefix").unwrap_or_default();
         let (region, profile, endpoint_url) = (text(self, "region"), text(self, "profile"), text(self, "endpoint_url"));
         let location = format!("s3://{bucket}/{prefix}");
-        if let Err(e) = crate::journal::s3::S3Location::parse(&location) {
+        if let Err(e) = crate::journal::location::S3Location::parse(&location) {
             let at = fields.get("prefix").filter(|_| !e.contains("bucket name")).unwrap_or(&fields["bucket"]);
             let key = if e.contains("bucket name") { "state.bucket" } else { "state.prefix" };
             self.error(at, key, e, "an S3 bucket name, and a prefix of `/`-separated names, such as drctl/prod");

@@ -16,17 +16,18 @@
 mod client;
 mod journal;
 pub mod lease;
-mod location;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime};
 
+pub use crate::journal::location::{DEFAULT_LEASE, S3Location};
 pub use client::{Failure, block};
-pub use location::{DEFAULT_LEASE, S3Location};
 
-use super::store::{RunDir, StateError, Store, StoreInfo};
-use super::{Entry, Journal, JournalError, LockError, LockHolder, LockPolicy, PlanLock, Record, Scan, parse_run_id};
+use crate::journal::{
+    Entry, Journal, JournalError, LockError, LockHolder, LockPolicy, PlanLock, Record, Scan, parse_run_id,
+};
+use crate::journal::{RunDir, StateError, Store, StoreInfo};
 use lease::LeaseState;
 
 /// State kept in an S3 bucket under a prefix.
@@ -172,7 +173,7 @@ impl Store for S3Store {
     ) -> Result<(Journal, Vec<Entry>), JournalError> {
         let entry = Entry { seq: 1, at, record: first };
         let mut sink = journal::ObjectSink::new(self.clone(), run_id, self.lease_of(run_id));
-        super::Sink::commit(&mut sink, 1, &super::encode(std::slice::from_ref(&entry)))?;
+        crate::journal::Sink::commit(&mut sink, 1, &crate::journal::encode(std::slice::from_ref(&entry)))?;
         let location = self.url(&self.journal_prefix(run_id));
         Ok((Journal::with_sink(Box::new(sink), location, 2), vec![entry]))
     }
@@ -197,7 +198,7 @@ impl Store for S3Store {
 
     fn lock_holder(&self, plan: &str) -> Option<LockHolder> {
         let (bytes, _) = self.get(&lease::key(plan)).ok()??;
-        super::parse_holder(&bytes).ok()
+        crate::journal::parse_holder(&bytes).ok()
     }
 
     fn holder_live(&self, holder: &LockHolder) -> bool {

@@ -11,7 +11,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumAlgorithm;
 use aws_smithy_types::error::display::DisplayErrorContext;
 
-use super::S3Location;
+use crate::journal::location::S3Location;
 
 /// How a request failed, as far as the store cares.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -111,7 +111,7 @@ fn a_412_on_the_lock_that_names_this_very_run_and_process_is_ours() {
     let put = mock!(Client::put_object).sequence().http_status(412, Some(PRECONDITION.into())).build();
     let body = serde_json::to_vec(&ours).unwrap();
     let get = mock!(Client::get_object).then_output(move || object(body.clone()));
-    let refused = super::super::StateStore::from(S3Store::with_client(
+    let refused = crate::journal::StateStore::from(S3Store::with_client(
         client(&[&put, &get]),
         None,
         S3Location::parse("s3://bucket/x").unwrap(),
