@@ -319,7 +319,9 @@ def vars_file(values):
     import yaml
     with open(os.path.join(REPO, "plans", "us-west-2.yaml")) as f:
         declared = yaml.safe_load(f).get("vars") or {}
-    lines = [f"{name}: {json.dumps(str(value))}\n" for name, value in sorted(values.items()) if name in declared]
+    # A whole number stays one (replica counts): a quoted "3" is a string, which kube.scale refuses.
+    lines = [f"{name}: {value if str(value).isdigit() else json.dumps(str(value))}\n"
+             for name, value in sorted(values.items()) if name in declared]
     return "# The drill environment's values for plans/us-west-2.yaml's vars (written by `up`).\n" + "".join(lines)
 
 
