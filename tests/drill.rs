@@ -105,7 +105,7 @@ fn the_monthly_drill_passes_measures_the_lost_writes_and_leaves_the_primary_as_i
         "heartbeat-table-dropped",
         "dns-on-primary",
         "database-on-primary",
-        "secret-restored",
+        "app-database",
         "deployments",
         "no-leftovers",
     ] {

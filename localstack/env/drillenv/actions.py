@@ -6,10 +6,11 @@ check prints one line of detail and raises when it fails."""
 import json
 import os
 import time
+import urllib.parse
 import urllib.request
 
 from . import aws, kube, postgres
-from .environment import FAULTS, inventory, load_state, servers
+from .environment import FAULTS, inventory, load_state, save, servers
 
 HEARTBEAT_TABLE = "drctl_drill_heartbeat"
 
@@ -74,23 +75,44 @@ def repair(directory):
 def restore(directory):
     """After the failback: the DR database rebuilt as a standby of the primary again. With RDS backed by
     the servers (moto), through RDS itself: the seeded instances back (see aws.reset_rds), which
-    rebuilds the standby."""
+    rebuilds the standby. The failback pointed the app at the instance it promoted, which this deletes:
+    the secret's seeded version and the primary cluster's seeded DATABASE_URL (naming portfolio-primary)
+    come back with it."""
     state = load_state(directory)
     clear_faults(state)
     pg = servers(state)
     if state.get("backing"):
+        state["failback_app_database"] = app_databases(state)
+        save(os.path.join(directory, "state.json"), state)
         aws.reset_rds(state["aws_endpoint"], state["primary_security_groups"])
         postgres.wait_streaming(pg["dr"].port, pg["primary"].port)
+        seeded = json.loads(aws.restore_seeded_secret(state["aws_endpoint"], state["secret_fingerprint"]))
+        kube.Cluster(state["kubeconfig"], "primary").write_database_url(seeded["DATABASE_URL"])
         return (f"RDS back to {aws.DB_PRIMARY} and its replica {aws.DB_REPLICA}; the DR database streams from "
-                f"the primary on :{pg['primary'].port}")
+                f"the primary on :{pg['primary'].port}; {aws.SECRET_ID} and the primary cluster's "
+                f"{kube.DB_SECRET} name {aws.DB_PRIMARY} again")
     pg["dr"].rebuild_as_standby_of(pg["primary"].port)
     return f"the DR database streams from the primary on :{pg['primary'].port}"
+
+
+def app_databases(state):
+    """Which RDS instance the app's DATABASE_URL names, in Secrets Manager and in the primary
+    cluster's Secret (`where` → identifier, region and whether it took writes, or None when the URL
+    names no instance). Compares host:port; the URLs themselves are never kept or printed."""
+    instances = aws.instances_by_address(state["aws_endpoint"], state.get("fence_security_group"))
+    urls = {"Secrets Manager": aws.current_secret(state["aws_endpoint"]).get("DATABASE_URL"),
+            "the primary cluster's Secret": kube.Cluster(state["kubeconfig"], "primary").database_url()}
+    found = {}
+    for where, url in urls.items():
+        parts = urllib.parse.urlsplit(url or "")
+        found[where] = instances.get(f"{parts.hostname}:{parts.port}")
+    return found
 
 
 def check(directory, name):
     state = load_state(directory)
     checks = {"dns-on-primary": dns_on_primary, "database-on-primary": database_on_primary,
-              "secret-restored": secret_restored, "deployments": deployments, "no-leftovers": no_leftovers}
+              "app-database": app_database, "deployments": deployments, "no-leftovers": no_leftovers}
     if name not in checks:
         raise ValueError(f"no check {name!r}: {', '.join(checks)}")
     return checks[name](directory, state)
@@ -115,10 +137,28 @@ def database_on_primary(directory, state):
     return f"the primary on :{pg['primary'].port} accepts writes; the DR standby on :{pg['dr'].port} streams from it"
 
 
-def secret_restored(directory, state):
+def app_database(directory, state):
+    """At the end of the failback (recorded by `restore`), DATABASE_URL in Secrets Manager and in the
+    primary cluster's Secret named a us-east-1 instance taking writes (the one the failback promoted,
+    not the fenced old primary); after `restore`, the secret is the seeded version again."""
+    recorded = state.get("failback_app_database")
+    if recorded is None:
+        raise CheckFailed("no failback was restored: nothing recorded of the app's database after a failback")
+    problems, named = [], []
+    for where, instance in recorded.items():
+        if instance is None:
+            problems.append(f"DATABASE_URL in {where} named no RDS instance's endpoint")
+        elif instance["region"] != aws.PRIMARY_REGION or not instance["writable"]:
+            state_of = "taking writes" if instance["writable"] else "a replica, fenced or unavailable"
+            problems.append(f"DATABASE_URL in {where} named {instance['instance']} ({instance['region']}, {state_of})")
+        else:
+            named.append(f"{where}: {instance['instance']}")
     if aws.current_secret_fingerprint(state["aws_endpoint"]) != state["secret_fingerprint"]:
-        raise CheckFailed(f"{aws.SECRET_ID}'s AWSCURRENT value differs from the one the environment started with")
-    return f"{aws.SECRET_ID}'s AWSCURRENT value is the one the environment started with (compared by SHA-256)"
+        problems.append(f"{aws.SECRET_ID}'s AWSCURRENT value is not the seeded one after restore (by SHA-256)")
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    return (f"after the failback DATABASE_URL named the promoted us-east-1 database ({', '.join(named)}, compared "
+            f"by host:port); {aws.SECRET_ID} is the seeded version again (by SHA-256)")
 
 
 def deployments(directory, state):

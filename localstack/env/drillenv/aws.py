@@ -163,6 +163,45 @@ def current_secret_fingerprint(endpoint):
     return fingerprint(value)
 
 
+def current_secret(endpoint):
+    """The secret's AWSCURRENT value, parsed (it holds the app's password: never print it)."""
+    secrets = client(endpoint, "secretsmanager", DR_REGION)
+    return json.loads(secrets.get_secret_value(SecretId=SECRET_ID, VersionStage="AWSCURRENT")["SecretString"])
+
+
+def instances_by_address(endpoint, fence_group):
+    """Every RDS instance by "host:port" of its endpoint: its identifier, region, and whether it
+    takes the app's writes (no replica, not fenced, available)."""
+    found = {}
+    for region in (PRIMARY_REGION, DR_REGION):
+        for d in client(endpoint, "rds", region).describe_db_instances()["DBInstances"]:
+            groups = [g["VpcSecurityGroupId"] for g in d.get("VpcSecurityGroups", [])]
+            writable = (d["DBInstanceStatus"] == "available" and not d.get("ReadReplicaSourceDBInstanceIdentifier")
+                        and groups != [fence_group])
+            address = f"{d['Endpoint']['Address']}:{d['Endpoint']['Port']}"
+            found[address] = {"instance": d["DBInstanceIdentifier"], "region": region, "writable": writable}
+    return found
+
+
+def restore_seeded_secret(endpoint, seeded_fingerprint):
+    """Makes the version `up` seeded AWSCURRENT again (found by its fingerprint; Secrets Manager keeps
+    the old versions), as the environment's own reset: UpdateSecretVersionStage, no new version and no
+    profile delay. Returns the seeded value (it holds the app's password: never print it), or raises
+    when no version has it."""
+    secrets = client(endpoint, "secretsmanager", DR_REGION)
+    versions = secrets.list_secret_version_ids(SecretId=SECRET_ID, IncludeDeprecated=True)["Versions"]
+    current = next((v["VersionId"] for v in versions if "AWSCURRENT" in v.get("VersionStages", [])), None)
+    for version in versions:
+        value = secrets.get_secret_value(SecretId=SECRET_ID, VersionId=version["VersionId"])["SecretString"]
+        if fingerprint(value) != seeded_fingerprint:
+            continue
+        if version["VersionId"] != current:
+            secrets.update_secret_version_stage(SecretId=SECRET_ID, VersionStage="AWSCURRENT",
+                                                MoveToVersionId=version["VersionId"], RemoveFromVersionId=current)
+        return value
+    raise RuntimeError(f"no version of {SECRET_ID} holds the value the environment seeded (compared by SHA-256)")
+
+
 def inventory(endpoint):
     """Every AWS resource in the environment, by name, for the leak check."""
     route53 = client(endpoint, "route53")

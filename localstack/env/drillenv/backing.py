@@ -7,7 +7,8 @@ Each region with a server has its RDS instances backed by that server: `portfoli
 plan creates in those regions likewise. moto keeps the control plane (identifiers, ARNs, tags); this
 module makes the data plane follow it:
 
-- endpoints are 127.0.0.1 and the server's port;
+- each instance has an endpoint of its own, 127.0.0.1 and a port that forwards to the server and
+  refuses new connections while the instance is fenced (see `endpoints.py`);
 - PromoteReadReplica answers at once with `modifying`, then promotes the server (`pg_promote`,
   waited for) and reports `available`, no longer a replica;
 - CreateDBInstanceReadReplica answers `creating`, rebuilds the replica region's server as a
@@ -31,6 +32,7 @@ import uuid
 
 from . import postgres
 from .delays import Delays
+from .endpoints import Endpoints
 
 #: The tag that marks the environment's own reset calls (`envctl restore`): no profile delay.
 RESET_TAG = "drctl-env:reset"
@@ -42,7 +44,8 @@ def log(line):
 
 
 class Backing:
-    """The mapping file, read once: `servers` (region → name and port), `pg_root`, `fence_security_group`,
+    """The mapping file, read once: `servers` (region → name and port), `instance_ports` (the seeded
+    instances' endpoint ports, "region/identifier" → port), `pg_root`, `fence_security_group`,
     `lag_interval_s`, and the profile settings `delays.py` reads."""
 
     def __init__(self, path):
@@ -51,6 +54,7 @@ class Backing:
             self.config = json.load(f)
         self.regions = self.config["servers"]
         self.delays = Delays(self.config)
+        self.endpoints = Endpoints(self.config.get("instance_ports") or {})
         self.caught_up = {}  # replica key → wall time its server was last seen caught up
         self.busy = set()  # servers being rebuilt or promoted: no lag is read from them
 
@@ -97,10 +101,24 @@ def install(path):
         return f"{self.db_instance_identifier}.aaaaaaaaaa.{self.region}.rds.amazonaws.com"
 
     def endpoint(self):
-        return {"Address": self.address, "Port": backing.port(self.region) or self.port}
+        return {"Address": self.address, "Port": instance_port(self) or self.port}
+
+    def instance_port(instance):
+        """The instance's own port (its endpoint opened on first use), or None outside backed regions."""
+        target = backing.port(instance.region)
+        if not target:
+            return None
+        return backing.endpoints.of(instance.region, instance.db_instance_identifier, target).port
 
     DBInstance.address = property(address)
     DBInstance.endpoint = property(endpoint)
+
+    original_create = RDSBackend.create_db_instance
+
+    def create_db_instance(self, db_kwargs):
+        instance = original_create(self, db_kwargs)
+        instance_port(instance)  # listening before anyone asks, as the seeded DATABASE_URLs name it
+        return instance
 
     original_promote = RDSBackend.promote_read_replica
 
@@ -159,6 +177,7 @@ def install(path):
         replica.vpc_security_group_ids = list(replica.vpc_security_group_ids)
         replica.dbi_resource_id = "db-" + uuid.uuid4().hex[:26].upper()
         replica.created = replica.instance_create_time = utcnow()
+        instance_port(replica)
         server, source = backing.server(self.region_name), backing.server(source_region(replica))
         if server is None or source is None or server.name == source.name:
             return replica
@@ -193,11 +212,14 @@ def install(path):
         groups = db_kwargs.get("vpc_security_group_ids")
         server = backing.server(self.region_name)
         if server is not None and groups:
+            endpoint = backing.endpoints.of(self.region_name, instance.db_instance_identifier, server.port)
             if list(groups) == [backing.fence_group]:
+                endpoint.fenced = True
                 fence(server, True)
                 log(f"{instance.db_instance_identifier} fenced: {server.name} on :{server.port} rejects "
                     f"{postgres.APP_ROLE}")
             elif backing.fence_group not in groups:
+                endpoint.fenced = False
                 fence(server, False)
         return instance
 
@@ -207,8 +229,11 @@ def install(path):
         instance = self.databases.get(db_instance_identifier)
         if instance is not None and instance.is_replica and source_region(instance) != self.region_name:
             detach_from_source(instance)  # moto cannot find a cross-region source by identifier
-        return original_delete(self, db_instance_identifier, *args, **kwargs)
+        deleted = original_delete(self, db_instance_identifier, *args, **kwargs)
+        backing.endpoints.close(self.region_name, db_instance_identifier)
+        return deleted
 
+    RDSBackend.create_db_instance = create_db_instance
     RDSBackend.promote_read_replica = promote_read_replica
     RDSBackend.create_db_instance_read_replica = create_db_instance_read_replica
     RDSBackend.modify_db_instance = modify_db_instance

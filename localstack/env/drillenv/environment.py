@@ -41,8 +41,19 @@ def servers(state):
     return {name: postgres.Server(state["pg_root"], name, port) for name, port in state["pg"].items()}
 
 
-def app_url(state, password, port_name):
-    return f"postgres://{postgres.APP_ROLE}:{password}@127.0.0.1:{state['pg'][port_name]}/{postgres.DATABASE}"
+#: The RDS instance each server backs when the environment starts, by server name.
+SEEDED_INSTANCES = {"primary": (aws.PRIMARY_REGION, aws.DB_PRIMARY), "dr": (aws.DR_REGION, aws.DB_REPLICA)}
+
+
+def instance_port(state, name):
+    """The port of the seeded RDS instance backed by server `name` (its own endpoint, see
+    drillenv/endpoints.py), or the server's own in environments from before instance endpoints."""
+    return state.get("instance_ports", {}).get(name) or state["pg"][name]
+
+
+def app_url(state, password, name):
+    """The app's DATABASE_URL for the seeded instance backed by server `name`."""
+    return f"postgres://{postgres.APP_ROLE}:{password}@127.0.0.1:{instance_port(state, name)}/{postgres.DATABASE}"
 
 
 def http_ok(url):
@@ -92,6 +103,7 @@ def up(directory, profile=None, time_scale=None, seed=None, aws_backend="moto"):
     pg_root = tempfile.mkdtemp(prefix="drctl-env-pg-")
     os.chmod(pg_root, 0o755)
     state = {"pids": {}, "pg_root": pg_root, "pg": {"primary": processes.free_port(), "dr": processes.free_port()},
+             "instance_ports": {"primary": processes.free_port(), "dr": processes.free_port()},
              "latency": settings, "aws_backend": aws_backend}
     if aws_backend == "localstack":
         localstack_backend.plan(state)
@@ -171,11 +183,14 @@ def up(directory, profile=None, time_scale=None, seed=None, aws_backend="moto"):
 
 def backing_config(state):
     """What moto's launcher reads (DRCTL_ENV_BACKING, see backing.py): which server backs each region's
-    RDS instances, and the latency settings. The fence group is added once seeded."""
+    RDS instances, the seeded instances' endpoint ports, and the latency settings. The fence group is
+    added once seeded."""
     settings = state["latency"]
     return {
         "servers": {aws.PRIMARY_REGION: {"name": "primary", "port": state["pg"]["primary"]},
                     aws.DR_REGION: {"name": "dr", "port": state["pg"]["dr"]}},
+        "instance_ports": {f"{region}/{instance}": state["instance_ports"][name]
+                           for name, (region, instance) in SEEDED_INSTANCES.items()},
         "pg_root": state["pg_root"],
         "fence_security_group": None,
         "lag_interval_s": 1,
@@ -267,7 +282,7 @@ def variables_of(state):
 def plan_vars(state):
     """The values plans/us-west-2.yaml's vars take in this environment (env.json's `vars`; see the
     README's table). Secrets are never among them: the DSNs name no password."""
-    pg, health = state["pg"], state["health_url"]
+    health = state["health_url"]
     values = {
         "api_zone_id": state["zone_id"],
         "api_record": aws.RECORD.rstrip("."),
@@ -281,8 +296,8 @@ def plan_vars(state):
         "primary_db_instance": aws.DB_PRIMARY,
         "dr_replica_id": aws.DB_REPLICA,
         "reprotect_replica_id": aws.DB_REPROTECTED,
-        "primary_db_endpoint": f"127.0.0.1:{pg['primary']}",
-        "dr_db_endpoint": f"127.0.0.1:{pg['dr']}",
+        "primary_db_endpoint": f"127.0.0.1:{instance_port(state, 'primary')}",
+        "dr_db_endpoint": f"127.0.0.1:{instance_port(state, 'dr')}",
         "secret_id": aws.SECRET_ID,
         "kube_primary_context": "primary",
         "kube_secondary_context": "dr",
@@ -304,7 +319,9 @@ def vars_file(values):
     import yaml
     with open(os.path.join(REPO, "plans", "us-west-2.yaml")) as f:
         declared = yaml.safe_load(f).get("vars") or {}
-    lines = [f"{name}: {json.dumps(str(value))}\n" for name, value in sorted(values.items()) if name in declared]
+    # A whole number stays one (replica counts): a quoted "3" is a string, which kube.scale refuses.
+    lines = [f"{name}: {value if str(value).isdigit() else json.dumps(str(value))}\n"
+             for name, value in sorted(values.items()) if name in declared]
     return "# The drill environment's values for plans/us-west-2.yaml's vars (written by `up`).\n" + "".join(lines)
 
 
@@ -340,7 +357,7 @@ def describe(directory, state, variables):
             "repair": ctl + ["repair"],
             "restore": ctl + ["restore"],
             "checks": {name: ctl + ["check", name] for name in
-                       ("dns-on-primary", "database-on-primary", "secret-restored", "deployments", "no-leftovers")},
+                       ("dns-on-primary", "database-on-primary", "app-database", "deployments", "no-leftovers")},
         },
     }
 

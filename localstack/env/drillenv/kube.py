@@ -84,6 +84,15 @@ class Cluster:
             return base64.b64decode(encoded).decode() if encoded else None
         return None
 
+    def write_database_url(self, url):
+        """Replaces DATABASE_URL in the app's database Secret (the environment's reset)."""
+        path = f"/api/v1/namespaces/{NAMESPACE}/secrets/{DB_SECRET}"
+        secret = self.get(path)
+        secret["data"] = dict(secret.get("data") or {}, DATABASE_URL=base64.b64encode(url.encode()).decode())
+        status, body = self.call("PUT", path, secret)
+        if status != 200:
+            raise RuntimeError(f"PUT {path} on cluster {self.name}: {status} {body.get('message', '')}")
+
     def faults(self):
         return self.call("GET", "/_emulator/faults")[1].get("faults", [])
 

@@ -6,6 +6,8 @@ import datetime
 import json
 import os
 import shutil
+import socket
+import struct
 import tempfile
 import time
 import unittest
@@ -15,7 +17,7 @@ import boto3
 import helpers  # noqa: F401
 import warnings
 
-from drillenv import actions, aws, environment, kube, postgres
+from drillenv import actions, aws, environment, health, kube, postgres
 
 #: p50 = p95 = 1 s at scale 1 (0.6 s for pods, faster), so each delay is measurable and deterministic.
 PROFILE = """name: test
@@ -26,6 +28,17 @@ operations:
   secretsmanager.put_secret_value: {p50: 1s, p95: 1s}
   kube.pod_ready: {p50: 600ms, p95: 600ms}
 """
+
+
+def refused(port):
+    """Whether a TCP connection to `port` is refused or reset before the server speaks: PostgreSQL
+    answers an SSLRequest with one byte; a fenced instance's endpoint resets the connection."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(struct.pack("!ii", 8, 80877103))
+            return s.recv(1) == b""
+    except OSError:
+        return True
 
 
 def client(endpoint, service, region):
@@ -117,11 +130,15 @@ class EnvironmentTest(unittest.TestCase):
         self.assertEqual((vars_["primary_db_instance"], vars_["dr_replica_id"]), ("portfolio-primary", "portfolio-dr"))
         self.assertEqual(self.env["time_scale"], 1.0)
 
-        # Endpoints are the servers.
+        # Each instance has its own endpoint (pinned for the seeded ones, which the seeded
+        # DATABASE_URLs name), forwarding to its region's server.
+        ports = self.state["instance_ports"]
         self.assertEqual(self.instance("us-east-1", "portfolio-primary")["Endpoint"],
-                         {"Address": "127.0.0.1", "Port": pg["primary"]})
+                         {"Address": "127.0.0.1", "Port": ports["primary"]})
         self.assertEqual(self.instance("us-west-2", "portfolio-dr")["Endpoint"],
-                         {"Address": "127.0.0.1", "Port": pg["dr"]})
+                         {"Address": "127.0.0.1", "Port": ports["dr"]})
+        self.assertNotIn(ports["primary"], pg.values())
+        self.assertEqual(vars_["primary_db_endpoint"], f"127.0.0.1:{ports['primary']}")
 
         # ReplicaLag of a caught-up standby: 0, published within a few seconds.
         self.assertEqual(self.wait("a ReplicaLag datapoint", lambda: self.lag() is not None and [self.lag()])[0], 0.0)
@@ -131,6 +148,9 @@ class EnvironmentTest(unittest.TestCase):
         primary.modify_db_instance(DBInstanceIdentifier="portfolio-primary", ApplyImmediately=True,
                                    VpcSecurityGroupIds=[vars_["fence_security_group"]])
         self.assertIn("unreachable", self.health("us-east-1").get("reason", ""))
+        # The instance's endpoint itself refuses (a security group), not only the server's pg_hba.conf.
+        self.assertEqual(refused(ports["primary"]), True)
+        self.assertEqual(refused(pg["primary"]), False)
         primary.modify_db_instance(DBInstanceIdentifier="portfolio-primary", ApplyImmediately=True,
                                    VpcSecurityGroupIds=self.state["primary_security_groups"])
         self.assertEqual(self.health("us-east-1")["status"], "ok")
@@ -178,11 +198,19 @@ class EnvironmentTest(unittest.TestCase):
             "us-east-1", vars_["reprotect_replica_id"])["DBInstanceStatus"] == "available", timeout=60)
         self.assertEqual(postgres.streaming_from(pg["primary"]), pg["dr"])
         self.assertEqual(len(self.delays("rds.create_read_replica")), 1)
+        # The re-protection replica is another instance of the same server, at its own address.
+        reprotected = self.instance("us-east-1", vars_["reprotect_replica_id"])["Endpoint"]["Port"]
+        self.assertNotIn(reprotected, [ports["primary"], ports["dr"], *pg.values()])
 
         # The failback promotes it; restore puts the seeded layout back.
         self.rds("us-east-1").promote_read_replica(DBInstanceIdentifier=vars_["reprotect_replica_id"])
         self.wait("the failback's promotion", lambda: self.instance(
             "us-east-1", vars_["reprotect_replica_id"])["DBInstanceStatus"] == "available")
+        # The app reaches the promoted instance at its own address.
+        seeded = kube.Cluster(self.state["kubeconfig"], "primary").database_url()
+        at_reprotected = seeded.replace(f"@127.0.0.1:{ports['primary']}/", f"@127.0.0.1:{reprotected}/")
+        self.assertNotEqual(at_reprotected, seeded)
+        self.assertEqual(health.database_writable(at_reprotected), (True, "ok"))
         route53.change_resource_record_sets(HostedZoneId=self.state["zone_id"], ChangeBatch={"Changes": [
             {"Action": "UPSERT", "ResourceRecordSet": {"Name": "api.example.com.", "Type": "A",
                                                        "AliasTarget": aws.PRIMARY_ALIAS}}]})
@@ -195,7 +223,7 @@ class EnvironmentTest(unittest.TestCase):
         secrets.update_secret_version_stage(SecretId=aws.SECRET_ID, VersionStage="AWSCURRENT", MoveToVersionId=seeded,
                                             RemoveFromVersionId=current)
         actions.restore(self.env_dir)
-        for check in ("dns-on-primary", "database-on-primary", "secret-restored", "no-leftovers"):
+        for check in ("dns-on-primary", "database-on-primary", "no-leftovers"):
             actions.check(self.env_dir, check)
         self.assertIn("ReadReplicaSourceDBInstanceIdentifier", self.instance("us-west-2", "portfolio-dr"))
         self.assertEqual(len(self.delays("rds.create_read_replica")), 1, "restore's own replica waited")
