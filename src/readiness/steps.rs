@@ -10,13 +10,14 @@ use crate::clock::{Clock, SystemClock};
 use crate::plan::template::{self, Reference, Scope};
 use crate::plan::yaml::{Node, Value};
 use crate::plan::{Direction, Plan, StepSpec};
-use crate::step::{BuildContext, Finding, Registry, StepContext};
+use crate::step::{BuildContext, Finding, Registry, Severity, StepContext};
 
 /// Every step of `direction`, checked concurrently, in plan order.
 pub async fn all(plan: &Plan, direction: Direction, registry: &Registry) -> Vec<Item> {
     let checks = plan.steps(direction).iter().map(|spec| async move {
         let started = tokio::time::Instant::now();
-        let findings = one(plan, direction, registry, spec).await;
+        let mut findings = one(plan, direction, registry, spec).await;
+        created_earlier(plan, direction, spec, &mut findings);
         let duration_s = started.elapsed().as_secs_f64();
         findings.into_iter().map(move |finding| Item {
             direction: direction.to_string(),
@@ -27,6 +28,36 @@ pub async fn all(plan: &Plan, direction: Direction, registry: &Registry) -> Vec<
         })
     });
     join_all(checks).await.into_iter().flatten().collect()
+}
+
+/// A replica the step promotes may not exist yet because an earlier step of the same run creates it
+/// (the failback's re-protection, `aws.rds.create_replica`): then its absence is expected, and the
+/// promotion's own checks wait for the run.
+fn created_earlier(plan: &Plan, direction: Direction, spec: &StepSpec, findings: &mut [Finding]) {
+    let replica = |s: &StepSpec| s.with.to_json().get("replica").and_then(|v| v.as_str().map(str::to_string));
+    let Some(wanted) = replica(spec) else { return };
+    let steps = plan.steps(direction);
+    let mut seen: Vec<&str> = Vec::new();
+    let mut todo: Vec<&str> = spec.after.iter().map(String::as_str).collect();
+    while let Some(id) = todo.pop() {
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id);
+        let Some(earlier) = steps.iter().find(|s| s.id == id) else { continue };
+        if earlier.step_type == "aws.rds.create_replica" && replica(earlier).as_deref() == Some(wanted.as_str()) {
+            for finding in findings.iter_mut().filter(|f| f.severity == Severity::Problem) {
+                *finding = Finding::ok(
+                    &finding.check,
+                    format!(
+                        "`{wanted}` is created by step `{id}` earlier in this run; it is checked when the run gets there"
+                    ),
+                );
+            }
+            return;
+        }
+        todo.extend(earlier.after.iter().map(String::as_str));
+    }
 }
 
 /// The environment variables a step names, by where: `{{ env.NAME }}` in any parameter, and the
