@@ -101,13 +101,17 @@ pub async fn check(global: &Global, args: CheckArgs) -> u8 {
             return exit_code::PLAN_INVALID;
         }
     };
+    let reports = match super::drill_cmd::reports(global, args.reports_dir.clone(), Some(&plan)) {
+        Ok(reports) => reports,
+        Err(code) => return code,
+    };
     let options = Options {
         directions: match args.direction {
             Which::Failover => vec![Direction::Failover],
             Which::Failback => vec![Direction::Failback],
             Which::Both => vec![Direction::Failover, Direction::Failback],
         },
-        reports_root: args.reports_dir.clone().unwrap_or_else(|| global.state_dir.join("drills")),
+        reports,
         state_dir: global.state_dir.clone(),
         max_drill_age: args.max_drill_age.0,
         endpoint_url: args.endpoint_url.clone(),
@@ -222,7 +226,7 @@ pub async fn dry_run_preflight(
 ) -> bool {
     let options = Options {
         directions: vec![direction],
-        reports_root: global.state_dir.join("drills"),
+        reports: crate::drill::report::history::Reports::Dir(global.state_dir.join("drills")),
         state_dir: global.state_dir.clone(),
         max_drill_age: None,
         endpoint_url,

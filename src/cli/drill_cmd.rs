@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 
 use super::Global;
+use crate::drill::report::history::Reports;
 use crate::drill::report::model::{DrillReport, Measurement};
 use crate::drill::runner::{self, DrillError, DrillOptions};
 use crate::exit_code;
@@ -93,19 +94,57 @@ pub async fn drill(global: &Global, command: DrillCommand) -> u8 {
         DrillCommand::Run(args) => run(global, args).await,
         DrillCommand::UpFlags(args) => up_flags(&args),
         DrillCommand::History(args) => {
-            let root = args.reports_dir.unwrap_or_else(|| global.state_dir.join("drills"));
-            match crate::drill::report::history::history(&root, args.drill.as_deref()) {
+            let reports = match reports(global, args.reports_dir, None) {
+                Ok(reports) => reports,
+                Err(code) => return code,
+            };
+            match reports.history(args.drill.as_deref()) {
                 Ok(text) => {
                     crate::out!("{text}");
                     exit_code::OK
                 }
                 Err(e) => {
-                    crate::errln!("error: cannot read the drill reports in {}: {e}", root.display());
+                    crate::errln!("error: cannot read the drill reports in {}: {e}", reports.describe());
                     exit_code::STATE_ERROR
                 }
             }
         }
     }
+}
+
+/// Where drill reports are read: `--reports-dir`, else the state store's `drills/` when it is on
+/// S3, else the local state directory's `drills/` (`--state DIR` or STATE_DIR). `Err` holds the
+/// exit code (the store's location is bad).
+pub fn reports(global: &Global, reports_dir: Option<PathBuf>, plan: Option<&crate::plan::Plan>) -> Result<Reports, u8> {
+    if let Some(dir) = reports_dir {
+        return Ok(Reports::Dir(dir));
+    }
+    let store = super::state_cmd::open_or_exit(global, plan)?;
+    let info = store.describe();
+    Ok(match info.kind {
+        "s3" => Reports::Store(store),
+        _ => Reports::Dir(PathBuf::from(info.location).join("drills")),
+    })
+}
+
+/// Saves a finished drill's report files to the state store when it is on S3 (they are written
+/// locally first, as always): `drills/DRILL/STAMP/NAME`, each created once.
+fn save_to_store(global: &Global, finished: &runner::Finished) -> Result<(), u8> {
+    let Reports::Store(store) = reports(global, None, None)? else { return Ok(()) };
+    for file in &finished.files {
+        let stamp = file.parent().and_then(|d| d.file_name()).and_then(|s| s.to_str()).unwrap_or_default();
+        let name = file.file_name().and_then(|s| s.to_str()).unwrap_or_default();
+        let path = format!("{}/{stamp}/{name}", finished.report.drill);
+        let saved = std::fs::read(file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))
+            .and_then(|body| store.save_drill_file(&path, &body).map_err(|e| e.to_string()));
+        if let Err(e) = saved {
+            crate::errln!("error: the drill's reports were written locally but not saved to the state store: {e}");
+            return Err(exit_code::STATE_ERROR);
+        }
+    }
+    crate::outln!("saved to {}/drills/{}/", store.describe().location.trim_end_matches('/'), finished.report.drill);
+    Ok(())
 }
 
 async fn run(global: &Global, args: RunArgs) -> u8 {
@@ -152,6 +191,9 @@ async fn run(global: &Global, args: RunArgs) -> u8 {
             crate::outln!("reports:");
             for file in &finished.files {
                 crate::outln!("  {}", file.display());
+            }
+            if let Err(code) = save_to_store(global, &finished) {
+                return code;
             }
             if finished.report.outcome.passed { exit_code::OK } else { exit_code::RUN_FAILED }
         }

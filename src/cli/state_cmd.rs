@@ -18,7 +18,7 @@ use crate::state_s3::S3Store;
 /// `drctl state ...`.
 #[derive(Debug, Subcommand)]
 pub enum StateCommand {
-    /// Copy every run (journals record for record) from the current state store to another:
+    /// Copy every run (journals record for record) and drill report from the current state store to another:
     /// `--to s3://BUCKET/PREFIX` from a local directory, or `--to .drctl` back from S3.
     Migrate(MigrateArgs),
     /// Say where the state store is (for a plan, with `--plan`) and whether it can be read.
@@ -131,13 +131,22 @@ fn run_migrate(global: &Global, args: &MigrateArgs) -> u8 {
                 done.copied.len(),
                 done.already_there.len()
             );
+            crate::outln!(
+                "copied {} drill report files ({} were already there)",
+                done.drill_files_copied.len(),
+                done.drill_files_already_there.len()
+            );
             for (run_id, why) in &done.skipped {
                 crate::errln!("warning: run {run_id} was not copied: {why}");
+            }
+            for (_, why) in &done.drill_files_skipped {
+                crate::errln!("warning: not copied: {why}");
             }
             for plan in &done.stale_locks {
                 crate::outln!("the lock of plan `{plan}` was left behind: no run holds it any more");
             }
-            if done.skipped.is_empty() { exit_code::OK } else { exit_code::STATE_ERROR }
+            let complete = done.skipped.is_empty() && done.drill_files_skipped.is_empty();
+            if complete { exit_code::OK } else { exit_code::STATE_ERROR }
         }
         Err(e @ MigrateError::RunGoingOn { .. }) => {
             crate::errln!("error: {e}");

@@ -186,6 +186,69 @@ impl Store for StateDir {
         plans.sort();
         Ok(plans)
     }
+
+    fn create_drill_file(&self, path: &str, body: &[u8]) -> Result<bool, StateError> {
+        let target = self.root.join("drills").join(path);
+        let io = |source| StateError::Io { path: target.clone(), source };
+        if target.exists() {
+            return Ok(false);
+        }
+        let dir = target.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        // Written aside, then linked into place: the link fails if a file is there, and a reader
+        // sees no file or the whole one.
+        let temp = dir.join(format!(".{}.{}.tmp", path.rsplit('/').next().unwrap_or("report"), std::process::id()));
+        let written = std::fs::File::create(&temp).and_then(|mut f| {
+            std::io::Write::write_all(&mut f, body)?;
+            f.sync_all()
+        });
+        let linked = written.and_then(|()| std::fs::hard_link(&temp, &target));
+        let _ = std::fs::remove_file(&temp);
+        match linked {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    fn read_drill_file(&self, path: &str) -> Result<Option<Vec<u8>>, StateError> {
+        let target = self.root.join("drills").join(path);
+        match std::fs::read(&target) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StateError::Io { path: target, source }),
+        }
+    }
+
+    fn drill_files(&self) -> Result<Vec<String>, StateError> {
+        let mut found = Vec::new();
+        let root = self.root.join("drills");
+        for drill in names(&root)? {
+            for stamp in names(&root.join(&drill))? {
+                for name in names(&root.join(&drill).join(&stamp))? {
+                    found.push(format!("{drill}/{stamp}/{name}"));
+                }
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+}
+
+/// The names in `dir` that are not hidden (temporary files are); none if it is not a directory.
+fn names(dir: &Path) -> Result<Vec<String>, StateError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+            return Ok(Vec::new());
+        }
+        Err(source) => return Err(StateError::Io { path: dir.to_path_buf(), source }),
+    };
+    Ok(entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.'))
+        .collect())
 }
 
 /// Removes `journal.new-PID` files whose process is gone (killed while creating the journal: the

@@ -3,7 +3,8 @@
 //! Each run's journal is copied record for record (numbers and times kept) and read back from the
 //! target before the run counts as copied. Nothing is copied while a run holds a lock in the source:
 //! its journal is still growing. Runs already in the target with the same records are left as they
-//! are, so a migration that stopped half-way can be run again.
+//! are, so a migration that stopped half-way can be run again. Drill reports (`drills/`) are copied
+//! file by file the same way: created once, left alone when the target already has them.
 
 use super::store::{RunDir, StateStore};
 use super::{Entry, JournalError, StateError};
@@ -19,6 +20,12 @@ pub struct Migrated {
     pub skipped: Vec<(String, String)>,
     /// Locks left behind by runs no longer going on, not copied (a lock only matters while its run goes on).
     pub stale_locks: Vec<String>,
+    /// Drill-report files (`DRILL/STAMP/NAME`) copied.
+    pub drill_files_copied: Vec<String>,
+    /// Drill-report files the target already held, byte for byte.
+    pub drill_files_already_there: Vec<String>,
+    /// Drill-report files left behind, with why (the target holds another file by that name).
+    pub drill_files_skipped: Vec<(String, String)>,
 }
 
 /// Why a migration stopped.
@@ -101,7 +108,22 @@ pub fn migrate(from: &StateStore, to: &StateStore) -> Result<Migrated, MigrateEr
         }
         done.copied.push(run_id);
     }
+    copy_drill_files(from, to, &mut done)?;
     Ok(done)
+}
+
+/// Copies every drill-report file of `from` that `to` lacks; files already there are compared.
+fn copy_drill_files(from: &StateStore, to: &StateStore, done: &mut Migrated) -> Result<(), StateError> {
+    for path in from.drill_files()? {
+        let Some(body) = from.read_drill_file(&path)? else { continue };
+        match to.save_drill_file(&path, &body) {
+            Ok(true) => done.drill_files_copied.push(path),
+            Ok(false) => done.drill_files_already_there.push(path),
+            Err(e @ StateError::DrillFile { .. }) => done.drill_files_skipped.push((path, e.to_string())),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Writes `entries` as run `run_id`'s journal in `to`: the first record, then the rest in one commit.

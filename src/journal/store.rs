@@ -55,6 +55,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn holder_live(&self, holder: &LockHolder) -> bool;
     /// The plans that have a lock stored (held or left behind).
     fn plans_locked(&self) -> Result<Vec<String>, StateError>;
+    /// Creates drill-report file `drills/PATH` (`PATH` is `DRILL/STAMP/NAME`, checked) unless one
+    /// is there: `Ok(false)` when one is (it is left as it is).
+    fn create_drill_file(&self, path: &str, body: &[u8]) -> Result<bool, StateError>;
+    /// Drill-report file `drills/PATH`, if there is one.
+    fn read_drill_file(&self, path: &str) -> Result<Option<Vec<u8>>, StateError>;
+    /// Every drill-report file, as `DRILL/STAMP/NAME` under `drills/`, sorted.
+    fn drill_files(&self) -> Result<Vec<String>, StateError>;
 }
 
 /// The state store a command works with: cheap to clone, shared by threads.
@@ -174,6 +181,46 @@ impl StateStore {
     pub fn plans_locked(&self) -> Result<Vec<String>, StateError> {
         self.0.plans_locked()
     }
+
+    /// Saves drill-report file `DRILL/STAMP/NAME` (never replacing one): `Ok(true)` if written,
+    /// `Ok(false)` if the store already held these very bytes, an error if it holds others.
+    pub fn save_drill_file(&self, path: &str, body: &[u8]) -> Result<bool, StateError> {
+        check_drill_path(path).map_err(|message| self.drill_error(path, message))?;
+        if self.0.create_drill_file(path, body)? {
+            return Ok(true);
+        }
+        match self.0.read_drill_file(path)? {
+            Some(there) if there == body => Ok(false),
+            _ => Err(self.drill_error(path, "holds another report already; it was left as it is".into())),
+        }
+    }
+
+    /// Drill-report file `DRILL/STAMP/NAME`, if the store has it.
+    pub fn read_drill_file(&self, path: &str) -> Result<Option<Vec<u8>>, StateError> {
+        check_drill_path(path).map_err(|message| self.drill_error(path, message))?;
+        self.0.read_drill_file(path)
+    }
+
+    /// Every drill-report file (`DRILL/STAMP/NAME`), sorted.
+    pub fn drill_files(&self) -> Result<Vec<String>, StateError> {
+        Ok(self.0.drill_files()?.into_iter().filter(|p| check_drill_path(p).is_ok()).collect())
+    }
+
+    fn drill_error(&self, path: &str, message: String) -> StateError {
+        let location = format!("{}/drills/{path}", self.describe().location.trim_end_matches('/'));
+        StateError::DrillFile { location, message }
+    }
+}
+
+/// A drill-report file's path is `DRILL/STAMP/NAME`, three plain names.
+fn check_drill_path(path: &str) -> Result<(), String> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let plain = |p: &&str| !p.is_empty() && !p.starts_with('.') && !p.contains('\\');
+    if parts.len() == 3 && parts.iter().all(plain) {
+        Ok(())
+    } else {
+        Err(format!("`{path}` is not DRILL/STAMP/NAME (three plain names)"))
+    }
 }
 
 /// A run found in the state store.
@@ -218,6 +265,8 @@ pub enum StateError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("cannot read the state store {location}: {message}")]
     Remote { location: String, message: String },
+    #[error("drill report {location}: {message}")]
+    DrillFile { location: String, message: String },
 }
 
 /// The plan and direction a run id names (`<plan>-<direction>-<UTC time>-<random>`).

@@ -32,7 +32,7 @@ pub const ANY_DIRECTION: &str = "any";
 pub struct Options {
     pub directions: Vec<Direction>,
     /// Where drill reports are (`drctl drill history` reads the same).
-    pub reports_root: PathBuf,
+    pub reports: crate::drill::report::history::Reports,
     /// The state store (journals and locks).
     pub state_dir: PathBuf,
     /// The oldest a last passing drill may be; `None`: not checked (`--max-drill-age off`).
@@ -116,7 +116,7 @@ pub async fn check(plan: &Plan, registry: &Registry, options: &Options) -> Repor
     let (plan_items, step_items) = futures::join!(plan_level, join_all(per_step));
     let mut items = plan_items;
     items.extend(step_items.into_iter().flatten());
-    let last_drills = plan_checks::last_passing_drills(plan, &options.reports_root);
+    let last_drills = plan_checks::last_passing_drills(plan, &options.reports).unwrap_or_default();
     Report {
         plan: plan.name.clone(),
         directions: options.directions.clone(),

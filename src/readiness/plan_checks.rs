@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use super::{ANY_DIRECTION, Item, Options, PLAN_STEP, bounded};
 use crate::clock::human_duration;
+use crate::drill::report::history::Reports;
 use crate::plan::graph::Graph;
 use crate::plan::{Direction, Plan};
 use crate::step::Finding;
@@ -31,7 +32,7 @@ pub async fn all(plan: &Plan, options: &Options) -> Vec<Item> {
     findings.extend(contexts);
     findings.extend(state_store(&options.state_dir, plan));
     if let Some(max_age) = options.max_drill_age {
-        findings.push(drill_age(plan, &options.reports_root, max_age, crate::clock::wall_now()));
+        findings.push(drill_age(plan, &options.reports, max_age, crate::clock::wall_now()));
     }
     let mut items: Vec<Item> = findings.into_iter().map(|f| item(ANY_DIRECTION, f)).collect();
     for &direction in &options.directions {
@@ -204,9 +205,9 @@ pub fn state_store(state_dir: &Path, _plan: &Plan) -> Vec<Finding> {
     )]
 }
 
-/// The newest passing drill of each drill that ran `plan`.
-pub fn last_passing_drills(plan: &Plan, reports_root: &Path) -> Vec<super::LastDrill> {
-    let Ok(found) = crate::drill::report::history::load(reports_root, None) else { return Vec::new() };
+/// The newest passing drill of each drill that ran `plan`, or why the reports cannot be read.
+pub fn last_passing_drills(plan: &Plan, reports: &Reports) -> Result<Vec<super::LastDrill>, String> {
+    let found = reports.load(None)?;
     let mut latest: std::collections::BTreeMap<String, f64> = Default::default();
     for (_, report) in found.reports.iter().filter(|(_, r)| r.plan == plan.name && r.outcome.passed) {
         let Some(at) = crate::drill::report::text::time(Some(&report.started_at)) else { continue };
@@ -214,16 +215,21 @@ pub fn last_passing_drills(plan: &Plan, reports_root: &Path) -> Vec<super::LastD
         let entry = latest.entry(report.drill.clone()).or_insert(at);
         *entry = entry.max(at);
     }
-    latest.into_iter().map(|(drill, started_at_s)| super::LastDrill { drill, started_at_s }).collect()
+    Ok(latest.into_iter().map(|(drill, started_at_s)| super::LastDrill { drill, started_at_s }).collect())
 }
 
 /// The last passing drill of the plan is at most `max_age` old.
-pub fn drill_age(plan: &Plan, reports_root: &Path, max_age: Duration, now: SystemTime) -> Finding {
+pub fn drill_age(plan: &Plan, reports: &Reports, max_age: Duration, now: SystemTime) -> Finding {
     let check = "drill_age";
-    let newest = last_passing_drills(plan, reports_root)
-        .into_iter()
-        .map(|d| d.started_at_s)
-        .fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
+    let drills = match last_passing_drills(plan, reports) {
+        Ok(drills) => drills,
+        Err(e) => {
+            let said = format!("cannot read the drill reports in {}: {e}", reports.describe());
+            return Finding::problem(check, said, "make the reports readable (or point --reports-dir at them)");
+        }
+    };
+    let newest =
+        drills.into_iter().map(|d| d.started_at_s).fold(None, |a: Option<f64>, b| Some(a.map_or(b, |a| a.max(b))));
     let fix = format!(
         "run a drill of this plan (`drctl drill run ...`); the limit is --max-drill-age {}",
         human_duration(max_age)
@@ -231,7 +237,7 @@ pub fn drill_age(plan: &Plan, reports_root: &Path, max_age: Duration, now: Syste
     let Some(newest) = newest else {
         return Finding::problem(
             check,
-            format!("no passing drill of plan `{}` in {}", plan.name, reports_root.display()),
+            format!("no passing drill of plan `{}` in {}", plan.name, reports.describe()),
             fix,
         );
     };

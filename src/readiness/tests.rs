@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::plan_checks::{dns_ttl, drill_age, timeout_budget};
 use super::steps::{named_variables, unset_variables};
 use super::{ANY_DIRECTION, Item, Report, metrics, render};
+use crate::drill::report::history::Reports;
 use crate::plan::{Direction, Plan};
 use crate::step::{Finding, Severity};
 
@@ -70,7 +71,7 @@ fn the_critical_paths_timeouts_are_weighed_against_the_rto() {
 fn the_last_passing_drill_must_be_recent() {
     let p = plan("15m", &DNS.replace("TTL", "60"));
     let dir = std::env::temp_dir().join(format!("drctl-readiness-drills-{}", std::process::id()));
-    let missing = drill_age(&p, &dir, Duration::from_secs(86400), crate::clock::wall_now());
+    let missing = drill_age(&p, &Reports::Dir(dir), Duration::from_secs(86400), crate::clock::wall_now());
     assert_eq!(missing.severity, Severity::Problem);
     assert!(missing.message.starts_with("no passing drill of plan `p`"), "{}", missing.message);
 }

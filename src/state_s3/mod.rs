@@ -6,6 +6,7 @@
 //!   runs/<run-id>/journal/000000000001.json   one object per commit: JSON lines from record 1
 //!   runs/<run-id>/journal/000000000002.json   ...named by the number of their first record
 //!   locks/<plan>.json                         the lease: holder, expires_at, token
+//!   drills/<drill>/<stamp>/report.json        drill reports, each created with If-None-Match: *
 //! ```
 //!
 //! A record number is written once: a process that lost its lease without knowing it (paused,
@@ -212,6 +213,30 @@ impl Store for S3Store {
             .filter_map(|k| k.strip_prefix("locks/")?.strip_suffix(".json").map(str::to_string))
             .filter(|p| !p.contains('/'))
             .collect())
+    }
+
+    fn create_drill_file(&self, path: &str, body: &[u8]) -> Result<bool, StateError> {
+        loop {
+            return match self.put_new(&format!("drills/{path}"), body.to_vec()) {
+                Ok(_) => Ok(true),
+                Err(Failure::PreconditionFailed) => Ok(false),
+                Err(Failure::Conflict) => {
+                    std::thread::sleep(conflict_pause());
+                    continue;
+                }
+                Err(failure) => Err(self.remote(format!("cannot save drills/{path}: {failure}"))),
+            };
+        }
+    }
+
+    fn read_drill_file(&self, path: &str) -> Result<Option<Vec<u8>>, StateError> {
+        let got = self.get(&format!("drills/{path}")).map_err(|f| self.remote(format!("drills/{path}: {f}")))?;
+        Ok(got.map(|(bytes, _)| bytes))
+    }
+
+    fn drill_files(&self) -> Result<Vec<String>, StateError> {
+        let keys = self.list("drills/", None).map_err(|m| self.remote(m))?;
+        Ok(keys.into_iter().filter_map(|k| k.strip_prefix("drills/").map(str::to_string)).collect())
     }
 }
 

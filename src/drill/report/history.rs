@@ -7,6 +7,38 @@ use std::path::{Path, PathBuf};
 
 use super::model::{DrillReport, Measurement};
 use super::text::{clock, date, secs, time};
+use crate::journal::StateStore;
+
+/// Where drill reports are read from: a directory (`--reports-dir`, or the local state's
+/// `drills/`), or the `drills/` of a state store on S3.
+#[derive(Debug, Clone)]
+pub enum Reports {
+    Dir(PathBuf),
+    Store(StateStore),
+}
+
+impl Reports {
+    /// Where they are, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Reports::Dir(dir) => dir.display().to_string(),
+            Reports::Store(store) => format!("{}/drills", store.describe().location.trim_end_matches('/')),
+        }
+    }
+
+    /// The reports (only `drill`'s when given), oldest first; see [`load`].
+    pub fn load(&self, drill: Option<&str>) -> Result<Found, String> {
+        match self {
+            Reports::Dir(dir) => load(dir, drill).map_err(|e| e.to_string()),
+            Reports::Store(store) => load_store(store, drill).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The history table of [`history`].
+    pub fn history(&self, drill: Option<&str>) -> Result<String, String> {
+        Ok(render(&self.load(drill)?, &self.describe()))
+    }
+}
 
 /// The reports found under a reports root, oldest first, and those that could not be read.
 #[derive(Debug, Default)]
@@ -44,12 +76,43 @@ pub fn load(reports_root: &Path, drill: Option<&str>) -> std::io::Result<Found> 
             }
         }
     }
+    Ok(sorted(found))
+}
+
+/// Reads every `drills/<drill>/<started>/report.json` of `store` (only `drill`'s when given), as
+/// [`load`] does a directory.
+pub fn load_store(store: &StateStore, drill: Option<&str>) -> Result<Found, crate::journal::StateError> {
+    let mut found = Found::default();
+    let base = format!("{}/drills", store.describe().location.trim_end_matches('/'));
+    for path in store.drill_files()? {
+        let mut parts = path.split('/');
+        let (Some(name), Some(_), Some("report.json")) = (parts.next(), parts.next(), parts.next()) else { continue };
+        if drill.is_some_and(|d| d != name) {
+            continue;
+        }
+        let location = PathBuf::from(format!("{base}/{path}"));
+        let parsed = store
+            .read_drill_file(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| bytes.ok_or_else(|| "gone while reading".to_string()))
+            .and_then(|bytes| serde_json::from_slice::<DrillReport>(&bytes).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(report) if drill.is_none_or(|d| d == report.drill) => found.reports.push((location, report)),
+            Ok(_) => {}
+            Err(e) => found.skipped.push(format!("{}: {e}", location.display())),
+        }
+    }
+    Ok(sorted(found))
+}
+
+/// Oldest first (by `started_at`, then path); skipped reports sorted.
+fn sorted(mut found: Found) -> Found {
     found.reports.sort_by(|(pa, a), (pb, b)| {
         let key = |r: &DrillReport| time(Some(&r.started_at));
         key(a).cmp(&key(b)).then_with(|| a.started_at.cmp(&b.started_at)).then_with(|| pa.cmp(pb))
     });
     found.skipped.sort();
-    Ok(found)
+    found
 }
 
 /// The latest report of each drill (only `drill`'s when given), by drill name.
@@ -64,10 +127,14 @@ pub fn latest_reports(reports_root: &Path, drill: Option<&str>) -> std::io::Resu
 /// The history table: when it started (UTC, to the second), drill, RTO and RPO measured against their objectives, the verdict, and
 /// per drill a sparkline of its RTOs so far with the change since its previous drill.
 pub fn history(reports_root: &Path, drill: Option<&str>) -> std::io::Result<String> {
-    let found = load(reports_root, drill)?;
+    Ok(render(&load(reports_root, drill)?, &reports_root.display().to_string()))
+}
+
+/// The history table of `found`, read from `location`.
+pub fn render(found: &Found, location: &str) -> String {
     let mut out = String::new();
     if found.reports.is_empty() {
-        let _ = writeln!(out, "no drill reports in {}", reports_root.display());
+        let _ = writeln!(out, "no drill reports in {location}");
     } else {
         let mut max: BTreeMap<&str, f64> = BTreeMap::new();
         for (_, r) in &found.reports {
@@ -113,7 +180,7 @@ pub fn history(reports_root: &Path, drill: Option<&str>) -> std::io::Result<Stri
     for skipped in &found.skipped {
         let _ = writeln!(out, "note: skipped {skipped}");
     }
-    Ok(out)
+    out
 }
 
 fn measure(m: &Measurement) -> String {
