@@ -127,6 +127,7 @@ mod tests {
         type Case<'a> = (&'a str, Lag, Option<Duration>, Result<(&'a str, &'a str), Vec<&'a str>>);
         let cases: Vec<Case> = vec![
             ("within the limit", Lag::Seconds(12.0), None, Ok(("12", ""))),
+            ("sub-second (Aurora global's RPO lag, read in ms)", Lag::Seconds(0.4), None, Ok(("0.4", ""))),
             ("at the limit", Lag::Seconds(300.0), None, Ok(("300", ""))),
             ("within, with consent given anyway", Lag::Seconds(3.0), s(600), Ok(("3", ""))),
             (

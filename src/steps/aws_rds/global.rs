@@ -2,30 +2,46 @@
 //! FailoverGlobalCluster (the primary region is down; `allow_data_loss` for an unplanned failover)
 //! or SwitchoverGlobalCluster (both regions are up: no data loss).
 //!
-//! moto does not implement these calls; the unit tests below script the SDK's answers.
+//! A failover with `allow_data_loss: true` goes through the RPO gate (`crate::steps::lag_gate`),
+//! as every promotion does: the target cluster's `AuroraGlobalDBRPOLag` (CloudWatch, milliseconds,
+//! dimension `DBClusterIdentifier`) must be within `max_lag` (default: the plan's RPO), or
+//! `--accept-data-loss` must cover it; an unknown lag needs `--accept-data-loss`. A switchover, and
+//! a failover without `allow_data_loss` (AWS then waits for the secondary to catch up), lose
+//! nothing and are not gated.
+//!
+//! moto does not implement these calls; the unit tests (`global_tests.rs`) script the SDK's answers.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_rds::types::{FailoverStatus, GlobalCluster};
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use super::lag_metric::LagMetric;
 use super::{Clients, Source, parse_arn};
 use crate::aws::step_error;
 use crate::step::{
     BuildContext, Observation, OutputSpec, Outputs, Progress, Receipt, Step, StepContext, StepError, TypedStep,
 };
+use crate::steps::lag_gate::{Assessment, Limit, Subject, decide};
 use crate::steps::{HumanDuration, Services};
 
 /// The `aws.rds.global_failover` step type.
 pub struct GlobalFailover {
     source: Source,
+    accept_data_loss: Option<Duration>,
+    /// For CloudWatch's Query protocol with emulators.
+    http: reqwest::Client,
 }
 
 impl GlobalFailover {
     pub fn new(services: &Services) -> Self {
-        GlobalFailover { source: Source::Aws(services.aws.clone()) }
+        GlobalFailover {
+            source: Source::Aws(services.aws.clone()),
+            accept_data_loss: services.accept_data_loss,
+            http: services.http.clone(),
+        }
     }
 }
 
@@ -57,6 +73,10 @@ pub struct GlobalFailoverFields {
     /// With `mode: failover`, allow losing the writes not yet replicated (an unplanned failover).
     #[serde(default)]
     pub allow_data_loss: bool,
+    /// With `allow_data_loss: true`, the most RPO lag (`AuroraGlobalDBRPOLag`, data loss as time) to
+    /// fail over with (default: the plan's RPO); more needs `--accept-data-loss`.
+    #[serde(default)]
+    pub max_lag: Option<HumanDuration>,
     /// The region to call (default: the target cluster's).
     #[serde(default)]
     pub region: Option<String>,
@@ -71,6 +91,9 @@ impl TryFrom<GlobalFailoverFields> for GlobalFailoverParams {
         if fields.allow_data_loss && fields.mode == Mode::Switchover {
             return Err("`allow_data_loss` applies to `mode: failover` only; a switchover never loses data");
         }
+        if fields.max_lag.is_some() && !fields.allow_data_loss {
+            return Err("`max_lag` applies with `allow_data_loss: true` only; without it nothing is lost");
+        }
         if parse_arn(&fields.target_cluster, "cluster").is_none() {
             return Err("`target_cluster` must be a DB cluster ARN (arn:aws:rds:REGION:ACCOUNT:cluster:NAME)");
         }
@@ -83,7 +106,9 @@ impl TypedStep for GlobalFailover {
         description: "Moves the writer of an Aurora global database to one of its secondary clusters: `mode: failover` \
             (FailoverGlobalCluster) when the primary region is impaired, with `allow_data_loss: true` for an \
             unplanned failover, or `mode: switchover` (SwitchoverGlobalCluster) when both regions are healthy and \
-            nothing may be lost. A global database whose writer is already the target is left alone; the step waits \
+            nothing may be lost. With `allow_data_loss: true` it first reads the target cluster's RPO lag \
+            (CloudWatch `AuroraGlobalDBRPOLag`) and refuses when it exceeds `max_lag` (the plan's RPO by default), \
+            or cannot be measured, unless `--accept-data-loss` covers it. A global database whose writer is already the target is left alone; the step waits \
             until the global database is available.",
         example: r#"
 global_cluster: app-global
@@ -91,7 +116,10 @@ target_cluster: arn:aws:rds:us-west-2:123456789012:cluster:app-west
 mode: failover
 allow_data_loss: true
 "#,
-        failure: crate::aws::STEP_FAILURES,
+        failure: "With `allow_data_loss: true`, an RPO lag beyond `max_lag`, or one that cannot be measured, fails \
+            the step at once unless `--accept-data-loss` covers it; the message says how much would be lost and the \
+            flag that accepts it. Throttling, 5xx answers, timeouts and connection failures are retried; invalid \
+            input, a missing resource and access denied fail at once with AWS's error code and the parameter to fix.",
     };
     type Params = GlobalFailoverParams;
     const NAME: &'static str = "aws.rds.global_failover";
@@ -100,11 +128,30 @@ allow_data_loss: true
     const OUTPUTS: &'static [OutputSpec] = &[
         OutputSpec::reference("writer", "The ARN of the cluster that is now the writer (`target_cluster`)."),
         OutputSpec::string("endpoint", "The new writer cluster's endpoint."),
+        OutputSpec::duration(
+            "rpo_lag_s",
+            "The target cluster's RPO lag in seconds (CloudWatch `AuroraGlobalDBRPOLag`) when this step failed \
+                over with `allow_data_loss: true`; absent otherwise, or when it could not be measured (and \
+                `--accept-data-loss` was given).",
+        )
+        .optional(),
+        OutputSpec::duration(
+            "accepted_data_loss_s",
+            "The data loss in seconds accepted with `--accept-data-loss`; absent when the lag was within \
+                `max_lag`, could not be measured, or nothing could be lost.",
+        )
+        .optional(),
     ];
 
     fn build(&self, GlobalFailoverParams(p): GlobalFailoverParams, context: &BuildContext) -> Box<dyn Step> {
         let arn_region = parse_arn(&p.target_cluster, "cluster").map(|(r, _)| r.to_string());
         let region = p.region.or(arn_region).unwrap_or_else(|| context.target_region().to_string());
+        // Only an unplanned failover can lose data; the others need no gate.
+        let gate = (p.mode == Mode::Failover && p.allow_data_loss).then(|| Gate {
+            limit: Limit::of(p.max_lag.map(|m| m.0), context.plan.objectives.rpo),
+            accept: self.accept_data_loss,
+            http: self.http.clone(),
+        });
         Box::new(GlobalFailoverStep {
             clients: Clients::new(&self.source, context),
             global_cluster: p.global_cluster,
@@ -113,8 +160,23 @@ allow_data_loss: true
             allow_data_loss: p.allow_data_loss,
             region,
             poll: p.poll_interval.0,
+            gate,
         })
     }
+}
+
+/// The RPO gate of an unplanned failover.
+struct Gate {
+    limit: Limit,
+    accept: Option<Duration>,
+    http: reqwest::Client,
+}
+
+/// What an accepted failover learned: the lag the gate let it through with (none when ungated).
+/// Journaled as the receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+struct FailedOver {
+    assessment: Assessment,
 }
 
 struct GlobalFailoverStep {
@@ -125,6 +187,7 @@ struct GlobalFailoverStep {
     allow_data_loss: bool,
     region: String,
     poll: Duration,
+    gate: Option<Gate>,
 }
 
 /// Where the global database stands relative to the target.
@@ -198,34 +261,73 @@ impl GlobalFailoverStep {
         }
     }
 
-    fn outputs(&self, cluster: &GlobalCluster) -> Outputs {
-        Outputs::from([
+    fn outputs(&self, cluster: &GlobalCluster, assessment: Assessment) -> Outputs {
+        let mut outputs = Outputs::from([
             ("writer".to_string(), self.target.clone()),
             ("endpoint".to_string(), cluster.endpoint().unwrap_or_default().to_string()),
-        ])
+        ]);
+        // Unknown is absent: the assessment's "" and "unknown" are not values.
+        let measured = |v: &String| !matches!(v.as_str(), "" | "unknown");
+        outputs.extend(Some(("rpo_lag_s".into(), assessment.lag_s)).filter(|(_, v)| measured(v)));
+        outputs.extend(Some(("accepted_data_loss_s".into(), assessment.accepted_s)).filter(|(_, v)| measured(v)));
+        outputs
+    }
+
+    /// For an unplanned failover: reads the target's RPO lag and asks the RPO gate. Nothing to
+    /// ask otherwise (an empty assessment).
+    async fn gate(&self, ctx: &StepContext) -> Result<Assessment, StepError> {
+        let Some(gate) = &self.gate else { return Ok(Assessment::default()) };
+        let cluster = parse_arn(&self.target, "cluster").map_or(self.target.as_str(), |(_, name)| name);
+        let metric = LagMetric {
+            metric: "AuroraGlobalDBRPOLag",
+            dimension: ("DBClusterIdentifier", cluster),
+            seconds_per_unit: 0.001,
+            field: "with.target_cluster",
+        };
+        let lag = metric.read(&self.clients, &gate.http, &self.region, ctx).await?;
+        let what = format!("secondary cluster `{cluster}` of global database `{}`", self.global_cluster);
+        let subject = Subject { what: &what, behind: "its writer", basis: None };
+        let assessment = decide(&subject, &lag, &gate.limit, gate.accept)?;
+        if !assessment.accepted_s.is_empty() {
+            tracing::warn!(
+                "failing over `{}` to `{cluster}` with an RPO lag of {}s: data loss accepted with --accept-data-loss",
+                self.global_cluster,
+                assessment.lag_s
+            );
+        }
+        Ok(assessment)
     }
 }
 
 #[async_trait]
 impl Step for GlobalFailoverStep {
     fn describe(&self) -> String {
-        let loss = if self.allow_data_loss { " (allowing data loss)" } else { "" };
+        let loss = match &self.gate {
+            Some(gate) => format!(" (allowing data loss up to {})", HumanDuration(gate.limit.max)),
+            None => String::new(),
+        };
         format!("{} {} to {}{loss}", self.verb(), self.global_cluster, self.target)
     }
 
     /// Done when the target is already the writer; a move to the target already under way is
     /// polled instead of being started again.
-    async fn observe(&self, _ctx: &StepContext) -> Result<Observation, StepError> {
+    /// An unplanned failover is refused here, before anything is journaled as acting, when the
+    /// RPO gate says no.
+    async fn observe(&self, ctx: &StepContext) -> Result<Observation, StepError> {
         let rds = self.clients.rds(&self.region).await;
         let cluster = self.describe_global(&rds).await?;
         Ok(match self.standing(&cluster)? {
-            Standing::Done => Observation::Done(self.outputs(&cluster)),
-            Standing::Secondary => Observation::NotDone,
+            Standing::Done => Observation::Done(self.outputs(&cluster, Assessment::default())),
+            Standing::Secondary => self.gate(ctx).await.map(|_| Observation::NotDone)?,
             Standing::Moving => Observation::InProgress(Receipt::NONE),
         })
     }
 
-    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
+    /// Asks the RPO gate again (the lag measured now is the one the failover goes ahead with),
+    /// then starts the move.
+    async fn act(&self, ctx: &StepContext) -> Result<Receipt, StepError> {
+        let assessment = self.gate(ctx).await?;
+        let receipt = if self.gate.is_some() { Receipt::of(&FailedOver { assessment }) } else { Receipt::NONE };
         let rds = self.clients.rds(&self.region).await;
         let action = format!("{} `{}` to `{}`", self.verb(), self.global_cluster, self.target);
         // GlobalClusterNotFound... names the global cluster; the rest (DBClusterNotFound, invalid
@@ -242,7 +344,7 @@ impl Step for GlobalFailoverStep {
                 .allow_data_loss(self.allow_data_loss)
                 .send()
                 .await
-                .map(|_| Receipt::NONE)
+                .map(|_| receipt)
                 .map_err(|e| step_error(&e, &action, field(super::code(&e)))),
             Mode::Switchover => rds
                 .switchover_global_cluster()
@@ -250,7 +352,7 @@ impl Step for GlobalFailoverStep {
                 .target_db_cluster_identifier(&self.target)
                 .send()
                 .await
-                .map(|_| Receipt::NONE)
+                .map(|_| receipt)
                 .map_err(|e| step_error(&e, &action, field(super::code(&e)))),
         }
     }
@@ -276,11 +378,13 @@ impl Step for GlobalFailoverStep {
         self.poll
     }
 
-    async fn verify(&self, _ctx: &StepContext, _receipt: &Receipt) -> Result<Outputs, StepError> {
+    async fn verify(&self, _ctx: &StepContext, receipt: &Receipt) -> Result<Outputs, StepError> {
+        // No receipt: ungated, or a move found under way (its lag was not this step's to measure).
+        let FailedOver { assessment } = if receipt.is_none() { FailedOver::default() } else { receipt.read()? };
         let rds = self.clients.rds(&self.region).await;
         let cluster = self.describe_global(&rds).await?;
         match self.standing(&cluster)? {
-            Standing::Done => Ok(self.outputs(&cluster)),
+            Standing::Done => Ok(self.outputs(&cluster, assessment)),
             other => Err(StepError::retryable(format!(
                 "`{}` is not the available writer of `{}` yet ({other:?})",
                 self.target, self.global_cluster
@@ -290,218 +394,5 @@ impl Step for GlobalFailoverStep {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::path::Path;
-    use std::sync::Arc;
-    use std::time::SystemTime;
-
-    use aws_sdk_rds::Client;
-    use aws_sdk_rds::operation::describe_global_clusters::{DescribeGlobalClustersError, DescribeGlobalClustersOutput};
-    use aws_sdk_rds::operation::failover_global_cluster::{FailoverGlobalClusterError, FailoverGlobalClusterOutput};
-    use aws_sdk_rds::operation::switchover_global_cluster::SwitchoverGlobalClusterOutput;
-    use aws_sdk_rds::types::error::GlobalClusterNotFoundFault;
-    use aws_sdk_rds::types::{FailoverState, GlobalClusterMember};
-    use aws_smithy_mocks::{Rule, RuleMode, mock};
-
-    use super::*;
-    use crate::clock::{Clock, TokioClock};
-    use crate::engine::Engine;
-    use crate::engine::events::Silent;
-    use crate::engine::lifecycle::{RunOptions, begin};
-    use crate::engine::retry::RetryPolicy;
-    use crate::engine::state::RunState;
-    use crate::journal::{Record, StateDir};
-    use crate::plan::{Direction, parse};
-    use crate::step::Registry;
-    use crate::steps::aws_rds::mocks;
-    use crate::steps::test_server::{build, build_error, ctx};
-
-    const EAST: &str = "arn:aws:rds:us-east-1:123456789012:cluster:portfolio-east";
-    const WEST: &str = "arn:aws:rds:us-west-2:123456789012:cluster:portfolio-west";
-    const YAML: &str = "global_cluster: portfolio\ntarget_cluster: arn:aws:rds:us-west-2:123456789012:cluster:portfolio-west\n\
-                        mode: failover\nallow_data_loss: true\npoll_interval: 1s\n";
-
-    fn kind(rules: &[&Rule]) -> GlobalFailover {
-        let source = Source::Fixed(mocks::rds(RuleMode::MatchAny, rules), mocks::cloudwatch(RuleMode::MatchAny, &[]));
-        GlobalFailover { source }
-    }
-
-    /// The global database with `writer` as its writer, `status`, and a move to `moving_to` under way.
-    fn global(writer: &str, status: &str, moving_to: Option<&str>) -> DescribeGlobalClustersOutput {
-        let member = |arn: &str| GlobalClusterMember::builder().db_cluster_arn(arn).is_writer(arn == writer).build();
-        let failover = moving_to.map(|to| {
-            FailoverState::builder()
-                .status(FailoverStatus::FailingOver)
-                .from_db_cluster_arn(EAST)
-                .to_db_cluster_arn(to)
-                .build()
-        });
-        let cluster = GlobalCluster::builder()
-            .global_cluster_identifier("portfolio")
-            .status(status)
-            .endpoint("portfolio.global-abc.global.rds.amazonaws.com")
-            .global_cluster_members(member(EAST))
-            .global_cluster_members(member(WEST))
-            .set_failover_state(failover)
-            .build();
-        DescribeGlobalClustersOutput::builder().global_clusters(cluster).build()
-    }
-
-    fn failover() -> Rule {
-        mock!(Client::failover_global_cluster)
-            .match_requests(|r| {
-                r.global_cluster_identifier() == Some("portfolio")
-                    && r.target_db_cluster_identifier() == Some(WEST)
-                    && r.allow_data_loss() == Some(true)
-            })
-            .then_output(|| FailoverGlobalClusterOutput::builder().build())
-    }
-
-    #[test]
-    fn parameters_are_checked_across_fields() {
-        let kind = kind(&[]);
-        assert!(
-            build_error(&kind, &YAML.replace("mode: failover", "mode: switchover")).contains("`mode: failover` only")
-        );
-        assert!(build_error(&kind, &YAML.replace(WEST, "portfolio-west")).contains("DB cluster ARN"));
-        assert!(build_error(&kind, &YAML.replace("mode: failover", "mode: promote")).contains("unknown variant"));
-        let step = build(&kind, YAML);
-        assert_eq!(step.describe(), format!("fail over global database portfolio to {WEST} (allowing data loss)"));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn fails_over_and_waits_for_the_target_to_be_the_available_writer() {
-        let describe = mock!(Client::describe_global_clusters)
-            .sequence()
-            .output(|| global(EAST, "available", None))
-            .output(|| global(EAST, "failing-over", Some(WEST)))
-            .output(|| global(WEST, "modifying", None))
-            .output(|| global(WEST, "available", None))
-            .repeatedly()
-            .build();
-        let failover = failover();
-        let step = build(&kind(&[&describe, &failover]), YAML);
-        let ctx = ctx();
-        assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
-        let receipt = step.act(&ctx).await.unwrap();
-        crate::steps::test_server::settle(&*step, &ctx, &receipt).await.unwrap();
-        assert_eq!(describe.num_calls(), 4);
-        let outputs = step.verify(&ctx, &receipt).await.unwrap();
-        assert_eq!(outputs["writer"], WEST);
-        assert_eq!(outputs["endpoint"], "portfolio.global-abc.global.rds.amazonaws.com");
-        assert_eq!(failover.num_calls(), 1);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_target_already_writing_or_on_its_way_is_not_failed_over_again() {
-        let describe = mock!(Client::describe_global_clusters)
-            .sequence()
-            .output(|| global(EAST, "failing-over", Some(WEST)))
-            .output(|| global(WEST, "available", None))
-            .repeatedly()
-            .build();
-        let failover = failover();
-        let step = build(&kind(&[&describe, &failover]), YAML);
-        // On its way: polled, not failed over again.
-        let Observation::InProgress(receipt) = step.observe(&ctx()).await.unwrap() else { panic!("not under way") };
-        crate::steps::test_server::settle(&*step, &ctx(), &receipt).await.unwrap();
-        let Observation::Done(outputs) = step.observe(&ctx()).await.unwrap() else { panic!("not done") };
-        assert_eq!(outputs["writer"], WEST);
-        assert_eq!(failover.num_calls(), 0);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn switchover_mode_calls_switchover() {
-        let describe = mock!(Client::describe_global_clusters)
-            .sequence()
-            .output(|| global(EAST, "available", None))
-            .output(|| global(WEST, "available", None))
-            .repeatedly()
-            .build();
-        let switchover = mock!(Client::switchover_global_cluster)
-            .match_requests(|r| r.target_db_cluster_identifier() == Some(WEST))
-            .then_output(|| SwitchoverGlobalClusterOutput::builder().build());
-        let failover = failover();
-        let yaml = YAML.replace("mode: failover\nallow_data_loss: true", "mode: switchover");
-        let step = build(&kind(&[&describe, &switchover, &failover]), &yaml);
-        assert_eq!(step.describe(), format!("switch over global database portfolio to {WEST}"));
-        let ctx = ctx();
-        assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
-        let receipt = step.act(&ctx).await.unwrap();
-        crate::steps::test_server::settle(&*step, &ctx, &receipt).await.unwrap();
-        assert_eq!((switchover.num_calls(), failover.num_calls()), (1, 0));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn wrong_names_fail_fast_naming_the_field() {
-        let missing = mock!(Client::describe_global_clusters).then_error(|| {
-            DescribeGlobalClustersError::GlobalClusterNotFoundFault(GlobalClusterNotFoundFault::builder().build())
-        });
-        let e = build(&kind(&[&missing]), YAML).observe(&ctx()).await.unwrap_err();
-        assert!(!e.is_retryable() && e.message.contains("`with.global_cluster`"), "{e}");
-
-        let describe = mock!(Client::describe_global_clusters).then_output(|| global(EAST, "available", None));
-        let yaml = YAML.replace("portfolio-west", "portfolio-north");
-        let e = build(&kind(&[&describe]), &yaml).observe(&ctx()).await.unwrap_err();
-        assert!(!e.is_retryable(), "{e}");
-        assert!(e.message.contains("`with.target_cluster`") && e.message.contains(EAST), "{e}");
-
-        let elsewhere = mock!(Client::describe_global_clusters)
-            .then_output(|| global(EAST, "failing-over", Some("arn:aws:rds:eu-west-1:1:cluster:x")));
-        let e = build(&kind(&[&elsewhere]), YAML).observe(&ctx()).await.unwrap_err();
-        assert!(!e.is_retryable() && e.message.contains("already moving its writer"), "{e}");
-    }
-
-    /// Through the engine: a throttled FailoverGlobalCluster is a retryable failure, journaled as
-    /// such; the next attempt observes again, acts, and succeeds.
-    #[tokio::test(start_paused = true)]
-    async fn throttling_is_retried_by_the_engine_until_the_failover_succeeds() {
-        let describe = mock!(Client::describe_global_clusters)
-            .sequence()
-            .output(|| global(EAST, "available", None))
-            .times(2)
-            .output(|| global(WEST, "available", None))
-            .repeatedly()
-            .build();
-        let failover = mock!(Client::failover_global_cluster)
-            .sequence()
-            .error(|| FailoverGlobalClusterError::generic(mocks::aws_error("Throttling")))
-            .output(|| FailoverGlobalClusterOutput::builder().build())
-            .build();
-        let mut registry = Registry::default();
-        registry.register(kind(&[&describe, &failover]));
-        let clock: Arc<dyn Clock> = Arc::new(TokioClock::starting_at(SystemTime::UNIX_EPOCH));
-        let retry = RetryPolicy { base: Duration::from_secs(1), max: Duration::from_secs(8) };
-        let engine =
-            Engine { registry, clock: clock.clone(), reporter: Arc::new(Silent), retry, wait: Default::default() };
-        let text = format!(
-            "name: g\nregions: {{primary: us-east-1, secondary: us-west-2}}\nobjectives: {{rto: 15m, rpo: 5m}}\n\
-             failover:\n  - id: global\n    type: aws.rds.global_failover\n    retries: 2\n    with:\n      \
-             global_cluster: portfolio\n      target_cluster: {WEST}\n      mode: failover\n      poll_interval: 1s\n\
-             failback:\n  - id: back\n    type: aws.rds.global_failover\n    with: {{global_cluster: portfolio, \
-             target_cluster: {EAST}, mode: switchover}}\n"
-        );
-        let plan = parse(Path::new("g.yaml"), &text, &engine.registry).unwrap_or_else(|e| panic!("{e}"));
-        let state = StateDir::new(crate::journal::tests::tempdir());
-        let mut active = begin(&state, &plan, Direction::Failover, clock.as_ref(), &RunOptions::default()).unwrap();
-        let mut never = std::pin::pin!(std::future::pending::<String>());
-        let outcome = engine.execute(&plan, &mut active.journal, &mut active.view, never.as_mut()).await.unwrap();
-        assert_eq!(outcome, RunState::Succeeded);
-        let records: Vec<Record> = crate::journal::read(&state.journal_path(&active.view.run_id))
-            .unwrap()
-            .into_iter()
-            .map(|e| e.record)
-            .collect();
-        let retrying: Vec<&Record> = records.iter().filter(|r| matches!(r, Record::StepRetrying { .. })).collect();
-        assert_eq!(retrying.len(), 1, "{records:#?}");
-        let Record::StepRetrying { error, attempt: 1, .. } = retrying[0] else { panic!("{retrying:?}") };
-        assert!(error.contains("Throttling"), "{error}");
-        let succeeded = records.iter().find_map(|r| match r {
-            Record::StepSucceeded { outputs, already_done, .. } => Some((outputs.clone(), *already_done)),
-            _ => None,
-        });
-        let (outputs, already_done) = succeeded.expect("the step succeeded");
-        assert_eq!((outputs["writer"].as_str(), already_done), (WEST, false));
-        assert_eq!(failover.num_calls(), 2);
-    }
-}
+#[path = "global_tests.rs"]
+mod tests;

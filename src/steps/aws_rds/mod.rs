@@ -40,6 +40,7 @@
 
 mod fence;
 mod global;
+mod lag_metric;
 mod presign;
 mod promote;
 mod replica;

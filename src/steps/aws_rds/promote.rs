@@ -9,17 +9,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_cloudwatch::types::{Dimension, Statistic};
 use aws_sdk_rds::types::{DbInstance, Tag};
-use aws_smithy_types::DateTime;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_runtime_api::http::Response as HttpResponse;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-
-use super::query::MetricQuery;
+use super::lag_metric::LagMetric;
 use super::{Clients, Health, Source, broken, default_poll, describe_instance, health, instance_outputs};
 use crate::aws::step_error;
 use crate::step::{
@@ -32,8 +26,6 @@ mod preflight;
 
 /// The tag that records an accepted PromoteReadReplica on the instance itself.
 pub(crate) const MARKER: &str = "drctl:promoted";
-/// How far back to look for a ReplicaLag datapoint.
-const LAG_WINDOW: Duration = Duration::from_secs(300);
 
 /// The `aws.rds.promote_replica` step type.
 pub struct PromoteReplica {
@@ -127,15 +119,6 @@ max_lag: 30s
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 struct Promoted {
     assessment: Assessment,
-}
-
-/// Whether CloudWatch's answer says the endpoint does not know the RPC v2 CBOR protocol: a 404
-/// with no AWS error code (moto 5.2.5). AWS itself answers these calls.
-fn speaks_no_cbor<E: ProvideErrorMetadata>(error: &SdkError<E, HttpResponse>) -> bool {
-    match error {
-        SdkError::ServiceError(context) => context.err().code().is_none() && context.raw().status().as_u16() == 404,
-        _ => false,
-    }
 }
 
 /// The replica's standing, given whether a promotion of it was accepted.
@@ -269,58 +252,15 @@ impl PromoteStep {
         Ok(assessment)
     }
 
-    /// ReplicaLag: the Maximum of the latest datapoint within the last [`LAG_WINDOW`].
+    /// ReplicaLag: the Maximum of the latest datapoint within the last five minutes.
     async fn measure_lag(&self, ctx: &StepContext) -> Result<Lag, StepError> {
-        let now = ctx.clock.now();
-        let (start, end) = (now - LAG_WINDOW, now + Duration::from_secs(60));
-        let cloudwatch = self.clients.cloudwatch(&self.region).await;
-        let dimension = Dimension::builder().name("DBInstanceIdentifier").value(&self.replica).build();
-        let answer = cloudwatch
-            .get_metric_statistics()
-            .namespace("AWS/RDS")
-            .metric_name("ReplicaLag")
-            .dimensions(dimension)
-            .start_time(DateTime::from(start))
-            .end_time(DateTime::from(end))
-            .period(60)
-            .statistics(Statistic::Maximum)
-            .send()
-            .await;
-        let points: Vec<(f64, f64)> = match answer {
-            Ok(answer) => {
-                answer.datapoints().iter().filter_map(|d| Some((d.timestamp()?.as_secs_f64(), d.maximum()?))).collect()
-            }
-            Err(e) => match self.clients.endpoint() {
-                Some(endpoint) if speaks_no_cbor(&e) => {
-                    let query = MetricQuery {
-                        endpoint: &endpoint,
-                        region: &self.region,
-                        namespace: "AWS/RDS",
-                        metric: "ReplicaLag",
-                        dimension: ("DBInstanceIdentifier", &self.replica),
-                        start,
-                        end,
-                        period_s: 60,
-                    };
-                    let credentials = self.clients.credentials(&self.region).await?;
-                    query.send(&self.http, &credentials, now).await?
-                }
-                _ => {
-                    let action =
-                        format!("read the ReplicaLag of `{}` from CloudWatch in {}", self.replica, self.region);
-                    return Err(step_error(&e, &action, "with.replica"));
-                }
-            },
+        let metric = LagMetric {
+            metric: "ReplicaLag",
+            dimension: ("DBInstanceIdentifier", &self.replica),
+            seconds_per_unit: 1.0,
+            field: "with.replica",
         };
-        let latest = points.into_iter().max_by(|a, b| a.0.total_cmp(&b.0));
-        Ok(match latest {
-            None => Lag::Unknown(format!(
-                "CloudWatch has no ReplicaLag datapoint for it in the last {}",
-                HumanDuration(LAG_WINDOW)
-            )),
-            Some((_, lag)) if lag < 0.0 => Lag::Unknown(format!("ReplicaLag is {lag}: replication is not running")),
-            Some((_, lag)) => Lag::Seconds(lag),
-        })
+        metric.read(&self.clients, &self.http, &self.region, ctx).await
     }
 
     /// Records the accepted promotion on the instance. Best effort: the promotion happened either

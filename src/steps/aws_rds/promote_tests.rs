@@ -9,6 +9,7 @@ use aws_sdk_rds::operation::promote_read_replica::{PromoteReadReplicaError, Prom
 use aws_sdk_rds::types::error::DbInstanceNotFoundFault;
 use aws_sdk_rds::types::{DbInstanceStatusInfo, Endpoint};
 use aws_smithy_mocks::{Rule, RuleMode, mock};
+use aws_smithy_types::DateTime;
 
 use super::*;
 use crate::steps::aws_rds::mocks;

@@ -9,6 +9,86 @@ use serde::Deserialize;
 /// The TTL of a `values` record unless the plan says otherwise.
 const DEFAULT_TTL: u32 = 60;
 
+/// A rule across the optional fields of `with:`, written once: the serde check
+/// ([`CrossField::broken_by`]) and the JSON Schema ([`CrossField::schema`]) both read [`RULES`].
+enum CrossField {
+    /// Exactly one of two fields: the message when neither is set, and when both are.
+    ExactlyOne([&'static str; 2], &'static str, &'static str),
+    /// At most one of two fields.
+    AtMostOne([&'static str; 2], &'static str),
+    /// The first field needs the second.
+    Requires(&'static str, &'static str, &'static str),
+    /// The first field needs one of the others.
+    RequiresAny(&'static str, &'static [&'static str], &'static str),
+}
+
+/// The cross-field rules of `aws.route53.upsert_record`, in the order they are checked.
+const RULES: &[CrossField] = &[
+    CrossField::ExactlyOne(
+        ["alias", "values"],
+        "set `alias` (to point at a load balancer or another AWS resource) or `values`",
+        "set `alias` or `values`, not both",
+    ),
+    CrossField::Requires(
+        "ttl",
+        "values",
+        "`ttl` applies to `values` only: an alias record answers with its target's TTL",
+    ),
+    CrossField::AtMostOne(
+        ["weight", "failover"],
+        "set `weight` or `failover`, not both: a record has one routing policy",
+    ),
+    CrossField::Requires(
+        "weight",
+        "set_identifier",
+        "`weight` needs `set_identifier`, which tells the weighted records of a name apart",
+    ),
+    CrossField::Requires(
+        "failover",
+        "set_identifier",
+        "`failover` needs `set_identifier`, which tells the PRIMARY and SECONDARY records apart",
+    ),
+    CrossField::RequiresAny(
+        "set_identifier",
+        &["weight", "failover"],
+        "`set_identifier` needs a routing policy: set `weight` or `failover`",
+    ),
+];
+
+impl CrossField {
+    /// The message of this rule if the fields that are set break it.
+    fn broken_by(&self, set: &[&str]) -> Option<&'static str> {
+        let has = |field: &str| set.contains(&field);
+        match *self {
+            CrossField::ExactlyOne([a, b], neither, both) => match (has(a), has(b)) {
+                (false, false) => Some(neither),
+                (true, true) => Some(both),
+                _ => None,
+            },
+            CrossField::AtMostOne([a, b], both) => (has(a) && has(b)).then_some(both),
+            CrossField::Requires(field, needs, message) => (has(field) && !has(needs)).then_some(message),
+            CrossField::RequiresAny(field, any, message) => {
+                (has(field) && !any.iter().any(|f| has(f))).then_some(message)
+            }
+        }
+    }
+
+    /// This rule as a JSON Schema condition on the object.
+    fn schema(&self) -> serde_json::Value {
+        use serde_json::json;
+        let required = |field: &str| json!({ "required": [field] });
+        match *self {
+            CrossField::ExactlyOne([a, b], ..) => json!({ "oneOf": [required(a), required(b)] }),
+            CrossField::AtMostOne([a, b], _) => json!({ "not": { "required": [a, b] } }),
+            CrossField::Requires(field, needs, _) => json!({ "dependentRequired": { field: [needs] } }),
+            CrossField::RequiresAny(field, any, _) => {
+                let any: Vec<_> = any.iter().map(|f| required(f)).collect();
+                json!({ "dependentSchemas": { field: { "anyOf": any } } })
+            }
+        }
+    }
+}
+
 /// `with:` of an `aws.route53.upsert_record` step, checked across fields: `alias` or `values`, and
 /// at most one routing policy. Its JSON Schema is that of [`UpsertRecordFields`].
 #[derive(Debug, Clone, Deserialize)]
@@ -23,10 +103,6 @@ pub struct UpsertRecordParams {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(description = "`with:` of an `aws.route53.upsert_record` step.")]
-#[schemars(extend(
-    "oneOf" = [{ "required": ["alias"] }, { "required": ["values"] }],
-    "dependentRequired" = { "weight": ["set_identifier"], "failover": ["set_identifier"], "ttl": ["values"] }
-))]
 pub struct UpsertRecordFields {
     /// The id of the hosted zone that holds the record (`Z1234567890ABC`).
     pub zone_id: String,
@@ -209,15 +285,22 @@ impl TryFrom<UpsertRecordFields> for UpsertRecordParams {
         };
         empty("zone_id", &f.zone_id)?;
         empty("name", &f.name)?;
+        let set: Vec<&str> = [
+            ("alias", f.alias.is_some()),
+            ("values", f.values.is_some()),
+            ("ttl", f.ttl.is_some()),
+            ("set_identifier", f.set_identifier.is_some()),
+            ("weight", f.weight.is_some()),
+            ("failover", f.failover.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(field, is_set)| is_set.then_some(field))
+        .collect();
+        if let Some(message) = RULES.iter().find_map(|rule| rule.broken_by(&set)) {
+            return Err(message.into());
+        }
         let target = match (f.alias, f.values) {
-            (Some(_), Some(_)) => return Err("set `alias` or `values`, not both".into()),
-            (None, None) => {
-                return Err("set `alias` (to point at a load balancer or another AWS resource) or `values`".into());
-            }
-            (Some(alias), None) => {
-                if f.ttl.is_some() {
-                    return Err("`ttl` applies to `values` only: an alias record answers with its target's TTL".into());
-                }
+            (Some(alias), _) => {
                 empty("alias.zone_id", &alias.zone_id)?;
                 empty("alias.dns_name", &alias.dns_name)?;
                 Target::Alias {
@@ -226,7 +309,9 @@ impl TryFrom<UpsertRecordFields> for UpsertRecordParams {
                     evaluate_target_health: alias.evaluate_target_health,
                 }
             }
-            (None, Some(values)) => {
+            // RULES made sure `values` is set: an absent one is as empty as `[]`.
+            (None, values) => {
+                let values = values.unwrap_or_default();
                 if values.is_empty() {
                     return Err("`values` is empty: give the record at least one value".into());
                 }
@@ -235,23 +320,6 @@ impl TryFrom<UpsertRecordFields> for UpsertRecordParams {
         };
         if f.weight.is_some_and(|w| w > 255) {
             return Err("`weight` must be between 0 and 255".into());
-        }
-        match (&f.set_identifier, f.weight, f.failover) {
-            (_, Some(_), Some(_)) => {
-                return Err("set `weight` or `failover`, not both: a record has one routing policy".into());
-            }
-            (None, Some(_), None) => {
-                return Err("`weight` needs `set_identifier`, which tells the weighted records of a name apart".into());
-            }
-            (None, None, Some(_)) => {
-                return Err(
-                    "`failover` needs `set_identifier`, which tells the PRIMARY and SECONDARY records apart".into()
-                );
-            }
-            (Some(_), None, None) => {
-                return Err("`set_identifier` needs a routing policy: set `weight` or `failover`".into());
-            }
-            _ => {}
         }
         let routing = Routing {
             set_identifier: f.set_identifier,
@@ -264,7 +332,9 @@ impl TryFrom<UpsertRecordFields> for UpsertRecordParams {
     }
 }
 
-/// The parameters' schema is that of the fields they are read from.
+/// The parameters' schema is that of the fields they are read from, with [`RULES`] as top-level
+/// keywords (`oneOf`, `not`, `dependentRequired`...; a keyword already used goes into `allOf`),
+/// which `drctl explain` lists.
 impl JsonSchema for UpsertRecordParams {
     fn schema_name() -> Cow<'static, str> {
         UpsertRecordFields::schema_name()
@@ -273,6 +343,24 @@ impl JsonSchema for UpsertRecordParams {
         UpsertRecordFields::schema_id()
     }
     fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        UpsertRecordFields::json_schema(generator)
+        let mut schema = UpsertRecordFields::json_schema(generator);
+        let mut all_of = Vec::new();
+        for rule in RULES {
+            let serde_json::Value::Object(condition) = rule.schema() else { continue };
+            for (keyword, value) in condition {
+                match (schema.get_mut(&keyword), value) {
+                    // One map per keyword: `dependentRequired`, `dependentSchemas`.
+                    (Some(serde_json::Value::Object(merged)), serde_json::Value::Object(more)) => merged.extend(more),
+                    (Some(_), value) => all_of.push(serde_json::json!({ keyword: value })),
+                    (None, value) => {
+                        schema.insert(keyword, value);
+                    }
+                }
+            }
+        }
+        if !all_of.is_empty() {
+            schema.insert("allOf".into(), all_of.into());
+        }
+        schema
     }
 }

@@ -117,6 +117,37 @@ fn the_schema_requires_alias_or_values() {
     assert!(text.contains("\"maximum\":255"), "{text}");
 }
 
+/// The serde check and the JSON Schema agree on every combination of the optional fields the
+/// cross-field rules speak of: both read one table, so a rule added to one is in the other.
+#[test]
+fn the_schema_and_the_check_accept_the_same_combinations() {
+    let schema =
+        serde_json::to_value(schemars::SchemaGenerator::default().into_root_schema_for::<UpsertRecordParams>())
+            .unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let fields = [
+        ("alias", serde_json::json!({ "zone_id": "Z", "dns_name": "lb.example.com" })),
+        ("values", serde_json::json!(["10.0.0.1"])),
+        ("ttl", serde_json::json!(60)),
+        ("set_identifier", serde_json::json!("blue")),
+        ("weight", serde_json::json!(10)),
+        ("failover", serde_json::json!("PRIMARY")),
+    ];
+    let mut accepted = 0;
+    for mask in 0..(1u32 << fields.len()) {
+        let mut with = serde_json::json!({ "zone_id": "Z1", "name": "a.example.com", "type": "A" });
+        let set: Vec<&str> = (0..fields.len()).filter(|i| mask & (1 << i) != 0).map(|i| fields[i].0).collect();
+        for (name, value) in fields.iter().filter(|(name, _)| set.contains(name)) {
+            with[*name] = value.clone();
+        }
+        let by_serde = serde_json::from_value::<UpsertRecordParams>(with.clone());
+        assert_eq!(by_serde.is_ok(), validator.is_valid(&with), "{set:?}: serde says {:?}", by_serde.err());
+        accepted += usize::from(by_serde.is_ok());
+    }
+    // (alias, values, values with ttl) x (no routing, weight, failover; each with set_identifier).
+    assert_eq!(accepted, 9);
+}
+
 /// A step whose Route53 client answers from `rules`, in order.
 fn mocked(yaml: &str, rules: &[&Rule]) -> UpsertRecordStep {
     let p = params(yaml);
