@@ -187,7 +187,9 @@ async fn an_unplanned_failover_goes_through_the_rpo_gate_and_nothing_else_does()
         match expected {
             Err(part) => {
                 let e = observed.expect_err(case);
-                assert!(!e.is_retryable() && e.message.contains(part), "{case}: {part} not in {e}");
+                // Final, except an unknown lag: its datapoint may not be published yet (see lag_gate).
+                assert_eq!(e.is_retryable(), case.starts_with("unknown"), "{case}: {e}");
+                assert!(e.message.contains(part), "{case}: {part} not in {e}");
                 let e = step.act(&ctx).await.expect_err(case);
                 assert!(e.message.contains(part), "{case}: act asks the gate too: {e}");
                 assert_eq!(fail_over.num_calls(), 0, "{case}");
