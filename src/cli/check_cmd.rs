@@ -87,19 +87,9 @@ pub async fn check(global: &Global, args: CheckArgs) -> u8 {
         accept_data_loss: None,
     };
     let registry = steps::builtin(&services);
-    let overrides = match args.vars.overrides() {
-        Ok(overrides) => overrides,
-        Err(e) => {
-            crate::errln!("error: {e}");
-            return exit_code::PLAN_INVALID;
-        }
-    };
-    let plan = match plan::load_with(&path, &registry, &overrides) {
+    let plan = match args.vars.load_plan(&path, &registry) {
         Ok(plan) => plan,
-        Err(errors) => {
-            crate::errln!("{errors}");
-            return exit_code::PLAN_INVALID;
-        }
+        Err(code) => return code,
     };
     let reports = match super::drill_cmd::reports(global, args.reports_dir.clone(), Some(&plan)) {
         Ok(reports) => reports,

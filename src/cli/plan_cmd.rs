@@ -117,19 +117,9 @@ fn show(
             return exit_code::PLAN_INVALID;
         }
     };
-    let overrides = match vars.overrides() {
-        Ok(overrides) => overrides,
-        Err(e) => {
-            crate::errln!("error: {e}");
-            return exit_code::PLAN_INVALID;
-        }
-    };
-    let plan = match plan::load_with(&path, &checking_registry(), &overrides) {
+    let plan = match vars.load_plan(&path, &checking_registry()) {
         Ok(plan) => plan,
-        Err(errors) => {
-            crate::errln!("{errors}");
-            return exit_code::PLAN_INVALID;
-        }
+        Err(code) => return code,
     };
     let directions = match direction {
         Some(DirectionArg::Failover) => vec![Direction::Failover],

@@ -100,19 +100,9 @@ pub async fn run(global: &Global, args: RunArgs, direction: Direction) -> u8 {
     let path = plan::resolve_path(&args.plan, &global.plans_dir);
     let reporting = Reporting::new(global.output);
     let registry = steps::builtin(&reporting.services(&args.common));
-    let overrides = match args.common.vars.overrides() {
-        Ok(overrides) => overrides,
-        Err(e) => {
-            crate::errln!("error: {e}");
-            return exit_code::PLAN_INVALID;
-        }
-    };
-    let plan = match plan::load_with(&path, &registry, &overrides) {
+    let plan = match args.common.vars.load_plan(&path, &registry) {
         Ok(plan) => plan,
-        Err(errors) => {
-            crate::errln!("{errors}");
-            return exit_code::PLAN_INVALID;
-        }
+        Err(code) => return code,
     };
     if args.dry_run {
         let code = print_dry_run(&plan, direction, &registry, global.output);

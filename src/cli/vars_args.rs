@@ -1,10 +1,13 @@
 //! `--var NAME=VALUE` and `--vars FILE`: a run's overrides of the plan's variables.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use crate::exit_code;
 use crate::plan::vars::Overrides;
+use crate::plan::{self, Plan};
+use crate::step::Registry;
 
 /// Overrides of the plan's variables.
 #[derive(Debug, Clone, Default, Args)]
@@ -40,5 +43,18 @@ impl VarArgs {
     /// Whether the operator gave any override.
     pub fn given(&self) -> bool {
         !self.var.is_empty() || self.vars_file.is_some() || self.environment_vars.is_some()
+    }
+
+    /// Loads the plan at `path` with these overrides. On failure it prints why and gives the exit
+    /// code (invalid plan), so every command that takes `--var`/`--vars` reports alike.
+    pub fn load_plan(&self, path: &Path, registry: &Registry) -> Result<Plan, u8> {
+        let overrides = self.overrides().map_err(|e| {
+            crate::errln!("error: {e}");
+            exit_code::PLAN_INVALID
+        })?;
+        plan::load_with(path, registry, &overrides).map_err(|errors| {
+            crate::errln!("{errors}");
+            exit_code::PLAN_INVALID
+        })
     }
 }
