@@ -8,23 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use support::{TestDir, drctl, run};
+use support::{DrillEnv, TestDir, drctl, drill_report, run};
 
 /// `localstack/drill.sh DRILL` with this build of drctl and state and environment in `dir`.
 fn drill(dir: &TestDir, name: &str) -> support::Out {
     run(support::drill_script(dir, name))
-}
-
-/// The report of the one drill run under `dir`.
-fn report(dir: &TestDir, name: &str) -> (PathBuf, Value) {
-    let root = dir.state().join("drills").join(name);
-    let runs: Vec<PathBuf> = std::fs::read_dir(&root)
-        .unwrap_or_else(|e| panic!("no reports in {}: {e}", root.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    let text = std::fs::read_to_string(runs[0].join("report.json")).expect("report.json");
-    (runs[0].clone(), serde_json::from_str(&text).expect("report.json is JSON"))
 }
 
 #[test]
@@ -33,7 +21,7 @@ fn the_monthly_drill_passes_measures_the_lost_writes_and_leaves_the_primary_as_i
     let out = drill(&dir, "us-west-2-monthly");
     out.expect_code(0, "the monthly drill passes");
     assert!(out.stdout.contains("drill us-west-2-monthly (plan us-west-2, fault database_stop): PASSED"), "{out}");
-    let (reports, report) = report(&dir, "us-west-2-monthly");
+    let (reports, report) = drill_report(&dir.state(), "us-west-2-monthly");
     for file in ["report.json", "report.md", "junit.xml", "report.html", "postmortem.md"] {
         assert!(reports.join(file).is_file(), "{file} was written\n{out}");
     }
@@ -139,7 +127,7 @@ fn the_partition_drill_fences_the_old_primary_and_has_no_split_brain() {
     let dir = TestDir::new("drill-partition");
     let out = drill(&dir, "us-west-2-partition");
     out.expect_code(0, "the partition drill passes");
-    let (_, report) = report(&dir, "us-west-2-partition");
+    let (_, report) = drill_report(&dir.state(), "us-west-2-partition");
     assert_eq!(report["fault"]["kind"], "partition");
     let client = &report["client"];
     assert_eq!(client["split_brain_writes"], 0, "{report:#}");
@@ -148,36 +136,10 @@ fn the_partition_drill_fences_the_old_primary_and_has_no_split_brain() {
     assert!(report["checks"].as_array().unwrap().iter().all(|c| c["passed"] == true), "{report:#}");
 }
 
-/// The drill environment brought up under `dir`, taken down when dropped.
-struct Env(PathBuf);
-
-impl Env {
-    fn up(dir: &TestDir) -> Env {
-        let path = dir.path().join("env");
-        let mut command = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("localstack/env/up"));
-        command.arg("--dir").arg(&path).current_dir(env!("CARGO_MANIFEST_DIR"));
-        run(command).expect_code(0, "the environment comes up");
-        Env(path)
-    }
-
-    fn variable(&self, name: &str) -> String {
-        let env: Value = serde_json::from_str(&std::fs::read_to_string(self.0.join("env.json")).unwrap()).unwrap();
-        env["variables"][name].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let mut command = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("localstack/env/down"));
-        command.arg("--dir").arg(&self.0).current_dir(env!("CARGO_MANIFEST_DIR"));
-        let _ = command.output();
-    }
-}
-
 #[test]
 fn without_a_fence_the_partition_drill_fails_counting_what_the_old_primary_took_after_the_promotion() {
     let dir = TestDir::new("drill-unfenced");
-    let env = Env::up(&dir);
+    let env = DrillEnv::up(&dir);
     let mut command = drctl(&dir);
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -188,7 +150,7 @@ fn without_a_fence_the_partition_drill_fails_counting_what_the_old_primary_took_
         .env_remove("AWS_ENDPOINT_URL");
     let out = run(command);
     out.expect_code(1, "split brain fails the drill");
-    let (_, report) = report(&dir, "us-west-2-partition-unfenced");
+    let (_, report) = drill_report(&dir.state(), "us-west-2-partition-unfenced");
     let split = report["client"]["split_brain_writes"].as_u64().unwrap();
     assert!(split > 0, "clients with a cached us-east-1 kept writing there after the promotion\n{report:#}");
     assert!(out.stdout.contains(&format!("split brain: {split} writes acknowledged by the old primary")), "{out}");
@@ -222,7 +184,7 @@ fn a_drill_held_to_an_rpo_of_zero_is_refused_by_the_lag_guard_on_the_real_lag() 
     let dir = TestDir::new("drill-zero-rpo");
     let out = drill(&dir, "us-west-2-zero-rpo");
     out.expect_code(1, "an RPO of zero cannot be met with a lagging replica");
-    let (_, report) = report(&dir, "us-west-2-zero-rpo");
+    let (_, report) = drill_report(&dir.state(), "us-west-2-zero-rpo");
     // The drill's `max_replica_lag: 0s` reaches the plan's promotion: its lag guard reads the
     // replica's real lag (CloudWatch ReplicaLag from the standby) and refuses to promote.
     assert_eq!(report["runs"][0]["state"], "failed", "{report:#}");
@@ -240,7 +202,7 @@ fn when_only_the_primary_health_checks_fail_the_fenced_failover_loses_no_client_
     let dir = TestDir::new("drill-health-fail");
     let out = drill(&dir, "us-west-2-health-fail");
     out.expect_code(0, "the health-fail drill passes with an RPO objective of zero");
-    let (_, report) = report(&dir, "us-west-2-health-fail");
+    let (_, report) = drill_report(&dir.state(), "us-west-2-health-fail");
     assert_eq!(report["fault"]["kind"], "health_fail");
     let client = &report["client"];
     assert_eq!(client["lost_writes"], 0, "the standby streamed every write until the fence\n{report:#}");

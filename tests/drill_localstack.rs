@@ -18,9 +18,7 @@ fn the_monthly_drill_passes_against_localstack() {
     assert!(out.stderr.contains("LocalStack"), "LocalStack served the drill's AWS calls\n{out}");
     assert!(out.stdout.contains("drill us-west-2-monthly (plan us-west-2, fault database_stop): PASSED"), "{out}");
 
-    let root = dir.state().join("drills/us-west-2-monthly");
-    let run_dir = std::fs::read_dir(&root).unwrap().next().expect("one report").unwrap().path();
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap()).unwrap();
+    let (_, report) = support::drill_report(&dir.state(), "us-west-2-monthly");
     let states: Vec<&Value> = report["runs"].as_array().unwrap().iter().map(|r| &r["state"]).collect();
     assert_eq!(states, ["succeeded", "succeeded"], "failover and failback");
     assert_eq!(report["objectives"]["rto"]["met"], true, "{report:#}");

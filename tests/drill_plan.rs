@@ -4,13 +4,13 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use drctl::plan::Direction;
 use drctl::steps::{Services, builtin};
 use serde_json::Value;
-use support::{TestDir, drctl, run};
+use support::{DrillEnv, TestDir, drctl, drill_report, run};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -18,18 +18,6 @@ fn root() -> &'static Path {
 
 fn load(path: &str) -> drctl::plan::Plan {
     drctl::plan::load(&root().join(path), &builtin(&Services::for_checking())).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// The report of the one drill run under `state`.
-fn report(state: &Path, name: &str) -> (PathBuf, Value) {
-    let dir = state.join("drills").join(name);
-    let runs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("no reports in {}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    let text = std::fs::read_to_string(runs[0].join("report.json")).expect("report.json");
-    (runs[0].clone(), serde_json::from_str(&text).expect("report.json is JSON"))
 }
 
 #[test]
@@ -104,32 +92,6 @@ fn dry_run_and_plan_show_print_the_values_and_where_each_came_from() {
     assert!(out.stderr.contains("did you mean `dr_replica_id`?"), "{out}");
 }
 
-/// The drill environment brought up under `dir`, taken down when dropped.
-struct Env(PathBuf);
-
-impl Env {
-    fn up(dir: &TestDir) -> Env {
-        let path = dir.path().join("env");
-        let mut command = Command::new(root().join("localstack/env/up"));
-        command.arg("--dir").arg(&path).current_dir(root());
-        run(command).expect_code(0, "the environment comes up");
-        Env(path)
-    }
-
-    fn variable(&self, name: &str) -> String {
-        let env: Value = serde_json::from_str(&std::fs::read_to_string(self.0.join("env.json")).unwrap()).unwrap();
-        env["variables"][name].as_str().unwrap().to_string()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let mut command = Command::new(root().join("localstack/env/down"));
-        command.arg("--dir").arg(&self.0).current_dir(root());
-        let _ = command.output();
-    }
-}
-
 fn psql(dsn: &str, sql: &str) -> String {
     let mut command = Command::new("psql");
     command.args(["-X", "-qAt", "-d", dsn, "-c", sql]);
@@ -141,7 +103,7 @@ fn psql(dsn: &str, sql: &str) -> String {
 #[test]
 fn the_rds_promotion_promoted_the_real_standby_and_writes_after_it_landed_there() {
     let dir = TestDir::new("drill-plan-promotion");
-    let env = Env::up(&dir);
+    let env = DrillEnv::up(&dir);
     let definition = dir.path().join("promotion.yaml");
     std::fs::write(
         &definition,
@@ -161,7 +123,7 @@ fn the_rds_promotion_promoted_the_real_standby_and_writes_after_it_landed_there(
     command.env("NO_PROXY", "127.0.0.1,localhost").env_remove("KUBECONFIG").env_remove("AWS_ENDPOINT_URL");
     let out = run(command);
     out.expect_code(0, "the failover passes");
-    let (_, report) = report(&dir.state(), "promotion");
+    let (_, report) = drill_report(&dir.state(), "promotion");
     assert_eq!(report["provenance"]["plan_sha256"], sha256(&root().join("plans/us-west-2.yaml")));
     let promote = report["runs"][0]["steps"].as_array().unwrap().iter().find(|s| s["id"] == "promote-db").unwrap();
     assert_eq!(
@@ -213,7 +175,7 @@ fn under_aws_typical_the_rescaled_rto_is_within_20_percent_of_the_forecast_p50()
 
     let out = run(support::drill_script(&dir, "us-west-2-monthly-aws-typical"));
     out.expect_code(0, "the drill passes");
-    let (reports, report) = report(&dir.state(), "us-west-2-monthly-aws-typical");
+    let (reports, report) = drill_report(&dir.state(), "us-west-2-monthly-aws-typical");
     let timing = &report["timing"];
     assert_eq!(timing["time_scale"], 0.02);
     let measured = timing["measured_rto_s"].as_f64().unwrap();

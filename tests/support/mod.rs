@@ -527,6 +527,47 @@ pub fn drill_script(dir: &TestDir, drill: &str) -> Command {
     command
 }
 
+/// The report of the one drill run of `name` under the state directory `state`: its directory and
+/// its report.json.
+pub fn drill_report(state: &Path, name: &str) -> (PathBuf, Value) {
+    let dir = state.join("drills").join(name);
+    let runs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("no reports in {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let text = std::fs::read_to_string(runs[0].join("report.json")).expect("report.json");
+    (runs[0].clone(), serde_json::from_str(&text).expect("report.json is JSON"))
+}
+
+/// A drill environment (`localstack/env/up`) under a test's directory, taken down when dropped.
+pub struct DrillEnv(pub PathBuf);
+
+impl DrillEnv {
+    /// Brings the environment up in `dir`/env.
+    pub fn up(dir: &TestDir) -> DrillEnv {
+        let path = dir.path().join("env");
+        let mut command = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("localstack/env/up"));
+        command.arg("--dir").arg(&path).current_dir(env!("CARGO_MANIFEST_DIR"));
+        run(command).expect_code(0, "the environment comes up");
+        DrillEnv(path)
+    }
+
+    /// One of env.json's `variables` (what env.sh exports).
+    pub fn variable(&self, name: &str) -> String {
+        let env: Value = serde_json::from_str(&std::fs::read_to_string(self.0.join("env.json")).unwrap()).unwrap();
+        env["variables"][name].as_str().unwrap().to_string()
+    }
+}
+
+impl Drop for DrillEnv {
+    fn drop(&mut self) {
+        let mut command = Command::new(Path::new(env!("CARGO_MANIFEST_DIR")).join("localstack/env/down"));
+        command.arg("--dir").arg(&self.0).current_dir(env!("CARGO_MANIFEST_DIR"));
+        let _ = command.output();
+    }
+}
+
 /// Runs a command to completion.
 pub fn run(mut command: Command) -> Out {
     let text = describe(&command);
