@@ -116,7 +116,21 @@ fn trial(index: u64, seed: u64) {
 
     // Resume until it succeeds.
     let mut resumes = 0;
+    // A kill can land after `run_finished` was journaled but before the process released its lock
+    // and exited: the run succeeded and there is nothing to resume.
+    let finished_in_journal = |dir: &TestDir| {
+        dir.run_ids().first().is_some_and(|id| {
+            dir.journal(id).last().is_some_and(|r| r["event"] == "run_finished" && r["succeeded"] == true)
+        })
+    };
+    let mut killed_after_finish = false;
     while !done {
+        if finished_in_journal(&dir) {
+            log.push("the kill landed after the run finished: nothing to resume".into());
+            println!("trial {index} seed {seed}: the kill landed after the run finished");
+            killed_after_finish = true;
+            break;
+        }
         if resumes == MAX_RESUMES {
             fail(&log, &format!("not done after {MAX_RESUMES} resumes"), &dir, &server);
         }
@@ -208,8 +222,18 @@ fn trial(index: u64, seed: u64) {
     if !unfinished.is_empty() {
         fail(&log, &format!("steps not done in the summary: {unfinished:?}"), &dir, &server);
     }
-    if dir.state().join("locks").join("crash.lock").exists() {
+    // Killed between `run_finished` and the lock's release, the lock stays behind naming a dead
+    // process, which the next run of the plan takes over without --break-lock.
+    let lock = dir.state().join("locks").join("crash.lock");
+    if lock.exists() && !killed_after_finish {
         fail(&log, "the plan lock is still held after the run succeeded", &dir, &server);
+    }
+    if lock.exists() {
+        let holder: Value = std::fs::read(&lock).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let pid = holder["pid"].as_u64().unwrap_or(0);
+        if holder["run_id"] != run_id.as_str() || pid == 0 || std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            fail(&log, &format!("the lock left behind does not name this run's dead process: {holder}"), &dir, &server);
+        }
     }
     let resumed = records(&journal, "run_resumed", None).len();
     let kinds = events(&journal);
