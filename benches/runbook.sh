@@ -83,3 +83,5 @@ drctl_median=$(median "${drctl_ms[@]}")
 echo "median of $rounds interleaved rounds: dr-failover.sh $script_median ms, drctl $drctl_median ms"
 awk -v s="$script_median" -v d="$drctl_median" 'BEGIN {
   if (d <= s) printf "drctl is %.1fx faster than the script\n", s / d; else printf "drctl is %.1fx slower than the script\n", d / s }'
+echo "the last drctl run, step by step (where its time goes):"
+sed 's/^/  /' "$work/drctl.log"
