@@ -59,7 +59,9 @@ fn twenty_pairs_of_simultaneous_failovers_on_s3_state_run_one_at_a_time() {
         let (a, b) = (start(), start());
         let (a, b) = (a.finish(), b.finish());
         let ctx = format!("round {round}\nfirst:\n{a}second:\n{b}");
-        let run_id = only_run(&s3.store(BUCKET, &prefix));
+        let runs = s3.store(BUCKET, &prefix).runs();
+        assert_eq!(runs.len(), 1, "exactly one run: {runs:?}\n{ctx}");
+        let run_id = runs[0].run_id.clone();
         let mut codes = [a.code(), b.code()];
         codes.sort();
         assert_eq!(codes, [Some(0), Some(4)], "one runs, the other is refused\n{ctx}");
