@@ -259,23 +259,33 @@ pub struct Hold {
     pub from: usize,
     /// The last match held (counting from 1).
     pub until: usize,
+    /// For [`Held::Answer`]: which client chunk's answer is held, counted from the matching one (0)
+    /// on the same connection. A prepared statement's parse carries the SQL, its execution
+    /// (the next chunk, 1) does not.
+    pub chunks_later: usize,
     pub delay: Duration,
 }
 
 impl Hold {
     /// Holds the request containing `needle` (every match) for `delay`.
     pub fn request(needle: &str, delay: Duration) -> Hold {
-        Hold { needle: needle.into(), held: Held::Request, from: 1, until: usize::MAX, delay }
+        Hold { needle: needle.into(), held: Held::Request, from: 1, until: usize::MAX, chunks_later: 0, delay }
     }
 
     /// Holds the answer to the request containing `needle` (every match) for `delay`.
     pub fn answer(needle: &str, delay: Duration) -> Hold {
-        Hold { needle: needle.into(), held: Held::Answer, from: 1, until: usize::MAX, delay }
+        Hold { needle: needle.into(), held: Held::Answer, from: 1, until: usize::MAX, chunks_later: 0, delay }
     }
 
     /// Only from the `n`-th match on.
     pub fn from_match(mut self, n: usize) -> Hold {
         self.from = n;
+        self
+    }
+
+    /// Holds the answer to the `n`-th client chunk after the match on its connection instead.
+    pub fn chunks_later(mut self, n: usize) -> Hold {
+        self.chunks_later = n;
         self
     }
 
@@ -292,9 +302,17 @@ struct Rules {
 }
 
 impl Rules {
-    /// The delays the client bytes `chunk` trigger: (before forwarding, before the next answer).
-    fn delays(&self, chunk: &[u8]) -> (Duration, Duration) {
+    /// The delays the client bytes `chunk` trigger: (before forwarding, before the next answer);
+    /// `armed` holds the answer holds waiting for a later chunk of the connection (chunks to go, delay).
+    fn delays(&self, chunk: &[u8], armed: &mut Vec<(usize, Duration)>) -> (Duration, Duration) {
         let (mut request, mut answer) = (Duration::ZERO, Duration::ZERO);
+        for (later, delay) in armed.iter_mut() {
+            *later -= 1;
+            if *later == 0 {
+                answer = answer.max(*delay);
+            }
+        }
+        armed.retain(|(later, _)| *later > 0);
         for (hold, count) in self.holds.iter().zip(&self.matches) {
             let needle = hold.needle.as_bytes();
             if !chunk.windows(needle.len()).any(|w| w == needle) {
@@ -304,6 +322,7 @@ impl Rules {
             if (hold.from..=hold.until).contains(&nth) {
                 match hold.held {
                     Held::Request => request = request.max(hold.delay),
+                    Held::Answer if hold.chunks_later > 0 => armed.push((hold.chunks_later, hold.delay)),
                     Held::Answer => answer = answer.max(hold.delay),
                 }
             }
@@ -383,8 +402,9 @@ fn pump(mut client: TcpStream, mut server: TcpStream, rules: Arc<Rules>, log: Ar
     let pending = answer_delay.clone();
     std::thread::spawn(move || {
         let mut buf = vec![0; 64 * 1024];
+        let mut armed = Vec::new();
         while let Ok(n @ 1..) = client_read.read(&mut buf) {
-            let (request, answer) = rules.delays(&buf[..n]);
+            let (request, answer) = rules.delays(&buf[..n], &mut armed);
             if !request.is_zero() || !answer.is_zero() {
                 let head = String::from_utf8_lossy(&buf[..n.min(80)]).replace(['\r', '\n', '\0'], " ");
                 log.lock().unwrap().push(format!("request held {request:?}, answer held {answer:?}: {head}"));
