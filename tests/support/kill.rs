@@ -410,7 +410,9 @@ fn pump(mut client: TcpStream, mut server: TcpStream, rules: Arc<Rules>, log: Ar
                 log.lock().unwrap().push(format!("request held {request:?}, answer held {answer:?}: {head}"));
             }
             std::thread::sleep(request);
-            *pending.lock().unwrap() = answer;
+            if !answer.is_zero() {
+                *pending.lock().unwrap() = answer; // an HTTP body may follow its head in another chunk
+            }
             if server_write.write_all(&buf[..n]).is_err() {
                 break;
             }
