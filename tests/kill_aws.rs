@@ -204,3 +204,80 @@ fn a_secret_restore_killed_inside_or_after_act_moves_the_label_once() {
     let resumed = named(&trial.outputs("restore"), &[(&arn, "ARN"), (&seed, "SEED"), (&second, "SECOND")]);
     assert_same_outputs(&resumed, &fresh, &[], &ctx);
 }
+
+const INSTANCE: &str = "portfolio-prod";
+const FENCE: &str = "  - id: fence\n    type: aws.rds.fence\n    with: {instance: portfolio-prod, region: us-east-1, \
+                     security_group: sg-fence}\n";
+
+struct Rds {
+    runtime: tokio::runtime::Runtime,
+    client: aws_sdk_rds::Client,
+}
+
+impl Rds {
+    fn on(moto: &Moto) -> Rds {
+        let runtime = Moto::runtime();
+        let client = aws_sdk_rds::Client::new(&moto.sdk_config(&runtime, "us-east-1"));
+        Rds { runtime, client }
+    }
+
+    /// The old primary, in security groups sg-app and sg-admin.
+    fn seed(&self) {
+        let created = self
+            .client
+            .create_db_instance()
+            .db_instance_identifier(INSTANCE)
+            .db_instance_class("db.t3.micro")
+            .engine("postgres")
+            .master_username("portfolio")
+            .master_user_password("not-a-secret-1")
+            .allocated_storage(20)
+            .vpc_security_group_ids("sg-app")
+            .vpc_security_group_ids("sg-admin")
+            .send();
+        self.runtime.block_on(created).expect("create the instance");
+    }
+
+    /// The instance's security groups and their status.
+    fn groups(&self) -> Vec<(String, String)> {
+        let described = self.client.describe_db_instances().db_instance_identifier(INSTANCE).send();
+        let described = self.runtime.block_on(described).expect("describe the instance");
+        let instance = &described.db_instances()[0];
+        let group = |g: &aws_sdk_rds::types::VpcSecurityGroupMembership| {
+            (g.vpc_security_group_id().unwrap_or_default().to_string(), g.status().unwrap_or_default().to_string())
+        };
+        instance.vpc_security_groups().iter().map(group).collect()
+    }
+}
+
+#[test]
+fn an_rds_fence_killed_inside_or_after_act_keeps_the_groups_it_replaced() {
+    let moto = Moto::start();
+    let rds = Rds::on(&moto);
+    rds.seed();
+    let fresh = uninterrupted(&moto, &aws_plan(FENCE), "fence");
+    assert_eq!(fresh["previous_security_groups"], "sg-app,sg-admin", "{fresh:?}");
+    let fenced = vec![("sg-fence".to_string(), "active".to_string())];
+    assert_eq!(rds.groups(), fenced);
+
+    // After the receipt: the first poll's DescribeDBInstances (observe and act describe first) is held.
+    moto.reset();
+    rds.seed();
+    let holds = vec![Hold::request("Action=DescribeDBInstances", HOLD).only_match(3)];
+    let point = KillPoint::AfterActed("fence");
+    let (trial, proxy) = proxied_trial(&moto, &aws_plan(FENCE), holds, point, |p| p.matched(0) == 3);
+    let ctx = format!("{}{}", trial.show(), proxy.log());
+    assert_eq!(rds.groups(), fenced, "{ctx}");
+    assert_same_outputs(&trial.outputs("fence"), &fresh, &[], &ctx);
+
+    // Inside act: moto has replaced the groups, its answer is held.
+    moto.reset();
+    rds.seed();
+    let holds = vec![Hold::answer("Action=ModifyDBInstance", HOLD)];
+    let point = KillPoint::AfterActing("fence");
+    let (trial, proxy) = proxied_trial(&moto, &aws_plan(FENCE), holds, point, |p| p.matched(0) == 1);
+    let ctx = format!("{}{}", trial.show(), proxy.log());
+    assert_eq!(rds.groups(), fenced, "{ctx}");
+    assert!(!trial.acted_again(), "observe found the instance fenced\n{ctx}");
+    assert_same_outputs(&trial.outputs("fence"), &fresh, &[], &ctx);
+}
