@@ -141,7 +141,7 @@ fn an_http_check_resumed_after_its_receipt_reports_the_journaled_probe_without_p
     let receipt = records(&image, "step_acted", Some("health"))[0]["receipt"].clone();
 
     let out = run(resume(&dir)(&run_id));
-    out.expect_code(0, &format!("{}", dir.journals_text()));
+    out.expect_code(0, &dir.journals_text());
     let journal = dir.journal(&run_id);
     let resumed = outputs(&journal, "health");
     // Every output, latency_ms included: they are the journaled probe's, not a new one's.

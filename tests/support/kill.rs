@@ -278,7 +278,7 @@ impl Hold {
     }
 
     /// Only from the `n`-th match on.
-    pub fn from_match(mut self, n: usize) -> Hold {
+    pub fn since_match(mut self, n: usize) -> Hold {
         self.from = n;
         self
     }
