@@ -4,8 +4,8 @@
 //! moto directly. Each trial is compared with an uninterrupted run of the same plan on a freshly
 //! reset moto, the ids moto makes up (version ids, ARNs) replaced by what they name.
 //!
-//! `aws.rds.global_failover` is not here: moto does not implement `FailoverGlobalCluster` (its
-//! tests script the SDK's responses instead), so no server-side effect could be counted.
+//! `aws.rds.global_failover` has its own file (`kill_aws_global.rs`): moto does not implement
+//! FailoverGlobalCluster, so a fake global database sits in front of it there.
 
 // Real time is the point here: tests wait on real servers and processes, not a run's clock.
 #![allow(clippy::disallowed_methods)]
