@@ -22,7 +22,8 @@ use support::moto::Moto;
 use support::{TestDir, drctl, run};
 
 const SECRET: &str = "dr-database-url";
-const HOLD: Duration = Duration::from_millis(1500);
+/// Long enough for the kill to land under load; the resumes do not go through the held proxy.
+const HOLD: Duration = Duration::from_secs(5);
 
 /// A plan with the runbook's regions whose failover is `steps`.
 fn aws_plan(steps: &str) -> String {

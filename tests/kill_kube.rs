@@ -168,7 +168,7 @@ fn a_scale_killed_before_its_answer_scales_once_and_reports_the_count_it_then_fo
     // The scale PATCH reaches the cluster; its answer is held, and the kill lands meanwhile.
     let proxy = DelayProxy::start(
         &world.server("dr"),
-        vec![Hold::answer("PATCH /apis/apps/v1/namespaces/production/deployments/app/scale", Duration::from_secs(2))],
+        vec![Hold::answer("PATCH /apis/apps/v1/namespaces/production/deployments/app/scale", Duration::from_secs(5))],
     );
     let kubeconfig = world.kubeconfig_through(&proxy);
     let plan = world.plan(&world.dir);

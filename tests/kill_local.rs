@@ -102,10 +102,10 @@ fn an_http_check_killed_while_probing_probes_again_with_the_same_outputs() {
     let server = Server::start();
     // `/flaky/NAME/1` answers 503 once (observation finds the endpoint down, so the step acts), then 200.
     let fresh = uninterrupted(&check_plan(&server.url("/flaky/fresh/1")), "health");
-    // act's probe (the second request) is held 800 ms on its way: the kill lands inside act.
+    // act's probe (the second request) is held 3 s on its way: the kill lands inside act.
     let proxy = DelayProxy::start(
         &server.url("").replace("http://", ""),
-        vec![Hold::request("/flaky/trial/1", Duration::from_millis(800)).only_match(2)],
+        vec![Hold::request("/flaky/trial/1", Duration::from_secs(3)).only_match(2)],
     );
     let dir = TestDir::new("kill-check-acting");
     let file = dir.write_plan("plan.yaml", &check_plan(&format!("{}/flaky/trial/1", proxy.url())));

@@ -97,12 +97,19 @@ pub fn kill_when_and_resume(
         }
         if first.child.try_wait().expect("poll drctl").is_some() {
             let out = first.finish();
-            panic!("drctl ended before {point:?} was journaled; nothing was killed\n{out}{}", dir.journals_text());
+            panic!(
+                "drctl ended before {point:?} was journaled with the world as the trial wants it; nothing was \
+                 killed\n{out}{}",
+                dir.journals_text()
+            );
         }
         if Instant::now() > deadline {
             first.child.kill().expect("SIGKILL drctl");
             let out = first.finish();
-            panic!("{point:?} was not journaled within 30 s\n{out}{}", dir.journals_text());
+            panic!(
+                "{point:?} (with the world as the trial wants it) did not come within 30 s\n{out}{}",
+                dir.journals_text()
+            );
         }
         std::thread::sleep(Duration::from_millis(1));
     };
@@ -178,6 +185,10 @@ impl Trial {
                 assert_eq!(before.len(), 1, "{ctx}");
                 assert_eq!(after, before, "the receipt from before the kill is the step's only one\n{ctx}");
                 assert_eq!(acting_after_kill, 0, "a step killed after its receipt is not acted again\n{ctx}");
+                // With its receipt the resumed step polls and verifies what this run did; it must not
+                // report the effect as found in place (that would be observing afresh).
+                let succeeded = records(&self.journal, "step_succeeded", Some(step));
+                assert_eq!(succeeded[0]["already_done"], false, "resumed from its receipt, not observed\n{ctx}");
             }
             KillPoint::AfterActing(_) => {
                 assert!(acting_after_kill <= 1, "{ctx}");
