@@ -21,9 +21,8 @@ const NOT_RUNNING: &[&str] = &[
 ];
 
 /// Step types no integration test runs yet, and what checks their outputs instead.
-const UNIT_TESTS_ONLY: &[(&str, &str)] = &[
-    ("aws.secrets.rotate", "src/steps/aws_secrets/rotate.rs's tests, on mocked SDK answers"),
-];
+const UNIT_TESTS_ONLY: &[(&str, &str)] =
+    &[("aws.secrets.rotate", "src/steps/aws_secrets/rotate.rs's tests, on mocked SDK answers")];
 
 /// Each running integration test's source, with the plan files it names (`plans/X.yaml`,
 /// `drills/fixtures/X.yaml`) appended.
