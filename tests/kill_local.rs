@@ -54,12 +54,6 @@ fn effect_lines(dir: &TestDir) -> usize {
     std::fs::read_to_string(dir.path().join("effects")).unwrap_or_default().lines().count()
 }
 
-/// Waits for the orphaned `sh` of a killed run (its own process group survives drctl) to finish, so
-/// the effects file is final.
-fn let_orphans_finish() {
-    std::thread::sleep(std::time::Duration::from_millis(700));
-}
-
 #[test]
 fn a_command_killed_while_running_is_observed_done_on_resume_and_not_run_again() {
     let yaml = command_plan("0.5", "0");
@@ -71,7 +65,6 @@ fn a_command_killed_while_running_is_observed_done_on_resume_and_not_run_again()
     let failover = failover(&dir, file.to_str().unwrap());
     let trial = kill_when_and_resume(&dir, failover, KillPoint::AfterActing("cmd"), effect_done, resume(&dir));
     trial.check_journal();
-    let_orphans_finish();
     assert_eq!(effect_lines(&dir), 1, "the command's effect happened once\n{}", trial.show());
     assert!(!trial.acted_again(), "observe found the effect: no second run\n{}", trial.show());
     assert_same_outputs(&trial.outputs("cmd"), &fresh, &[], &trial.show());
@@ -86,7 +79,6 @@ fn a_command_killed_while_verifying_keeps_its_receipt_and_is_not_run_again() {
     let trial =
         kill_and_resume(&dir, failover(&dir, file.to_str().unwrap()), KillPoint::AfterActed("cmd"), resume(&dir));
     trial.check_journal();
-    let_orphans_finish();
     assert_eq!(effect_lines(&dir), 1, "the command's effect happened once\n{}", trial.show());
     assert_same_outputs(&trial.outputs("cmd"), &fresh, &[], &trial.show());
 }

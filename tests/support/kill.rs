@@ -11,8 +11,8 @@
 //!
 //! A kill that came too late (the step had gone past the point: a receipt after `AfterActing`, a
 //! success or failure of the step) fails the trial loudly with the journal: a trial never passes
-//! without killing where it meant to. Then `drctl resume RUN --break-lock --yes` runs until it
-//! exits 0 (at most [`RESUMES`] times).
+//! without killing where it meant to. Then the trial's resume command (`drctl resume RUN
+//! --break-lock --yes`, straight to the backend) runs until it exits 0 (at most [`RESUMES`] times).
 //!
 //! [`crash_image`] is for windows too narrow for a kill (a step whose `verify` only reads its
 //! receipt): it cuts a finished run's journal back to a record, which is the state a crash right
