@@ -26,6 +26,10 @@
 //!   with) right after AWS accepts `PromoteReadReplica`. A promoted instance can look like a replica
 //!   for a while (moto keeps the source field), and promoting again, or gating again on a lag that
 //!   no longer exists, must not happen; the tag also gives a crashed run its measured lag back.
+//! - `aws.rds.fence` tags the instance (`drctl:fenced-from`) with the security groups it replaces,
+//!   before replacing them: a fenced instance no longer says what it was in, and those groups are
+//!   what failback needs (`previous_security_groups`); the SIGKILL trial in `tests/kill_aws.rs`
+//!   showed them lost without it.
 //! - `k8s.restart` and `k8s.rollout_undo` write an annotation naming the run and step in the same
 //!   patch as their change: restarting or undoing again is not idempotent, and a patch and its
 //!   marker are one atomic write, so no crash separates them.

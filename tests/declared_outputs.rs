@@ -21,16 +21,8 @@ const NOT_RUNNING: &[&str] = &[
 ];
 
 /// Step types no integration test runs yet, and what checks their outputs instead.
-const UNIT_TESTS_ONLY: &[(&str, &str)] = &[
-    ("aws.rds.global_failover", "src/steps/aws_rds/global.rs's tests, on mocked SDK answers"),
-    ("aws.secrets.rotate", "src/steps/aws_secrets/rotate.rs's tests, on mocked SDK answers"),
-    (
-        "pg.fence",
-        "src/steps/pg/fence.rs's tests, and the TLS drill (tests/drill_tls.rs runs drills/us-west-2-tls.yaml, \
-         whose plan drills/fixtures/us-west-2-pg.yaml fences with it: this scan does not follow drill \
-         definitions)",
-    ),
-];
+const UNIT_TESTS_ONLY: &[(&str, &str)] =
+    &[("aws.secrets.rotate", "src/steps/aws_secrets/rotate.rs's tests, on mocked SDK answers")];
 
 /// Each running integration test's source, with the plan files it names (`plans/X.yaml`,
 /// `drills/fixtures/X.yaml`) appended.

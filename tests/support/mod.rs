@@ -23,6 +23,7 @@
 
 pub mod clusters;
 pub mod fault_proxy;
+pub mod kill;
 pub mod moto;
 pub mod postgres;
 pub mod s3;

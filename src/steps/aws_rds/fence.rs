@@ -20,14 +20,20 @@
 //! with `unreachable: true`, journaled as evidence; a missing instance or a refused call always
 //! fails. Outputs: `fenced`, `unreachable`, and `previous_security_groups` (comma-separated, to
 //! restore on failback).
+//!
+//! Before the change, `act` tags the instance with the groups it replaces ([`MARKER`], naming the
+//! run and step): a run killed after ModifyDBInstance but before its receipt reached the journal
+//! finds the instance fenced on resume, and reads the groups back from the tag rather than losing
+//! what failback needs.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_rds::types::DbInstance;
+use aws_sdk_rds::types::{DbInstance, Tag};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
+use super::promote::tag_safe;
 use super::{Clients, Source, describe_instance};
 use crate::aws::step_error;
 use crate::step::{
@@ -112,6 +118,25 @@ struct FenceStep {
     required: bool,
 }
 
+/// The tag that keeps the groups a fence replaced on the instance itself (see the module docs).
+pub(crate) const MARKER: &str = "drctl:fenced-from";
+
+/// The marker's value: `run=RUN step=STEP groups=sg-a/sg-b` (tag values allow no commas).
+fn marker_value(ctx: &StepContext, previous: &[String]) -> String {
+    let groups = if previous.is_empty() { "-".to_string() } else { tag_safe(&previous.join("/")) };
+    format!("run={} step={} groups={groups}", tag_safe(&ctx.run_id), tag_safe(&ctx.step_id))
+}
+
+/// The groups the marker on `instance` names, if this run's step wrote it.
+fn marked_groups(instance: &DbInstance, ctx: &StepContext) -> Option<Vec<String>> {
+    let tag = instance.tag_list().iter().find(|t| t.key() == Some(MARKER))?;
+    let value = tag.value().unwrap_or_default();
+    let field = |name: &str| value.split_whitespace().find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='));
+    let ours = field("run") == Some(&tag_safe(&ctx.run_id)) && field("step") == Some(&tag_safe(&ctx.step_id));
+    let groups = field("groups").filter(|g| *g != "-").map(|g| g.split('/').map(str::to_string).collect());
+    ours.then(|| groups.unwrap_or_default())
+}
+
 /// The instance's VPC security groups and their status (`active`, `adding`, `removing`).
 fn groups(instance: &DbInstance) -> Vec<(String, String)> {
     instance
@@ -155,10 +180,13 @@ impl Step for FenceStep {
         )
     }
 
-    async fn observe(&self, _ctx: &StepContext) -> Result<Observation, StepError> {
+    /// Fenced already: by this very step if its marker says so (a run killed before its receipt
+    /// was journaled), whose groups it reports; else by someone else, with no groups to report.
+    async fn observe(&self, ctx: &StepContext) -> Result<Observation, StepError> {
         match self.describe().await {
             Ok(instance) if fenced(&groups(&instance), &self.group) => {
-                Ok(Observation::Done(self.outputs(true, false, &[])))
+                let previous = marked_groups(&instance, ctx).unwrap_or_default();
+                Ok(Observation::Done(self.outputs(true, false, &previous)))
             }
             Ok(_) => Ok(Observation::NotDone),
             Err(e) if e.is_retryable() && !self.required => {
@@ -171,11 +199,21 @@ impl Step for FenceStep {
         }
     }
 
-    /// Reads the groups it replaces (the receipt, for `previous_security_groups`), then fences.
-    async fn act(&self, _ctx: &StepContext) -> Result<Receipt, StepError> {
+    /// Reads the groups it replaces (the receipt, for `previous_security_groups`), tags the
+    /// instance with them, then fences.
+    async fn act(&self, ctx: &StepContext) -> Result<Receipt, StepError> {
+        let instance = self.describe().await?;
         let previous: Vec<String> =
-            groups(&self.describe().await?).into_iter().map(|(id, _)| id).filter(|id| *id != self.group).collect();
+            groups(&instance).into_iter().map(|(id, _)| id).filter(|id| *id != self.group).collect();
         let rds = self.clients.rds(&self.region).await;
+        if let Some(arn) = instance.db_instance_arn() {
+            let tag = Tag::builder().key(MARKER).value(marker_value(ctx, &previous)).build();
+            if let Err(e) = rds.add_tags_to_resource().resource_name(arn).tags(tag).send().await {
+                let error = step_error(&e, &format!("tag `{}` with the groups it had", self.instance), "with.instance");
+                // Fencing matters more than the output: a crash before the receipt would lose the groups.
+                tracing::warn!("{error} (fencing it anyway)");
+            }
+        }
         rds.modify_db_instance()
             .db_instance_identifier(&self.instance)
             .vpc_security_group_ids(&self.group)
@@ -218,6 +256,30 @@ impl Step for FenceStep {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ctx(run: &str) -> StepContext {
+        StepContext {
+            run_id: run.to_string(),
+            step_id: "fence".to_string(),
+            attempt: 1,
+            first_started_at: std::time::SystemTime::UNIX_EPOCH,
+            clock: std::sync::Arc::new(crate::clock::SystemClock),
+        }
+    }
+
+    #[test]
+    fn the_marker_gives_back_the_groups_only_to_the_step_that_wrote_it() {
+        let tagged =
+            |value: String| DbInstance::builder().tag_list(Tag::builder().key(MARKER).value(value).build()).build();
+        let (ours, theirs) = (ctx("plan-failover-20261130T000000Z-1a2b"), ctx("plan-failover-20261129T000000Z-9f9f"));
+        let previous = vec!["sg-app".to_string(), "sg-admin".to_string()];
+        let value = marker_value(&ours, &previous);
+        assert_eq!(value, "run=plan-failover-20261130T000000Z-1a2b step=fence groups=sg-app/sg-admin");
+        assert_eq!(marked_groups(&tagged(value.clone()), &ours), Some(previous));
+        assert_eq!(marked_groups(&tagged(value), &theirs), None, "another run's marker is not ours");
+        assert_eq!(marked_groups(&tagged(marker_value(&ours, &[])), &ours), Some(vec![]));
+        assert_eq!(marked_groups(&DbInstance::builder().build(), &ours), None);
+    }
 
     #[test]
     fn only_the_fence_group_active_is_fenced() {

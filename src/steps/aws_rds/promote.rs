@@ -164,7 +164,7 @@ struct Marker {
 }
 
 /// Tag values allow letters, digits, spaces and `_ . : / = + - @`.
-fn tag_safe(text: &str) -> String {
+pub(super) fn tag_safe(text: &str) -> String {
     text.chars().map(|c| if c.is_ascii_alphanumeric() || "_.:/+-@".contains(c) { c } else { '_' }).collect()
 }
 
