@@ -252,7 +252,8 @@ impl Listener {
     }
 
     /// Accepts on the calling tokio runtime: for `#[tokio::test]`s, above all those on a paused
-    /// clock, which would jump ahead while a server on another thread is still answering.
+    /// clock, which auto-advances to the next timer (a request's timeout, say) whenever the
+    /// runtime is idle, even while a server on another thread has not answered yet.
     pub fn spawn<F, Fut>(handle: F) -> Listener
     where
         F: Fn(TcpStream) -> Fut + Send + 'static,
