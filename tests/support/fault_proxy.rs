@@ -20,7 +20,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub use super::http::Reply;
-use super::http::{Listener, RawRequest, head_end, header, parse_head, read_request};
+use super::http::{Listener, Place, RawRequest, head_end, header, parse_head, read_request};
 
 /// A request as the proxy received it.
 pub type ProxiedRequest = RawRequest;
@@ -147,7 +147,7 @@ impl FaultProxy {
             decide: Mutex::new(Box::new(decide)),
             exchanges: exchanges.clone(),
         });
-        let listener = Listener::start("fault-proxy", move |stream| {
+        let listener = Listener::start(Place::Thread("fault-proxy"), move |stream| {
             let shared = shared.clone();
             async move {
                 let _ = serve(stream, &shared).await;

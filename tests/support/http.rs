@@ -75,16 +75,13 @@ pub fn parse_head(head: &[u8]) -> (String, Vec<(String, String)>) {
 /// cannot take one check `Transfer-Encoding`); `None` if the client left before it was whole.
 pub async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<RawRequest>> {
     let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
     let end = loop {
         if let Some(end) = head_end(&buf) {
             break end;
         }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
+        if !read_more(stream, &mut buf).await? {
             return Ok(None);
         }
-        buf.extend_from_slice(&chunk[..n]);
     };
     let (start, headers) = parse_head(&buf[..end]);
     let length: usize = match header(&headers, "transfer-encoding") {
@@ -92,16 +89,22 @@ pub async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<RawR
         None => header(&headers, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0),
     };
     while buf.len() < end + length {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
+        if !read_more(stream, &mut buf).await? {
             return Ok(None);
         }
-        buf.extend_from_slice(&chunk[..n]);
     }
     let mut parts = start.split(' ');
     let method = parts.next().unwrap_or_default().to_string();
     let target = parts.next().unwrap_or_default().to_string();
     Ok(Some(RawRequest { method, target, headers, body: buf[end..end + length].to_vec() }))
+}
+
+/// Appends what `stream` has next to `buf`; false once the peer has closed.
+async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+    let mut chunk = [0u8; 8192];
+    let n = stream.read(&mut chunk).await?;
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(n > 0)
 }
 
 /// A response to give: a status, headers, a body, and how long to wait before giving it.
@@ -142,7 +145,6 @@ impl Reply {
             200 => "OK",
             201 => "Created",
             202 => "Accepted",
-            204 => "No Content",
             400 => "Bad Request",
             404 => "Not Found",
             429 => "Too Many Requests",
@@ -191,16 +193,24 @@ pub fn unreachable_url(path: &str) -> String {
 // Accepting connections
 // ---------------------------------------------------------------------------------------------
 
+/// Where a server accepts connections.
+#[derive(Debug, Clone, Copy)]
+pub enum Place {
+    /// On a thread of its own so named, with its own tokio runtime, so tests may block (while
+    /// drctl runs, say) and still be answered.
+    Thread(&'static str),
+    /// On the calling tokio runtime: for `#[tokio::test]`s, above all those on a paused clock,
+    /// which auto-advances to the next timer (a request's timeout, say) whenever the runtime is
+    /// idle, even while a server on another thread has not answered yet.
+    Runtime,
+}
+
 /// A TCP accept loop on a free port of 127.0.0.1 handing each connection to a handler; stopped
 /// when dropped.
 pub struct Listener {
     pub addr: SocketAddr,
-    stop: Stop,
-}
-
-enum Stop {
-    Thread { shutdown: Option<tokio::sync::oneshot::Sender<()>>, thread: Option<std::thread::JoinHandle<()>> },
-    Task(tokio::task::JoinHandle<()>),
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Binds a free port of 127.0.0.1 with a backlog for many connections at once (the default 128
@@ -211,72 +221,62 @@ fn bind() -> TcpListener {
     socket.listen(1024).expect("listen on 127.0.0.1")
 }
 
-async fn accept_loop<F, Fut>(listener: TcpListener, handle: F)
-where
-    F: Fn(TcpStream) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
-        tokio::spawn(handle(stream));
-    }
-}
-
 impl Listener {
-    /// Accepts on a thread of its own named `name`, with its own tokio runtime, so tests may block
-    /// (while drctl runs, say) and still be answered.
-    pub fn start<F, Fut>(name: &str, handle: F) -> Listener
+    /// Starts accepting in `place`, each connection on a task of its own.
+    pub fn start<F, Fut>(place: Place, handle: F) -> Listener
     where
         F: Fn(TcpStream) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (shutdown, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-                runtime.block_on(async move {
-                    let listener = bind();
-                    addr_tx.send(listener.local_addr().expect("a local address")).expect("the test waits");
-                    tokio::select! {
-                        () = accept_loop(listener, handle) => {}
-                        _ = shutdown_rx => {}
-                    }
-                });
-                runtime.shutdown_timeout(Duration::from_millis(100));
-            })
-            .expect("spawn the listener thread");
-        let addr = addr_rx.recv_timeout(Duration::from_secs(10)).expect("the listener starts");
-        Listener { addr, stop: Stop::Thread { shutdown: Some(shutdown), thread: Some(thread) } }
-    }
-
-    /// Accepts on the calling tokio runtime: for `#[tokio::test]`s, above all those on a paused
-    /// clock, which auto-advances to the next timer (a request's timeout, say) whenever the
-    /// runtime is idle, even while a server on another thread has not answered yet.
-    pub fn spawn<F, Fut>(handle: F) -> Listener
-    where
-        F: Fn(TcpStream) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let listener = bind();
-        let addr = listener.local_addr().expect("a local address");
-        Listener { addr, stop: Stop::Task(tokio::spawn(accept_loop(listener, handle))) }
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let run = |listener: TcpListener| async move {
+            let accept = async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else { continue };
+                    tokio::spawn(handle(stream));
+                }
+            };
+            tokio::select! {
+                () = accept => {}
+                _ = stopped => {}
+            }
+        };
+        let (addr, thread) = match place {
+            Place::Runtime => {
+                let listener = bind();
+                let addr = listener.local_addr().expect("a local address");
+                tokio::spawn(run(listener));
+                (addr, None)
+            }
+            Place::Thread(name) => {
+                let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+                let thread = std::thread::Builder::new()
+                    .name(name.into())
+                    .spawn(move || {
+                        let runtime =
+                            tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+                        runtime.block_on(async move {
+                            let listener = bind();
+                            addr_tx.send(listener.local_addr().expect("a local address")).expect("the test waits");
+                            run(listener).await;
+                        });
+                        runtime.shutdown_timeout(Duration::from_millis(100));
+                    })
+                    .expect("spawn the listener thread");
+                (addr_rx.recv_timeout(Duration::from_secs(10)).expect("the listener starts"), Some(thread))
+            }
+        };
+        Listener { addr, shutdown: Some(shutdown), thread }
     }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        match &mut self.stop {
-            Stop::Thread { shutdown, thread } => {
-                if let Some(tx) = shutdown.take() {
-                    let _ = tx.send(());
-                }
-                if let Some(thread) = thread.take() {
-                    let _ = thread.join();
-                }
-            }
-            Stop::Task(task) => task.abort(),
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }
@@ -322,17 +322,28 @@ pub struct HttpServer {
 }
 
 impl HttpServer {
-    /// Starts on a thread and runtime of its own (see [`Listener::start`]). The handler is called
-    /// with each request the moment it has been read, one request at a time in arrival order.
+    /// Starts on a thread and runtime of its own (see [`Place::Thread`]). The handler is called
+    /// with each request the moment it has been read, one request at a time in arrival order
+    /// (the record is locked meanwhile: a handler must not read it).
     pub fn start(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> HttpServer {
-        let (requests, handle) = recording(handler);
-        HttpServer { listener: Listener::start("test-http-server", handle), requests }
+        HttpServer::on(Place::Thread("test-http-server"), handler)
     }
 
-    /// Starts on the calling tokio runtime (see [`Listener::spawn`]); otherwise as [`HttpServer::start`].
+    /// Starts on the calling tokio runtime (see [`Place::Runtime`]); otherwise as [`HttpServer::start`].
     pub fn spawn(handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> HttpServer {
-        let (requests, handle) = recording(handler);
-        HttpServer { listener: Listener::spawn(handle), requests }
+        HttpServer::on(Place::Runtime, handler)
+    }
+
+    fn on(place: Place, handler: impl Fn(&Request) -> Reply + Send + Sync + 'static) -> HttpServer {
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let (record, handler): (_, Arc<Handler>) = (requests.clone(), Arc::new(handler));
+        let listener = Listener::start(place, move |stream| {
+            let (record, handler) = (record.clone(), handler.clone());
+            async move {
+                let _ = serve(stream, &record, &*handler).await;
+            }
+        });
+        HttpServer { listener, requests }
     }
 
     /// `http://127.0.0.1:PORT` followed by `path` (which starts with `/`).
@@ -364,24 +375,6 @@ impl HttpServer {
         }
         out
     }
-}
-
-type Connection = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// The record of requests, and a connection handler that serves with `handler` and records.
-fn recording(
-    handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
-) -> (Arc<Mutex<Vec<Request>>>, impl Fn(TcpStream) -> Connection + Send + 'static) {
-    let requests = Arc::new(Mutex::new(Vec::new()));
-    let handler: Arc<Handler> = Arc::new(handler);
-    let record = requests.clone();
-    let handle = move |stream| -> Connection {
-        let (record, handler) = (record.clone(), handler.clone());
-        Box::pin(async move {
-            let _ = serve(stream, &record, &*handler).await;
-        })
-    };
-    (requests, handle)
 }
 
 /// Reads one request from `stream`, records it, answers it with `handler`'s reply.

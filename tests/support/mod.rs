@@ -40,6 +40,7 @@ use serde_json::Value;
 
 pub mod http;
 
+#[allow(unused_imports)] // `support::Request` still names what `Server::requests` returns.
 pub use http::Request;
 use http::{HttpServer, Reply};
 
@@ -50,10 +51,19 @@ struct State {
     switches: HashSet<String>,
 }
 
-/// A recording HTTP/1.1 server on 127.0.0.1 with the routes above; stopped when dropped.
+/// A recording HTTP/1.1 server on 127.0.0.1 with the routes above; stopped when dropped. What
+/// every [`HttpServer`] has (`url`, `requests`, `requests_to`, `log`) it has through `Deref`.
 pub struct Server {
     http: HttpServer,
     state: Arc<Mutex<State>>,
+}
+
+impl std::ops::Deref for Server {
+    type Target = HttpServer;
+
+    fn deref(&self) -> &HttpServer {
+        &self.http
+    }
 }
 
 impl Server {
@@ -63,21 +73,6 @@ impl Server {
         let shared = state.clone();
         let http = HttpServer::start(move |r| route(&mut shared.lock().unwrap(), &r.method, &r.path, &r.query));
         Server { http, state }
-    }
-
-    /// `http://127.0.0.1:PORT` followed by `path` (which starts with `/`).
-    pub fn url(&self, path: &str) -> String {
-        self.http.url(path)
-    }
-
-    /// Every request so far, in arrival order.
-    pub fn requests(&self) -> Vec<Request> {
-        self.http.requests()
-    }
-
-    /// Requests whose path is exactly `path`.
-    pub fn requests_to(&self, path: &str) -> Vec<Request> {
-        self.http.requests_to(path)
     }
 
     /// How many times effect `name` was applied (POSTs to `/effects/<name>`).
@@ -98,11 +93,6 @@ impl Server {
         } else {
             state.switches.remove(name);
         }
-    }
-
-    /// The requests, one a line, for failure messages.
-    pub fn log(&self) -> String {
-        self.http.log()
     }
 }
 
