@@ -13,6 +13,9 @@
 #[allow(dead_code)]
 mod moto;
 
+#[path = "../tests/support/http.rs"]
+mod http;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -27,6 +30,7 @@ use drctl::engine::state::RunState;
 use drctl::journal::{Record, StateStore};
 use drctl::plan::{Direction, parse};
 use drctl::state_s3::{S3Location, S3Store};
+use http::{HttpServer, Reply};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -104,25 +108,10 @@ async fn pipe(client: TcpStream, server: TcpStream, puts: Arc<AtomicUsize>, requ
     tokio::join!(upstream, downstream);
 }
 
-/// An HTTP server that answers every request after STEP_MS.
-async fn slow_server() -> std::net::SocketAddr {
-    // A backlog for all 200 steps connecting at once: with the default 128, SYNs beyond it are
-    // dropped and retried a second later, which would time the kernel, not drctl.
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let listener = socket.listen(1024).unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buffer = vec![0u8; 8192];
-                let _ = stream.read(&mut buffer).await;
-                tokio::time::sleep(Duration::from_millis(STEP_MS)).await;
-                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").await;
-            });
-        }
-    });
-    addr
+/// An HTTP server that answers every request after STEP_MS, on the bench's runtime.
+fn slow_server(runtime: &tokio::runtime::Runtime) -> HttpServer {
+    let _runtime = runtime.enter();
+    HttpServer::spawn(|_| Reply::text(200, "ok").after(Duration::from_millis(STEP_MS)))
 }
 
 fn s3_store(runtime: &tokio::runtime::Runtime, endpoint: &str, prefix: &str) -> StateStore {
@@ -157,13 +146,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn plan_text(server: std::net::SocketAddr) -> String {
+fn plan_text(server: &str) -> String {
     let mut text =
         String::from("name: bench\nregions: {primary: a, secondary: b}\nobjectives: {rto: 15m, rpo: 5m}\nfailover:\n");
     for i in 0..STEPS {
-        text.push_str(&format!(
-            "  - {{id: s{i}, type: http.request, with: {{method: GET, url: 'http://{server}/s{i}'}}}}\n"
-        ));
+        text.push_str(&format!("  - {{id: s{i}, type: http.request, with: {{method: GET, url: '{server}/s{i}'}}}}\n"));
     }
     text.push_str("failback:\n  - {id: back, type: wait, with: {duration: 1ms}}\n");
     text
@@ -199,7 +186,7 @@ fn main() {
     let moto = moto::Moto::start();
     let upstream: std::net::SocketAddr = moto.url().trim_start_matches("http://").parse().unwrap();
     let proxy = runtime.block_on(DelayProxy::start(upstream));
-    let server = runtime.block_on(slow_server());
+    let server = slow_server(&runtime);
     assert_eq!(moto.call("PUT", "/bench").0, 200, "create the bucket");
     let base = std::env::temp_dir().join(format!("drctl-state-bench-{}", fastrand::u64(..)));
     println!("drctl state benchmark: S3 on moto behind a proxy adding {} per request", ms(DELAY));
@@ -218,7 +205,7 @@ fn main() {
         s50.as_secs_f64() / DELAY.as_secs_f64()
     );
 
-    let text = plan_text(server);
+    let text = plan_text(&server.url(""));
     println!("\n{STEPS}-step wide plan, each step an HTTP GET answered after {STEP_MS} ms; {ROUNDS} rounds:");
     let mut local_times = Vec::new();
     let mut s3_times = Vec::new();

@@ -247,7 +247,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::steps::test_server::{build, ctx};
+    use crate::steps::test_support::{build, ctx};
 
     /// Records requests and answers with a fixed verdict.
     struct Recording {
@@ -298,7 +298,7 @@ mod tests {
         let approver = Arc::new(Recording { seen: Mutex::default(), verdict: Ok(typed()) });
         let step = build(&Approval { approver: approver.clone() }, "{}");
         step.act(&ctx()).await.unwrap();
-        // test_server::build uses Plan::minimal("test", ...).
+        // test_support::build uses Plan::minimal("test", ...).
         assert_eq!(approver.seen.lock().unwrap()[0].word, "test");
         assert_eq!(step.describe(), "ask an operator to approve (type `test`)");
     }

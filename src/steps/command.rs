@@ -297,7 +297,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::steps::test_server::{build, build_error, ctx};
+    use crate::steps::test_support::{build, build_error, ctx};
 
     #[tokio::test]
     async fn observe_exit_zero_means_done() {

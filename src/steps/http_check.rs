@@ -177,7 +177,8 @@ impl Step for HttpCheckStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::test_server::{TestServer, build, build_error, client, ctx};
+    use crate::steps::test_support::http::{HttpServer, Reply, statuses, unreachable_url};
+    use crate::steps::test_support::{build, build_error, client, ctx};
 
     fn kind() -> HttpCheck {
         HttpCheck { http: client() }
@@ -185,7 +186,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn passes_after_failures() {
-        let server = TestServer::statuses(&[503, 503, 503, 200]).await;
+        let server = HttpServer::spawn(statuses(&[503, 503, 503, 200]));
         let yaml = format!(
             "url: {}\nattempts: 5\ninterval: 2s\nheaders: {{Authorization: Bearer s3cret}}",
             server.url("/health")
@@ -194,7 +195,7 @@ mod tests {
         let ctx = ctx();
         assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
         let receipt = step.act(&ctx).await.unwrap();
-        crate::steps::test_server::settle(&*step, &ctx, &receipt).await.unwrap();
+        crate::steps::test_support::settle(&*step, &ctx, &receipt).await.unwrap();
         let outputs = step.verify(&ctx, &receipt).await.unwrap();
         assert_eq!(outputs["status"], "200");
         assert!(outputs.contains_key("latency_ms"));
@@ -208,7 +209,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn fails_retryably_when_attempts_run_out() {
-        let server = TestServer::statuses(&[503]).await;
+        let server = HttpServer::spawn(statuses(&[503]));
         let url = server.url("/health");
         let step = build(&kind(), &format!("url: {url}\nattempts: 3\ninterval: 1s"));
         let e = step.act(&ctx()).await.unwrap_err();
@@ -219,7 +220,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn observe_passes_a_healthy_endpoint_and_checks_the_body() {
-        let server = TestServer::start(|_| (202, "status: ready".into())).await;
+        let server = HttpServer::spawn(|_| Reply::text(202, "status: ready"));
         let url = server.url("/");
         let step = build(&kind(), &format!("url: {url}\nexpect_status: [200, 202]\nbody_contains: ready"));
         let Observation::Done(outputs) = step.observe(&ctx()).await.unwrap() else { panic!("not healthy") };
@@ -232,10 +233,7 @@ mod tests {
 
     #[tokio::test]
     async fn connection_errors_are_retryable() {
-        let url = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            format!("http://{}/health", listener.local_addr().unwrap())
-        };
+        let url = unreachable_url("/health");
         let step = build(&kind(), &format!("url: {url}\nmethod: HEAD\nattempts: 2\ninterval: 1ms"));
         assert_eq!(step.describe(), format!("check HEAD {url} answers 200"));
         let e = step.act(&ctx()).await.unwrap_err();

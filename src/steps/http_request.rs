@@ -281,30 +281,30 @@ mod tests {
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use super::*;
-    use crate::steps::test_server::{TestServer, build, build_error, client, ctx};
+    use crate::steps::test_support::http::{HttpServer, Reply, statuses, unreachable_url};
+    use crate::steps::test_support::{build, build_error, client, ctx};
 
     fn kind() -> HttpRequest {
         HttpRequest { http: client() }
     }
 
     /// A load balancer admin API: POST /drain drains; GET /state says 200 once drained.
-    async fn lb() -> TestServer {
+    fn lb() -> HttpServer {
         let drained = Arc::new(AtomicBool::new(false));
-        TestServer::start(move |r| match (r.method.as_str(), r.path.as_str()) {
+        HttpServer::spawn(move |r| match (r.method.as_str(), r.path.as_str()) {
             ("POST", "/drain") => {
                 drained.store(true, Ordering::SeqCst);
-                (202, String::new())
+                Reply::text(202, "")
             }
-            ("GET", "/state") if drained.load(Ordering::SeqCst) => (200, "drained".into()),
-            ("GET", "/state") => (200, "serving".into()),
-            _ => (404, "no such route".into()),
+            ("GET", "/state") if drained.load(Ordering::SeqCst) => Reply::text(200, "drained"),
+            ("GET", "/state") => Reply::text(200, "serving"),
+            _ => Reply::text(404, "no such route"),
         })
-        .await
     }
 
     #[tokio::test]
     async fn observe_prevents_a_second_act() {
-        let server = lb().await;
+        let server = lb();
         let yaml = format!(
             "method: POST\nurl: {}\nheaders: {{X-Token: s3cret}}\njson: {{pool: blue}}\nobserve:\n  url: {}\n  body_contains: drained\n",
             server.url("/drain"),
@@ -328,7 +328,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_observe_the_request_is_not_done() {
-        let server = lb().await;
+        let server = lb();
         let step = build(&kind(), &format!("method: POST\nurl: {}\nbody: go", server.url("/drain")));
         assert_eq!(step.observe(&ctx()).await.unwrap(), Observation::NotDone);
         assert!(server.requests().is_empty());
@@ -336,7 +336,7 @@ mod tests {
 
     #[tokio::test]
     async fn statuses_decide_between_retryable_and_fatal() {
-        let server = TestServer::statuses(&[503, 429, 404]).await;
+        let server = HttpServer::spawn(statuses(&[503, 429, 404]));
         let url = server.url("/flags/failover?env=prod");
         let step = build(&kind(), &format!("method: PUT\nurl: {url}\nheaders: {{Authorization: Bearer s3cret}}"));
         let ctx = ctx();
@@ -351,7 +351,7 @@ mod tests {
 
     #[tokio::test]
     async fn verify_fails_retryably_until_the_change_shows() {
-        let server = TestServer::statuses(&[200, 503]).await;
+        let server = HttpServer::spawn(statuses(&[200, 503]));
         let yaml = format!("method: DELETE\nurl: {}\nobserve: {{url: {}}}", server.url("/x"), server.url("/y"));
         let step = build(&kind(), &yaml);
         let receipt = step.act(&ctx()).await.unwrap();
@@ -362,10 +362,7 @@ mod tests {
 
     #[tokio::test]
     async fn connection_errors_are_retryable() {
-        let url = {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            format!("http://{}/x", listener.local_addr().unwrap())
-        };
+        let url = unreachable_url("/x");
         let e = build(&kind(), &format!("method: POST\nurl: {url}")).act(&ctx()).await.unwrap_err();
         assert!(e.is_retryable());
         assert!(e.message.starts_with(&format!("POST {url} failed (")), "{e}");

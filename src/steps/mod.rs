@@ -19,7 +19,7 @@ pub mod notify_webhook;
 pub mod pg;
 mod preflight;
 #[cfg(test)]
-mod test_server;
+mod test_support;
 pub mod wait;
 
 use std::borrow::Cow;

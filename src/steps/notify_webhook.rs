@@ -345,7 +345,8 @@ impl Step for NotifyStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::test_server::{TestServer, build, build_error, client, ctx, t0};
+    use crate::steps::test_support::http::{HttpServer, Reply, statuses};
+    use crate::steps::test_support::{build, build_error, client, ctx, t0};
 
     fn at(secs_after_t0: u64) -> SystemTime {
         t0() + Duration::from_secs(secs_after_t0)
@@ -424,7 +425,7 @@ mod tests {
 
     #[tokio::test]
     async fn posts_json_with_an_idempotency_key() {
-        let server = TestServer::statuses(&[200]).await;
+        let server = HttpServer::spawn(statuses(&[200]));
         let kind = NotifyWebhook { http: client() };
         let step = build(&kind, &format!("url: {}\ntemplate: custom\ntext: hello", server.url("/hook")));
         assert_eq!(step.describe(), "post custom message to webhook at 127.0.0.1");
@@ -442,8 +443,9 @@ mod tests {
     #[tokio::test]
     async fn a_url_from_the_environment_is_never_shown() {
         let server =
-            TestServer::start(|r| if r.path == "/gone" { (404, "no_service".into()) } else { (503, String::new()) })
-                .await;
+            HttpServer::spawn(
+                |r| if r.path == "/gone" { Reply::text(404, "no_service") } else { Reply::text(503, "") },
+            );
         let kind = NotifyWebhook { http: client() };
         let params = |env: &str| {
             let node = crate::plan::yaml::parse(&format!("url_env: {env}\ntemplate: resolved")).unwrap();

@@ -111,7 +111,7 @@ impl Step for WaitStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::test_server::{build, build_error, ctx_started, t0};
+    use crate::steps::test_support::{build, build_error, ctx_started, t0};
 
     #[tokio::test(start_paused = true)]
     async fn a_fresh_wait_sleeps_the_whole_duration() {

@@ -9,40 +9,23 @@
 //!
 //! Forwarding keeps the method, the request target, every header (`Host` and `Authorization`
 //! included, so signatures stay valid) and the body; the answer is moto's status, headers and body.
-//! Requests must carry a `Content-Length` body (chunked uploads are answered with 501). Like the
-//! recording server of `support`, the proxy closes each connection after its response.
+//! Requests must carry a `Content-Length` body (chunked uploads are answered with 501). It reads
+//! requests and writes replies with the tests' HTTP module ([`super::http`]), and like its server
+//! closes each connection after its response.
 
-use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::Listener;
+pub use super::http::Reply;
+use super::http::{Listener, Place, RawRequest, head_end, header, parse_head, read_request};
 
 /// A request as the proxy received it.
-#[derive(Debug, Clone)]
-pub struct ProxiedRequest {
-    pub method: String,
-    /// The request target as sent: path and query.
-    pub target: String,
-    /// In the order received, names as sent.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
+pub type ProxiedRequest = RawRequest;
 
-impl ProxiedRequest {
-    /// The first header called `name` (any case).
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    /// The body as text (lossy).
-    pub fn body_text(&self) -> Cow<'_, str> {
-        String::from_utf8_lossy(&self.body)
-    }
-
+impl RawRequest {
     /// The AWS operation, whatever the protocol: `X-Amz-Target`'s operation for JSON protocols
     /// (`GetSecretValue`), the `Action` parameter for the query protocol (`PromoteReadReplica`),
     /// else the method and path for REST protocols (`POST /2013-04-01/hostedzone/Z1/rrset/`).
@@ -67,21 +50,8 @@ impl ProxiedRequest {
     }
 }
 
-/// A response the proxy gives instead of forwarding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub status: u16,
-    /// Besides `Content-Length` and `Connection`, which the proxy sets.
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
+/// Ready-made faults: responses the proxy gives instead of forwarding.
 impl Reply {
-    /// A reply with `status`, a `Content-Type` and a body.
-    pub fn new(status: u16, content_type: &str, body: &str) -> Reply {
-        Reply { status, headers: vec![("Content-Type".into(), content_type.into())], body: body.as_bytes().to_vec() }
-    }
-
     /// AWS throttling for the REST-XML (Route53) and query (RDS) protocols: 400 with error code
     /// `Throttling`, which the SDKs read from `<ErrorResponse><Error><Code>`.
     pub fn xml_throttling() -> Reply {
@@ -177,7 +147,7 @@ impl FaultProxy {
             decide: Mutex::new(Box::new(decide)),
             exchanges: exchanges.clone(),
         });
-        let listener = Listener::start("fault-proxy", move |stream| {
+        let listener = Listener::start(Place::Thread("fault-proxy"), move |stream| {
             let shared = shared.clone();
             async move {
                 let _ = serve(stream, &shared).await;
@@ -222,61 +192,9 @@ impl FaultProxy {
     }
 }
 
-/// The end of an HTTP head (`\r\n\r\n`), if `buf` holds it.
-fn head_end(buf: &[u8]) -> Option<usize> {
-    buf.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
-}
-
-/// The start line and headers of an HTTP head.
-fn parse_head(head: &[u8]) -> (String, Vec<(String, String)>) {
-    let text = String::from_utf8_lossy(head);
-    let mut lines = text.split("\r\n");
-    let start = lines.next().unwrap_or_default().to_string();
-    let headers =
-        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_string(), v.trim().to_string())).collect();
-    (start, headers)
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-}
-
 /// Hop-by-hop headers: the proxy sets its own.
 fn hop_by_hop(name: &str) -> bool {
     ["connection", "keep-alive", "proxy-connection", "content-length"].iter().any(|h| name.eq_ignore_ascii_case(h))
-}
-
-/// Reads one request from `stream`; `None` if the client left first.
-async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<Result<ProxiedRequest, &'static str>>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let end = loop {
-        if let Some(end) = head_end(&buf) {
-            break end;
-        }
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let (start, headers) = parse_head(&buf[..end]);
-    if header(&headers, "transfer-encoding").is_some() {
-        return Ok(Some(Err("the fault proxy forwards Content-Length bodies only")));
-    }
-    let length: usize = header(&headers, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
-    while buf.len() < end + length {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let mut parts = start.split(' ');
-    let method = parts.next().unwrap_or_default().to_string();
-    let target = parts.next().unwrap_or_default().to_string();
-    let body = buf[end..end + length].to_vec();
-    Ok(Some(Ok(ProxiedRequest { method, target, headers, body })))
 }
 
 /// The request as bytes for upstream: as received, with `Connection: close` and the body's length.
@@ -326,33 +244,12 @@ fn relay(response: &[u8]) -> Option<(u16, Vec<u8>)> {
     Some((status, bytes))
 }
 
-fn encode_reply(reply: &Reply) -> Vec<u8> {
-    let reason = match reply.status {
-        400 => "Bad Request",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        _ => "Status",
-    };
-    let mut out = format!("HTTP/1.1 {} {reason}\r\n", reply.status);
-    for (name, value) in &reply.headers {
-        out.push_str(&format!("{name}: {value}\r\n"));
-    }
-    out.push_str(&format!("Content-Length: {}\r\nConnection: close\r\n\r\n", reply.body.len()));
-    let mut bytes = out.into_bytes();
-    bytes.extend_from_slice(&reply.body);
-    bytes
-}
-
 async fn serve(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
-    let request = match read_request(&mut stream).await? {
-        None => return Ok(()),
-        Some(Ok(request)) => request,
-        Some(Err(reason)) => {
-            stream.write_all(&encode_reply(&Reply::new(501, "text/plain", reason))).await?;
-            return stream.shutdown().await;
-        }
-    };
+    let Some(request) = read_request(&mut stream).await? else { return Ok(()) };
+    if request.header("transfer-encoding").is_some() {
+        Reply::text(501, "the fault proxy forwards Content-Length bodies only").send(&mut stream, true).await?;
+        return stream.shutdown().await;
+    }
     // Decisions are taken one at a time, in arrival order, so a seeded decision is repeatable.
     let (fault, index) = {
         let fault = (shared.decide.lock().unwrap())(&request);
@@ -367,10 +264,13 @@ async fn serve(mut stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
         (fault, exchanges.len() - 1)
     };
     let (status, bytes) = match fault {
-        Some(reply) => (reply.status, encode_reply(&reply)),
+        Some(reply) => {
+            tokio::time::sleep(reply.delay).await;
+            (reply.status, reply.encode(true))
+        }
         None => match forward(&shared.upstream, &request).await.ok().as_deref().and_then(relay) {
             Some(relayed) => relayed,
-            None => (502, encode_reply(&Reply::new(502, "text/plain", "the fault proxy could not reach upstream"))),
+            None => (502, Reply::text(502, "the fault proxy could not reach upstream").encode(true)),
         },
     };
     shared.exchanges.lock().unwrap()[index].status = status;

@@ -1,8 +1,8 @@
 //! Shared by the CLI integration tests: a recording HTTP server with a tiny "effects" API, a temp
 //! directory per test, a `drctl` command builder and journal readers.
 //!
-//! The server runs on its own thread and tokio runtime inside the test process, so its timestamps
-//! (`Instant`s) are comparable with each other and with the test's own.
+//! The server is an [`http::HttpServer`] on its own thread and tokio runtime inside the test
+//! process, so its timestamps (`Instant`s) are comparable with each other and with the test's own.
 //!
 //! Routes:
 //! - `POST /effects/<name>[?delay_ms=N]`: applies effect `<name>` (its count goes up by one the
@@ -13,9 +13,6 @@
 //! - `GET /switch/<name>`: 503 until the test turns the switch on with [`Server::set_switch`], then 200.
 //! - `GET /hang`: answers only after 60 s.
 //! - anything else: 404.
-//!
-//! Every response carries `Connection: close` and the connection is closed after it, so client
-//! connection pools never reuse a connection the server is about to close.
 
 // Real time is the point here: tests wait on real servers and processes, not a run's clock.
 #![allow(clippy::disallowed_methods)]
@@ -30,7 +27,6 @@ pub mod s3;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,42 +34,37 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
 
 // ---------------------------------------------------------------------------------------------
 // The recording HTTP server
 // ---------------------------------------------------------------------------------------------
 
-/// One request as the server saw it.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub method: String,
-    /// The request target as sent, query included.
-    pub target: String,
-    /// The path without the query.
-    pub path: String,
-    pub body: String,
-    /// When the request (head and body) had been read.
-    pub arrived: Instant,
-    /// When the response was written (or writing it failed); `None` while it is being handled.
-    pub completed: Option<Instant>,
-    /// The status answered (or about to be).
-    pub status: u16,
-}
+pub mod http;
+
+#[allow(unused_imports)] // `support::Request` still names what `Server::requests` returns.
+pub use http::Request;
+use http::{HttpServer, Reply};
 
 #[derive(Default)]
 struct State {
-    requests: Vec<Request>,
     effects: HashMap<String, u32>,
     flaky: HashMap<String, u32>,
     switches: HashSet<String>,
 }
 
-/// A recording HTTP/1.1 server on 127.0.0.1; stopped when dropped.
+/// A recording HTTP/1.1 server on 127.0.0.1 with the routes above; stopped when dropped. What
+/// every [`HttpServer`] has (`url`, `requests`, `requests_to`, `log`) it has through `Deref`.
 pub struct Server {
-    listener: Listener,
+    http: HttpServer,
     state: Arc<Mutex<State>>,
+}
+
+impl std::ops::Deref for Server {
+    type Target = HttpServer;
+
+    fn deref(&self) -> &HttpServer {
+        &self.http
+    }
 }
 
 impl Server {
@@ -81,28 +72,8 @@ impl Server {
     pub fn start() -> Server {
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
-        let listener = Listener::start("test-http-server", move |stream| {
-            let state = shared.clone();
-            async move {
-                let _ = serve(stream, state).await;
-            }
-        });
-        Server { listener, state }
-    }
-
-    /// `http://127.0.0.1:PORT` followed by `path` (which starts with `/`).
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.listener.addr)
-    }
-
-    /// Every request so far, in arrival order.
-    pub fn requests(&self) -> Vec<Request> {
-        self.state.lock().unwrap().requests.clone()
-    }
-
-    /// Requests whose path is exactly `path`.
-    pub fn requests_to(&self, path: &str) -> Vec<Request> {
-        self.requests().into_iter().filter(|r| r.path == path).collect()
+        let http = HttpServer::start(move |r| route(&mut shared.lock().unwrap(), &r.method, &r.path, &r.query));
+        Server { http, state }
     }
 
     /// How many times effect `name` was applied (POSTs to `/effects/<name>`).
@@ -124,158 +95,6 @@ impl Server {
             state.switches.remove(name);
         }
     }
-
-    /// The requests, one a line, for failure messages.
-    pub fn log(&self) -> String {
-        let requests = self.requests();
-        let Some(first) = requests.first().map(|r| r.arrived) else { return "  (no requests)\n".into() };
-        let mut out = String::new();
-        for r in &requests {
-            let at = r.arrived.duration_since(first).as_millis();
-            let took = r
-                .completed
-                .map_or("unfinished".to_string(), |c| format!("{}ms", c.duration_since(r.arrived).as_millis()));
-            out.push_str(&format!("  +{at}ms {} {} -> {} ({took})\n", r.method, r.target, r.status));
-        }
-        out
-    }
-}
-
-/// A TCP accept loop on a free port of 127.0.0.1, on its own thread and tokio runtime (so tests may
-/// block while drctl runs), handing each connection to `handle`; stopped when dropped.
-pub struct Listener {
-    pub addr: SocketAddr,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Listener {
-    /// Starts accepting; `name` names the thread.
-    pub fn start<F, Fut>(name: &str, handle: F) -> Listener
-    where
-        F: Fn(TcpStream) -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = ()> + Send + 'static,
-    {
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (shutdown, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
-                runtime.block_on(async move {
-                    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
-                    addr_tx.send(listener.local_addr().expect("a local address")).expect("the test waits");
-                    let accept = async {
-                        loop {
-                            let Ok((stream, _)) = listener.accept().await else { continue };
-                            tokio::spawn(handle(stream));
-                        }
-                    };
-                    tokio::select! {
-                        () = accept => {}
-                        _ = shutdown_rx => {}
-                    }
-                });
-                runtime.shutdown_timeout(Duration::from_millis(100));
-            })
-            .expect("spawn the listener thread");
-        let addr = addr_rx.recv_timeout(Duration::from_secs(10)).expect("the listener starts");
-        Listener { addr, shutdown: Some(shutdown), thread: Some(thread) }
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// What to answer: a status, a body, and how long to wait before answering.
-struct Reply {
-    status: u16,
-    body: String,
-    delay: Duration,
-}
-
-fn reply(status: u16, body: &str) -> Reply {
-    Reply { status, body: body.to_string(), delay: Duration::ZERO }
-}
-
-async fn serve(stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    if reader.read_line(&mut line).await? == 0 {
-        return Ok(());
-    }
-    let mut parts = line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_string();
-    let target = parts.next().unwrap_or_default().to_string();
-    let mut content_length = 0usize;
-    loop {
-        let mut header = String::new();
-        if reader.read_line(&mut header).await? == 0 {
-            return Ok(()); // the client went away mid-request
-        }
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = header.split_once(':')
-            && name.trim().eq_ignore_ascii_case("content-length")
-        {
-            content_length = value.trim().parse().unwrap_or(0);
-        }
-    }
-    let mut body = vec![0; content_length];
-    reader.read_exact(&mut body).await?;
-    let body = String::from_utf8_lossy(&body).into_owned();
-    let (path, query) = match target.split_once('?') {
-        Some((p, q)) => (p.to_string(), q.to_string()),
-        None => (target.clone(), String::new()),
-    };
-
-    let (index, reply) = {
-        let mut state = state.lock().unwrap();
-        let reply = route(&mut state, &method, &path, &query);
-        let request = Request {
-            method: method.clone(),
-            target: target.clone(),
-            path,
-            body,
-            arrived: Instant::now(),
-            completed: None,
-            status: reply.status,
-        };
-        state.requests.push(request);
-        (state.requests.len() - 1, reply)
-    };
-    if !reply.delay.is_zero() {
-        tokio::time::sleep(reply.delay).await;
-    }
-    let reason = match reply.status {
-        200 => "OK",
-        201 => "Created",
-        404 => "Not Found",
-        503 => "Service Unavailable",
-        _ => "Status",
-    };
-    let body = if method == "HEAD" { "" } else { reply.body.as_str() };
-    let response = format!(
-        "HTTP/1.1 {} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        reply.status,
-        reply.body.len()
-    );
-    let mut stream = reader.into_inner();
-    let written = stream.write_all(response.as_bytes()).await;
-    state.lock().unwrap().requests[index].completed = Some(Instant::now());
-    written?;
-    stream.flush().await?;
-    stream.shutdown().await
 }
 
 fn route(state: &mut State, method: &str, path: &str, query: &str) -> Reply {
@@ -284,31 +103,31 @@ fn route(state: &mut State, method: &str, path: &str, query: &str) -> Reply {
         ("POST", ["effects", name]) => {
             *state.effects.entry(name.to_string()).or_default() += 1;
             let delay_ms = query.split('&').find_map(|kv| kv.strip_prefix("delay_ms=")).and_then(|v| v.parse().ok());
-            Reply { status: 201, body: "applied".into(), delay: Duration::from_millis(delay_ms.unwrap_or(0)) }
+            Reply::text(201, "applied").after(Duration::from_millis(delay_ms.unwrap_or(0)))
         }
         ("GET" | "HEAD", ["effects", name]) => match state.effects.get(*name) {
-            Some(n) if *n > 0 => reply(200, "applied"),
-            _ => reply(404, "not applied"),
+            Some(n) if *n > 0 => Reply::text(200, "applied"),
+            _ => Reply::text(404, "not applied"),
         },
         ("GET" | "HEAD", ["slow", ms, ..]) => match ms.parse() {
-            Ok(ms) => Reply { status: 200, body: "slow".into(), delay: Duration::from_millis(ms) },
-            Err(_) => reply(400, "bad ms"),
+            Ok(ms) => Reply::text(200, "slow").after(Duration::from_millis(ms)),
+            Err(_) => Reply::text(400, "bad ms"),
         },
         ("GET" | "HEAD", ["flaky", name, n]) => {
-            let Ok(n) = n.parse::<u32>() else { return reply(400, "bad n") };
+            let Ok(n) = n.parse::<u32>() else { return Reply::text(400, "bad n") };
             let seen = state.flaky.entry(name.to_string()).or_default();
             *seen += 1;
-            if *seen <= n { reply(503, "flaky") } else { reply(200, "ok") }
+            if *seen <= n { Reply::text(503, "flaky") } else { Reply::text(200, "ok") }
         }
         ("GET" | "HEAD", ["switch", name]) => {
             if state.switches.contains(*name) {
-                reply(200, "on")
+                Reply::text(200, "on")
             } else {
-                reply(503, "switched off")
+                Reply::text(503, "switched off")
             }
         }
-        ("GET" | "HEAD", ["hang"]) => Reply { status: 200, body: "late".into(), delay: Duration::from_secs(60) },
-        _ => reply(404, "no such route"),
+        ("GET" | "HEAD", ["hang"]) => Reply::text(200, "late").after(Duration::from_secs(60)),
+        _ => Reply::text(404, "no such route"),
     }
 }
 

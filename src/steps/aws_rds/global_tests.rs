@@ -25,7 +25,7 @@ use crate::journal::{Record, StateDir};
 use crate::plan::{Direction, parse};
 use crate::step::Registry;
 use crate::steps::aws_rds::mocks;
-use crate::steps::test_server::{build, build_error, ctx, t0};
+use crate::steps::test_support::{build, build_error, ctx, t0};
 
 const EAST: &str = "arn:aws:rds:us-east-1:123456789012:cluster:portfolio-east";
 const WEST: &str = "arn:aws:rds:us-west-2:123456789012:cluster:portfolio-west";
@@ -39,7 +39,7 @@ fn kind(rules: &[&Rule]) -> GlobalFailover {
 
 fn kind_with(rds: &[&Rule], cloudwatch: &[&Rule], accept: Option<Duration>) -> GlobalFailover {
     let source = Source::Fixed(mocks::rds(RuleMode::MatchAny, rds), mocks::cloudwatch(RuleMode::MatchAny, cloudwatch));
-    GlobalFailover { source, accept_data_loss: accept, http: crate::steps::test_server::client() }
+    GlobalFailover { source, accept_data_loss: accept, http: crate::steps::test_support::client() }
 }
 
 /// CloudWatch's `AuroraGlobalDBRPOLag` of the target cluster: an older datapoint of 1 ms, then
@@ -123,7 +123,7 @@ async fn fails_over_and_waits_for_the_target_to_be_the_available_writer() {
     let ctx = ctx();
     assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
     let receipt = step.act(&ctx).await.unwrap();
-    crate::steps::test_server::settle(&*step, &ctx, &receipt).await.unwrap();
+    crate::steps::test_support::settle(&*step, &ctx, &receipt).await.unwrap();
     assert_eq!(describe.num_calls(), 4);
     let outputs = step.verify(&ctx, &receipt).await.unwrap();
     assert_eq!(outputs["writer"], WEST);
@@ -220,7 +220,7 @@ async fn a_target_already_writing_or_on_its_way_is_not_failed_over_again() {
     let step = build(&kind(&[&describe, &failover]), YAML);
     // On its way: polled, not failed over again.
     let Observation::InProgress(receipt) = step.observe(&ctx()).await.unwrap() else { panic!("not under way") };
-    crate::steps::test_server::settle(&*step, &ctx(), &receipt).await.unwrap();
+    crate::steps::test_support::settle(&*step, &ctx(), &receipt).await.unwrap();
     let Observation::Done(outputs) = step.observe(&ctx()).await.unwrap() else { panic!("not done") };
     assert_eq!(outputs["writer"], WEST);
     assert_eq!(failover.num_calls(), 0);
@@ -244,7 +244,7 @@ async fn switchover_mode_calls_switchover() {
     let ctx = ctx();
     assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
     let receipt = step.act(&ctx).await.unwrap();
-    crate::steps::test_server::settle(&*step, &ctx, &receipt).await.unwrap();
+    crate::steps::test_support::settle(&*step, &ctx, &receipt).await.unwrap();
     assert_eq!((switchover.num_calls(), failover.num_calls()), (1, 0));
 }
 

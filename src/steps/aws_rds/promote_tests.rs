@@ -13,13 +13,13 @@ use aws_smithy_types::DateTime;
 
 use super::*;
 use crate::steps::aws_rds::mocks;
-use crate::steps::test_server::{build, ctx, t0};
+use crate::steps::test_support::{build, ctx, t0};
 
 const SOURCE: &str = "arn:aws:rds:us-east-1:123456789012:db:portfolio-prod";
 
 fn kind(rds: &[&Rule], cloudwatch: &[&Rule], accept: Option<Duration>) -> PromoteReplica {
     let source = Source::Fixed(mocks::rds(RuleMode::MatchAny, rds), mocks::cloudwatch(RuleMode::MatchAny, cloudwatch));
-    PromoteReplica { source, accept_data_loss: accept, http: crate::steps::test_server::client() }
+    PromoteReplica { source, accept_data_loss: accept, http: crate::steps::test_support::client() }
 }
 
 /// The replica as `status`, replicating from [`SOURCE`] or not, with AWS's `read replication`
@@ -132,7 +132,7 @@ async fn promotes_and_waits_until_aws_says_it_is_standalone() {
     let ctx = ctx();
     assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
     let receipt = step.act(&ctx).await.unwrap();
-    crate::steps::test_server::settle(&*step, &ctx, &receipt).await.unwrap();
+    crate::steps::test_support::settle(&*step, &ctx, &receipt).await.unwrap();
     assert_eq!(describe.num_calls(), 4, "observe, then three looks: replicating, modifying, standalone");
     let outputs = step.verify(&ctx, &receipt).await.unwrap();
     assert_eq!(outputs["endpoint"], "portfolio-dr-replica.x.us-west-2.rds.amazonaws.com");
@@ -191,7 +191,7 @@ async fn throttling_is_retryable_and_an_accepted_loss_reaches_the_outputs() {
     // The engine's next attempt observes again (still a replica: moto-like, nothing changed) and acts.
     assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
     let receipt = step.act(&ctx).await.unwrap();
-    crate::steps::test_server::settle(&*step, &ctx, &receipt).await.unwrap();
+    crate::steps::test_support::settle(&*step, &ctx, &receipt).await.unwrap();
     let outputs = step.verify(&ctx, &receipt).await.unwrap();
     assert_eq!((outputs["replica_lag_s"].as_str(), outputs["accepted_data_loss_s"].as_str()), ("420", "420"));
     assert_eq!((promote.num_calls(), tags.num_calls()), (2, 1));

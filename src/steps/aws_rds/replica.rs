@@ -336,7 +336,7 @@ mod tests {
 
     use super::*;
     use crate::steps::aws_rds::mocks;
-    use crate::steps::test_server::{build, ctx};
+    use crate::steps::test_support::{build, ctx};
 
     fn kind(rds: Client) -> CreateReplica {
         let cloudwatch = mocks::cloudwatch(RuleMode::MatchAny, &[]);
@@ -391,7 +391,7 @@ mod tests {
         let ctx = ctx();
         assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
         let receipt = step.act(&ctx).await.unwrap();
-        crate::steps::test_server::settle(&*step, &ctx, &receipt).await.unwrap();
+        crate::steps::test_support::settle(&*step, &ctx, &receipt).await.unwrap();
         let outputs = step.verify(&ctx, &receipt).await.unwrap();
         assert_eq!(outputs["endpoint"], "portfolio-prod-reprotected.x.us-east-1.rds.amazonaws.com");
         assert_eq!(outputs["port"], "5432");

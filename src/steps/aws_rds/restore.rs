@@ -295,7 +295,7 @@ impl Step for RestoreStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::test_server::build_error;
+    use crate::steps::test_support::build_error;
 
     fn kind() -> RestorePointInTime {
         RestorePointInTime { source: Source::Aws(Default::default()) }
@@ -313,12 +313,12 @@ mod tests {
 
     #[test]
     fn descriptions_say_what_is_restored() {
-        let step = crate::steps::test_server::build(
+        let step = crate::steps::test_support::build(
             &kind(),
             "source: prod\ntarget: prod-restored\nrestore_time: 2026-01-01T00:00:00Z",
         );
         assert_eq!(step.describe(), "restore prod to 2026-01-01T00:00:00Z as prod-restored in us-west-2");
-        let step = crate::steps::test_server::build(
+        let step = crate::steps::test_support::build(
             &RestoreSnapshot { source: Source::Aws(Default::default()) },
             "snapshot: nightly\ntarget: prod-restored\nregion: us-east-1",
         );

@@ -19,7 +19,7 @@ use super::step::{POLL_INTERVAL, UpsertRecordStep, Upserted, change_field};
 use super::*;
 use crate::plan::AwsSettings;
 use crate::step::{Observation, Progress, Receipt};
-use crate::steps::test_server::{build, build_error, ctx};
+use crate::steps::test_support::{build, build_error, ctx};
 
 fn kind() -> Route53Upsert {
     Route53Upsert { aws: Arc::new(Aws::default()) }

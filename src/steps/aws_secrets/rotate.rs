@@ -201,7 +201,7 @@ mod tests {
 
     use super::super::test_support::{attempt, client, throttled};
     use super::*;
-    use crate::steps::test_server::ctx;
+    use crate::steps::test_support::ctx;
 
     const ARN: &str = "arn:aws:secretsmanager:us-west-2:123456789012:secret:db-AbCdEf";
 

@@ -29,6 +29,6 @@ pub async fn attempt(step: &dyn Step, ctx: &StepContext) -> Result<(Outputs, boo
         Observation::InProgress(receipt) => receipt,
         Observation::NotDone => step.act(ctx).await?,
     };
-    crate::steps::test_server::settle(step, ctx, &receipt).await?;
+    crate::steps::test_support::settle(step, ctx, &receipt).await?;
     Ok((step.verify(ctx, &receipt).await?, false))
 }

@@ -20,7 +20,7 @@ use crate::plan::de::from_node;
 use crate::plan::yaml::parse;
 use crate::plan::{Direction, Pair, Plan};
 use crate::step::{BuildContext, ErrorKind, Observation, Step, StepError, TypedStep};
-use crate::steps::test_server::ctx;
+use crate::steps::test_support::ctx;
 
 type ApiHandle = Handle<Request<Body>, Response<Body>>;
 

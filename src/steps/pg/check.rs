@@ -294,7 +294,7 @@ impl Step for CheckStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::test_server::{build, build_error};
+    use crate::steps::test_support::{build, build_error};
 
     #[test]
     fn parameters_are_checked_across_fields() {
@@ -316,7 +316,7 @@ mod tests {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let kind = Check::default();
         let step = build(&kind, &format!("dsn: postgres://drctl@127.0.0.1:{port}/postgres\nrole: primary"));
-        let ctx = crate::steps::test_server::ctx();
+        let ctx = crate::steps::test_support::ctx();
         assert_eq!(step.observe(&ctx).await.unwrap(), Observation::NotDone);
         let Progress::Waiting(waiting) = step.poll(&ctx, &Receipt::NONE).await else { panic!("not waiting") };
         assert!(waiting.contains("cannot connect to primary drctl@127.0.0.1"), "{waiting}");

@@ -264,7 +264,7 @@ impl Step for FenceStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::test_server::{build, build_error};
+    use crate::steps::test_support::{build, build_error};
 
     #[test]
     fn parameters_name_the_server_and_the_app_role() {

@@ -333,7 +333,7 @@ impl Step for PromoteStep {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::test_server::build_error;
+    use crate::steps::test_support::build_error;
 
     #[test]
     fn parameters_need_a_dsn_without_a_password() {
@@ -344,7 +344,7 @@ mod tests {
         assert!(e.contains("`primary_dsn` contains a password") && e.contains("`primary_dsn_env`"), "{e}");
         assert!(build_error(&kind, "max_lag: 1m").contains("set `dsn_env`"));
         assert!(build_error(&kind, "dsn_env: PG\nrole: primary").contains("unknown field"));
-        let step = crate::steps::test_server::build(&kind, "dsn: postgres://drctl@10.0.0.5:5432/postgres");
+        let step = crate::steps::test_support::build(&kind, "dsn: postgres://drctl@10.0.0.5:5432/postgres");
         assert_eq!(
             step.describe(),
             "promote PostgreSQL standby drctl@10.0.0.5:5432/postgres (refuses if it lags more than 5m)"
