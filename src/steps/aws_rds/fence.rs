@@ -33,8 +33,7 @@ use aws_sdk_rds::types::{DbInstance, Tag};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::promote::tag_safe;
-use super::{Clients, Source, describe_instance};
+use super::{Clients, Source, describe_instance, tag_safe};
 use crate::aws::step_error;
 use crate::step::{
     BuildContext, Observation, OutputSpec, Outputs, Progress, Receipt, Step, StepContext, StepError, TypedStep,

@@ -148,6 +148,12 @@ enum Health {
     Broken(String),
 }
 
+/// Text made fit for an RDS tag value, for the markers the promotion and the fence write: tag
+/// values allow letters, digits, spaces and `_ . : / = + - @`.
+fn tag_safe(text: &str) -> String {
+    text.chars().map(|c| if c.is_ascii_alphanumeric() || "_.:/+-@".contains(c) { c } else { '_' }).collect()
+}
+
 fn health(instance: &DbInstance) -> Health {
     let status = instance.db_instance_status().unwrap_or("unknown");
     match status {

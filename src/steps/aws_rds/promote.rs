@@ -14,7 +14,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::lag_metric::LagMetric;
-use super::{Clients, Health, Source, broken, default_poll, describe_instance, health, instance_outputs};
+use super::{Clients, Health, Source, broken, default_poll, describe_instance, health, instance_outputs, tag_safe};
 use crate::aws::step_error;
 use crate::step::{
     BuildContext, Observation, OutputSpec, Outputs, Progress, Receipt, Step, StepContext, StepError, TypedStep,
@@ -161,11 +161,6 @@ struct Marker {
     run: String,
     step: String,
     assessment: Assessment,
-}
-
-/// Tag values allow letters, digits, spaces and `_ . : / = + - @`.
-pub(super) fn tag_safe(text: &str) -> String {
-    text.chars().map(|c| if c.is_ascii_alphanumeric() || "_.:/+-@".contains(c) { c } else { '_' }).collect()
 }
 
 fn or_dash(text: &str) -> &str {
